@@ -1,0 +1,23 @@
+"""memmark core: the message, the memory contract and the in-process memory."""
+
+from memmark.core.base import MemoryBase
+from memmark.core.errors import (
+    DuplicateMessageError,
+    InvalidStateError,
+    MemmarkError,
+    MessageTooLargeError,
+    MissingDependencyError,
+)
+from memmark.core.in_memory import InMemoryMemory
+from memmark.core.msg import Msg
+
+__all__ = [
+    "DuplicateMessageError",
+    "InMemoryMemory",
+    "InvalidStateError",
+    "MemmarkError",
+    "MemoryBase",
+    "MessageTooLargeError",
+    "MissingDependencyError",
+    "Msg",
+]

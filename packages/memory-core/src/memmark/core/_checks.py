@@ -1,0 +1,156 @@
+"""Argument checks shared by every backend, run before any I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from memmark.core.errors import InvalidStateError
+from memmark.core.msg import Msg
+
+
+def check_msgs(memories: object) -> list[Msg]:
+    """Normalise ``memories`` (a ``Msg``, a list of ``Msg`` or ``None``) to a list."""
+    if memories is None:
+        return []
+    if isinstance(memories, Msg):
+        return [memories]
+    if isinstance(memories, (list, tuple)):
+        for i, m in enumerate(memories):
+            if not isinstance(m, Msg):
+                raise TypeError(f"memories[{i}]: expected a Msg, got {type(m).__name__}")
+        return list(memories)
+    raise TypeError(
+        f"memories: expected a Msg, a list of Msg or None, got {type(memories).__name__}"
+    )
+
+
+def check_mark(mark: object, arg: str) -> str:
+    """Return ``mark`` if it is a non-empty ``str``; raise naming ``arg`` otherwise."""
+    if not isinstance(mark, str):
+        raise TypeError(f"{arg}: expected a str, got {type(mark).__name__}")
+    if not mark:
+        raise ValueError(f"{arg}: a mark must be a non-empty string")
+    return mark
+
+
+def check_optional_mark(mark: object, arg: str) -> str | None:
+    """Like :func:`check_mark`, but ``None`` passes through."""
+    return None if mark is None else check_mark(mark, arg)
+
+
+def check_marks(marks: object, arg: str) -> list[str]:
+    """Normalise ``None``, a mark or a list of marks to a list without repeats."""
+    if marks is None:
+        return []
+    if isinstance(marks, str):
+        return [check_mark(marks, arg)]
+    if isinstance(marks, (list, tuple, set, frozenset)):
+        # dict.fromkeys collapses repeats and keeps the first order.
+        return list(dict.fromkeys(check_mark(m, f"{arg}[{i}]") for i, m in enumerate(marks)))
+    raise TypeError(f"{arg}: expected a str, a list of str or None, got {type(marks).__name__}")
+
+
+def check_ids(ids: object, arg: str) -> list[str]:
+    """Normalise one id or an iterable of ids to a list without repeats."""
+    if isinstance(ids, str):
+        return [ids]
+    if isinstance(ids, (bytes, Mapping)) or not isinstance(ids, Iterable):
+        raise TypeError(f"{arg}: expected a str or an iterable of str, got {type(ids).__name__}")
+    out: dict[str, None] = {}
+    for i, one in enumerate(ids):
+        if not isinstance(one, str):
+            raise TypeError(f"{arg}[{i}]: expected a str, got {type(one).__name__}")
+        out[one] = None
+    return list(out)
+
+
+def check_limit(limit: object) -> int | None:
+    """Return ``limit`` if it is ``None`` or a non-negative ``int``."""
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError(f"limit: expected an int or None, got {type(limit).__name__}")
+    if limit < 0:
+        raise ValueError(f"limit: must be >= 0, got {limit}")
+    return limit
+
+
+def check_bool(value: object, arg: str) -> bool:
+    """Return ``value`` if it is a ``bool``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg}: expected a bool, got {type(value).__name__}")
+    return value
+
+
+def check_summary(summary: object) -> str:
+    """Return ``summary`` if it is a ``str``."""
+    if not isinstance(summary, str):
+        raise TypeError(f"summary: expected a str, got {type(summary).__name__}")
+    return summary
+
+
+def find_duplicates(msgs: list[Msg]) -> list[str]:
+    """Return the ids that occur more than once in ``msgs``."""
+    seen: set[str] = set()
+    dups: dict[str, None] = {}
+    for m in msgs:
+        if m.id in seen:
+            dups[m.id] = None
+        seen.add(m.id)
+    return list(dups)
+
+
+def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]] | None, str]:
+    """Validate a state dict and return its ``(content, summary)``.
+
+    ``content`` is ``None`` when the state has none and ``strict`` is false
+    (the memory keeps what it holds). Nothing is changed on error.
+
+    Raises:
+        TypeError: ``state`` is not a mapping.
+        KeyError: ``content`` is missing and ``strict`` is true.
+        InvalidStateError: Anything else is malformed (a ``ValueError``).
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state: expected a dict, got {type(state).__name__}")
+    summary = state.get("_compressed_summary", "")
+    if summary is None:
+        summary = ""
+    if not isinstance(summary, str):
+        raise InvalidStateError(
+            f"state['_compressed_summary']: expected a str, got {type(summary).__name__}"
+        )
+    if "content" not in state:
+        if strict:
+            raise KeyError("state: missing 'content'")
+        return None, summary
+    raw = state["content"]
+    if not isinstance(raw, list):
+        raise InvalidStateError(f"state['content']: expected a list, got {type(raw).__name__}")
+    content: list[tuple[Msg, list[str]]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"state['content'][{i}]"
+        data: Any
+        marks: Any
+        if isinstance(item, Mapping):  # the older form: plain message dicts, no marks
+            data, marks = item, []
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            data, marks = item
+        else:
+            raise InvalidStateError(f"{where}: expected [message dict, [marks]] or a message dict")
+        if not isinstance(data, Mapping):
+            raise InvalidStateError(f"{where}: the message must be a dict")
+        try:
+            msg = Msg.from_dict(data)
+            checked = check_marks(marks, f"{where} marks")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidStateError(f"{where}: {exc}") from exc
+        if not isinstance(marks, list):
+            raise InvalidStateError(f"{where}: marks must be a list")
+        if msg.id in seen:
+            raise InvalidStateError(f"{where}: duplicate message id {msg.id!r}")
+        seen.add(msg.id)
+        content.append((msg, checked))
+    return content, summary

@@ -1,0 +1,220 @@
+"""The message an agent keeps in its memory."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from memmark.core._ids import new_id
+
+Role = Literal["user", "assistant", "system"]
+ContentBlock = dict[str, Any]
+Content = str | list[ContentBlock]
+
+ROLES: frozenset[str] = frozenset(("user", "assistant", "system"))
+
+
+def _now() -> str:
+    # Local time cut to milliseconds, the form the tutorial prints.
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _check_content(content: object) -> None:
+    if isinstance(content, str):
+        return
+    if isinstance(content, list):
+        for i, block in enumerate(content):
+            if not isinstance(block, dict) or "type" not in block:
+                raise TypeError(
+                    f"content[{i}]: a content block must be a dict with a 'type' key, "
+                    f"got {block!r:.80}"
+                )
+        return
+    raise TypeError(
+        f"content: expected a str or a list of content blocks, got {type(content).__name__}"
+    )
+
+
+class Msg:
+    """One message of a conversation.
+
+    Args:
+        name: Who speaks, e.g. ``"Alice"``.
+        content: A string, or a list of content blocks (dicts with a ``"type"`` key).
+        role: One of ``"user"``, ``"assistant"``, ``"system"``.
+        metadata: Free-form data kept with the message; stays ``None`` when not given.
+        timestamp: Defaults to local now as ``"%Y-%m-%d %H:%M:%S.%f"`` cut to milliseconds.
+        invocation_id: Optional id of the agent invocation that made the message.
+
+    Attributes:
+        id: A fresh 22-character id (128 random bits). It is a plain attribute;
+            callers may assign their own.
+
+    Raises:
+        ValueError: ``role`` is not one of the three roles.
+        TypeError: ``name`` is not a ``str`` or ``content`` is not a ``str`` or a
+            list of content blocks.
+    """
+
+    __slots__ = ("content", "id", "invocation_id", "metadata", "name", "role", "timestamp")
+
+    id: str
+    name: str
+    content: Content
+    role: Role
+    metadata: dict[str, Any] | None
+    timestamp: str
+    invocation_id: str | None
+
+    def __init__(
+        self,
+        name: str,
+        content: Content,
+        role: Role,
+        metadata: dict[str, Any] | None = None,
+        timestamp: str | None = None,
+        invocation_id: str | None = None,
+    ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        if role not in ROLES:
+            raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
+        if type(content) is not str:
+            _check_content(content)
+        self.id = new_id()
+        self.name = name
+        self.content = content
+        self.role = role
+        self.metadata = metadata
+        self.timestamp = _now() if timestamp is None else timestamp
+        self.invocation_id = invocation_id
+
+    # -- conversion -----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the message as a plain dict.
+
+        The keys are ``id, name, role, content, metadata, timestamp`` in that
+        order, plus ``invocation_id`` only when it is not ``None``.
+        """
+        d = {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "content": self.content,
+            "metadata": self.metadata,
+            "timestamp": self.timestamp,
+        }
+        if self.invocation_id is not None:
+            d["invocation_id"] = self.invocation_id
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Msg:
+        """Build a message from :meth:`to_dict` output, keeping its ``id``.
+
+        Args:
+            data: A mapping with at least ``id``, ``name``, ``role`` and ``content``.
+
+        Raises:
+            KeyError: A required key is missing.
+            TypeError: A field has the wrong type.
+            ValueError: ``role`` is not one of the three roles.
+        """
+        msg_id = data["id"]
+        if not isinstance(msg_id, str):
+            raise TypeError(f"id: expected a str, got {type(msg_id).__name__}")
+        name, content, role = data["name"], data["content"], data["role"]
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        if role not in ROLES:
+            raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
+        if type(content) is not str:
+            _check_content(content)
+        metadata = data.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata: expected a dict or None, got {type(metadata).__name__}")
+        timestamp = data.get("timestamp")
+        if timestamp is not None and not isinstance(timestamp, str):
+            raise TypeError(f"timestamp: expected a str, got {type(timestamp).__name__}")
+        invocation_id = data.get("invocation_id")
+        if invocation_id is not None and not isinstance(invocation_id, str):
+            raise TypeError(
+                f"invocation_id: expected a str or None, got {type(invocation_id).__name__}"
+            )
+        # Bypass __init__: the id is given, so none is made only to be thrown away.
+        msg = object.__new__(cls)
+        msg.id = msg_id
+        msg.name = name
+        msg.content = content
+        msg.role = role
+        msg.metadata = metadata
+        msg.timestamp = _now() if timestamp is None else timestamp
+        msg.invocation_id = invocation_id
+        return msg
+
+    def copy(self) -> Msg:
+        """Return an independent copy: mutating one never changes the other."""
+        new = object.__new__(Msg)
+        new.id = self.id
+        new.name = self.name
+        content = self.content
+        # Strings are immutable; only block lists need a deep copy.
+        new.content = content if type(content) is str else copy.deepcopy(content)
+        metadata = self.metadata
+        new.metadata = None if metadata is None else copy.deepcopy(metadata)
+        new.role = self.role
+        new.timestamp = self.timestamp
+        new.invocation_id = self.invocation_id
+        return new
+
+    # -- content helpers ------------------------------------------------------
+
+    def get_content_blocks(self, type: str | None = None) -> list[ContentBlock]:
+        """Return the content blocks, only those of ``type`` when given.
+
+        A string content is one text block.
+        """
+        content = self.content
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if type is None:
+            return list(blocks)
+        return [b for b in blocks if b.get("type") == type]
+
+    def has_content_blocks(self, type: str | None = None) -> bool:
+        """Return whether the message has a content block (of ``type`` when given)."""
+        return bool(self.get_content_blocks(type))
+
+    def get_text_content(self) -> str | None:
+        """Return the text of the message: its text blocks joined by newlines.
+
+        Returns ``None`` when the message holds no text block.
+        """
+        content = self.content
+        if isinstance(content, str):
+            return content
+        texts = [str(b.get("text", "")) for b in content if b.get("type") == "text"]
+        return "\n".join(texts) if texts else None
+
+    # -- dunder ---------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Msg):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
+
+    def __repr__(self) -> str:
+        return (
+            f"Msg(id='{self.id}', name='{self.name}', content={self.content!r}, "
+            f"role='{self.role}', metadata={self.metadata!r}, timestamp='{self.timestamp}', "
+            f"invocation_id='{self.invocation_id}')"
+        )
+
+    __str__ = __repr__
+
+
+__all__ = ["ROLES", "Content", "ContentBlock", "Msg", "Role"]
