@@ -1,0 +1,1 @@
+"""memmark on Redis."""

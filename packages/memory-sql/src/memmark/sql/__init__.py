@@ -1,0 +1,1 @@
+"""memmark on SQL databases through async SQLAlchemy."""
