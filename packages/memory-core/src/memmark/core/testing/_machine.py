@@ -1,0 +1,232 @@
+"""A Hypothesis state machine that checks a backend against a plain model."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from hypothesis import settings as Settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from memmark.core.base import MemoryBase
+from memmark.core.errors import DuplicateMessageError
+from memmark.core.msg import Msg
+
+Factory = Callable[[str, str], Awaitable[MemoryBase]]
+FactoryContext = Callable[[], AbstractAsyncContextManager[Factory]]
+_T = TypeVar("_T")
+
+# Few ids and marks, so that duplicates, overlaps and re-marks happen often.
+IDS = ("m0", "m1", "m2", "m3", "m4", "m5", "a:b", "{x}")
+MARKS = ("hint", "tool", "summary", "x:y")
+
+ids_st = st.lists(st.sampled_from(IDS), max_size=5)
+mark_st = st.sampled_from(MARKS)
+opt_mark_st = st.none() | mark_st
+
+
+@dataclass
+class Model:
+    """What a session should hold: messages in order, their marks, the summary."""
+
+    msgs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    marks: dict[str, set[str]] = field(default_factory=dict)
+    summary: str = ""
+
+    def select(self, old_mark: str | None, ids: list[str] | None) -> list[str]:
+        chosen = [i for i in self.msgs if ids is None or i in ids]
+        return [i for i in chosen if old_mark is None or old_mark in self.marks[i]]
+
+    def read(self, mark: str | None, exclude: str | None, limit: int | None) -> list[str]:
+        out = [
+            i
+            for i in self.msgs
+            if (mark is None or mark in self.marks[i])
+            and (exclude is None or exclude not in self.marks[i])
+        ]
+        if limit is not None:
+            out = out[max(0, len(out) - limit) :] if limit else []
+        return out
+
+
+class MemoryMachine(RuleBasedStateMachine):
+    """Random sequences of every operation, on a backend and on :class:`Model`.
+
+    Handles 0 and 1 share one session; handle 2 has another user with the
+    same session id and the same message ids, so any leak shows.
+    """
+
+    factory: Factory
+    loop: asyncio.AbstractEventLoop
+
+    def __init__(self) -> None:
+        super().__init__()
+        session = f"sm-{uuid.uuid4().hex}"
+        self.handles = [
+            self._run(self.factory("user-a", session)),
+            self._run(self.factory("user-a", session)),
+            self._run(self.factory("user-b", session)),
+        ]
+        shared = Model()
+        self.models = [shared, shared, Model()]
+        self.counter = itertools.count()
+
+    def _run(self, aw: Awaitable[_T]) -> _T:
+        return self.loop.run_until_complete(aw)
+
+    @rule(
+        h=st.integers(0, 2),
+        ids=ids_st,
+        marks=st.lists(mark_st, max_size=3),
+        skip=st.booleans(),
+    )
+    def add(self, h: int, ids: list[str], marks: list[str], skip: bool) -> None:
+        model = self.models[h]
+        msgs = []
+        for msg_id in ids:
+            m = Msg("n", f"{msg_id} #{next(self.counter)}", "user")
+            m.id = msg_id
+            msgs.append(m)
+        duplicated = len(set(ids)) < len(ids) or any(i in model.msgs for i in ids)
+        if not skip and duplicated:
+            try:
+                self._run(self.handles[h].add(msgs, marks, skip_duplicated=False))
+            except DuplicateMessageError:
+                return
+            raise AssertionError("add with skip_duplicated=False accepted a duplicate")
+        self._run(self.handles[h].add(msgs, marks or None, skip_duplicated=skip))
+        for m in msgs:
+            if m.id not in model.msgs:
+                model.msgs[m.id] = m.to_dict()
+                model.marks[m.id] = set(marks)
+
+    @rule(h=st.integers(0, 2), ids=ids_st, bare=st.booleans())
+    def delete(self, h: int, ids: list[str], bare: bool) -> None:
+        model = self.models[h]
+        arg: str | list[str] = ids[0] if bare and ids else ids
+        wanted = {arg} if isinstance(arg, str) else set(arg)
+        gone = [i for i in model.msgs if i in wanted]
+        assert self._run(self.handles[h].delete(arg)) == len(gone)
+        for i in gone:
+            del model.msgs[i], model.marks[i]
+
+    @rule(h=st.integers(0, 2), marks=st.lists(mark_st, min_size=1, max_size=3))
+    def delete_by_mark(self, h: int, marks: list[str]) -> None:
+        model = self.models[h]
+        gone = [i for i in model.msgs if model.marks[i] & set(marks)]
+        arg: str | list[str] = marks[0] if len(marks) == 1 else marks
+        assert self._run(self.handles[h].delete_by_mark(arg)) == len(gone)
+        for i in gone:
+            del model.msgs[i], model.marks[i]
+
+    @rule(
+        h=st.integers(0, 2),
+        new=opt_mark_st,
+        old=opt_mark_st,
+        ids=st.none() | ids_st,
+    )
+    def update_messages_mark(
+        self, h: int, new: str | None, old: str | None, ids: list[str] | None
+    ) -> None:
+        model = self.models[h]
+        changed = 0
+        for i in model.select(old, ids):
+            before = set(model.marks[i])
+            after = set(before)
+            if new is not None:
+                after.discard(old)
+                after.add(new)
+            elif old is not None:
+                after.discard(old)
+            else:
+                after.clear()
+            changed += after != before
+            model.marks[i] = after
+        assert self._run(self.handles[h].update_messages_mark(new, old, ids)) == changed
+
+    @rule(h=st.integers(0, 2))
+    def clear(self, h: int) -> None:
+        self._run(self.handles[h].clear())
+        self.models[h].msgs.clear()
+        self.models[h].marks.clear()
+
+    @rule(h=st.integers(0, 2), summary=st.sampled_from(["", "so far", "later"]))
+    def summary(self, h: int, summary: str) -> None:
+        self._run(self.handles[h].update_compressed_summary(summary))
+        self.models[h].summary = summary
+
+    @rule(src=st.integers(0, 2), dst=st.integers(0, 2))
+    def export_import(self, src: int, dst: int) -> None:
+        state = self._run(self.handles[src].export_state())
+        self._run(self.handles[dst].import_state(state))
+        source, target = self.models[src], self.models[dst]
+        target.msgs = dict(source.msgs)
+        target.marks = {i: set(m) for i, m in source.marks.items()}
+        target.summary = source.summary
+
+    @rule(
+        h=st.integers(0, 2),
+        mark=opt_mark_st,
+        exclude=opt_mark_st,
+        limit=st.none() | st.integers(0, 6),
+        prepend=st.booleans(),
+    )
+    def get_memory(
+        self, h: int, mark: str | None, exclude: str | None, limit: int | None, prepend: bool
+    ) -> None:
+        model = self.models[h]
+        got = self._run(self.handles[h].get_memory(mark, exclude, prepend, limit=limit))
+        if prepend and model.summary:
+            head = got.pop(0)
+            assert (head.name, head.role, head.content) == ("user", "user", model.summary)
+        assert [m.to_dict() for m in got] == [
+            model.msgs[i] for i in model.read(mark, exclude, limit)
+        ]
+
+    @invariant()
+    def size_and_marks_agree(self) -> None:
+        for h in (0, 2):
+            model = self.models[h]
+            assert self._run(self.handles[h].size()) == len(model.msgs)
+            state = self._run(self.handles[h].export_state())
+            assert [(d["id"], set(marks)) for d, marks in state["content"]] == [
+                (i, model.marks[i]) for i in model.msgs
+            ]
+
+    def teardown(self) -> None:
+        for memory in self.handles:
+            self._run(memory.close())
+
+
+def run_state_machine(factory_context: FactoryContext, settings: Settings) -> None:
+    """Run :class:`MemoryMachine` on the memories ``factory_context`` makes.
+
+    The factory is entered once, in an event loop of its own; every example
+    uses fresh session ids, so examples never see each other's data.
+    """
+    loop = asyncio.new_event_loop()
+    context = factory_context()
+    try:
+        factory = loop.run_until_complete(context.__aenter__())
+        try:
+            machine = type(
+                "BoundMemoryMachine",
+                (MemoryMachine,),
+                {"factory": staticmethod(factory), "loop": loop},
+            )
+            run_state_machine_as_test(machine, settings=settings)
+        finally:
+            loop.run_until_complete(context.__aexit__(None, None, None))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

@@ -1,0 +1,99 @@
+"""The conformance suite and the state machine fail on broken backends."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from broken_backends import BROKEN
+from hypothesis import HealthCheck, Phase, settings
+from memmark.core import InMemoryMemory, MemoryBase
+from memmark.core.testing import MemoryFactory, run_state_machine
+
+FAST = settings(
+    max_examples=100,
+    stateful_step_count=30,
+    deadline=None,
+    database=None,
+    # Finding the bug is the point; shrinking it would only cost time.
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def factory_of(
+    cls: type[InMemoryMemory],
+) -> Callable[[], contextlib.AbstractAsyncContextManager[MemoryFactory]]:
+    @contextlib.asynccontextmanager
+    async def context() -> AsyncIterator[MemoryFactory]:
+        sessions: dict[tuple[str, str], InMemoryMemory] = {}
+
+        async def make(user_id: str, session_id: str) -> MemoryBase:
+            return sessions.setdefault((user_id, session_id), cls())
+
+        yield make
+
+    return context
+
+
+@pytest.mark.parametrize("cls", BROKEN, ids=lambda c: c.__name__)
+def test_state_machine_finds_the_bug(cls: type[InMemoryMemory]) -> None:
+    with pytest.raises(Exception) as info:
+        run_state_machine(factory_of(cls), FAST)
+    # Hypothesis raises a group when it finds several distinct failures.
+    errors = getattr(info.value, "exceptions", [info.value])
+    assert errors
+    assert all(isinstance(e, AssertionError) for e in errors), errors
+
+
+def test_state_machine_passes_the_real_one() -> None:
+    run_state_machine(factory_of(InMemoryMemory), FAST)
+
+
+def test_suite_fails_on_every_broken_backend(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run is a subprocess: it finds the broken backends through PYTHONPATH.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    classes = "\n".join(
+        f"""
+class Test{cls.__name__}(MemoryConformance):
+    state_machine_settings = settings(
+        max_examples=100, deadline=None, database=None, phases=[Phase.generate]
+    )
+
+    def memory_factory(self):
+        return factory_of(broken_backends.{cls.__name__})()
+"""
+        for cls in BROKEN
+    )
+    pytester.makepyfile(
+        test_broken=f"""
+import broken_backends
+from hypothesis import Phase, settings
+from memmark.core.testing import MemoryConformance
+from test_suite_catches_bugs import factory_of
+{classes}
+"""
+    )
+    # Strict asyncio mode, as in a backend author's project without our config.
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_mode=strict",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= len(BROKEN) * 2, result.stdout.str()[-3000:]
+    for cls in BROKEN:
+        failed = [
+            line
+            for line in result.outlines
+            if line.startswith(f"FAILED test_broken.py::Test{cls.__name__}::")
+        ]
+        assert len(failed) >= 2, f"{cls.__name__}: only {failed}"
+        assert any("test_state_machine" in line for line in failed), cls.__name__
