@@ -1,0 +1,539 @@
+"""``RedisMemory``: every operation one atomic Lua script, one round trip."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+import msgpack  # type: ignore[import-untyped]
+from memmark.core import _checks
+from memmark.core.base import MemoryBase
+from memmark.core.errors import DuplicateMessageError
+from memmark.core.msg import Msg
+from memmark.redis._scripts import Script, scripts
+
+import redis.asyncio as aioredis
+
+# How much one script run may do. Each run is atomic; a call that needs more
+# is cut into several runs (see the package README on what that means).
+ADD_BUDGET = 2000  # messages x (1 + marks) written per run
+ADD_BYTES = 8 << 20  # payload bytes per run, so huge messages go a few at a time
+DELETE_BUDGET = 2000  # ids per run
+DELETE_BY_MARK_BUDGET = 1000  # messages removed per run
+UPDATE_BUDGET = 2000  # messages re-marked per run
+READ_BUDGET = 10000  # messages examined per run of get_memory
+EXPORT_BUDGET = 5000  # messages per run of export_state
+IMPORT_BUDGET = 2000  # messages per run of import_state
+
+_SUFFIXES = (b":s", b":o", b":i", b":x", b":k")
+_NO = b""
+_ALL = b"-1"
+_ZERO = b"0"
+_ONE = b"1"
+
+_new_msg = object.__new__
+
+
+def _enc(text: str) -> bytes:
+    # surrogatepass keeps every Python str encodable, and the encoding injective.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _dec(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def session_tag(user_id: str, session_id: str) -> bytes:
+    """Return the hash tag body of a ``(user_id, session_id)`` pair.
+
+    The pair is length-prefixed (so no split of one id into the other can
+    make the same bytes) and then base64url-encoded (so the tag holds no
+    ``{`` or ``}``). Both steps are injective, so two pairs never share a tag.
+    """
+    user = _enc(user_id)
+    raw = b"%d:%s%s" % (len(user), user, _enc(session_id))
+    return base64.urlsafe_b64encode(raw)
+
+
+def hash_tag(key: bytes) -> bytes:
+    """Return the part of ``key`` Redis Cluster hashes to choose its slot."""
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def session_keys(key_prefix: str, user_id: str, session_id: str) -> tuple[bytes, ...]:
+    """Return the five keys of a session: summary, order, ids, marks of id, mark index.
+
+    Raises:
+        ValueError: ``key_prefix`` holds an empty ``{}``, which would make
+            Redis Cluster hash whole keys and spread the session over slots.
+    """
+    base = _enc(key_prefix) + b"{" + session_tag(user_id, session_id) + b"}"
+    keys = tuple(base + suffix for suffix in _SUFFIXES)
+    if len({hash_tag(k) for k in keys}) != 1:
+        raise ValueError(
+            f"key_prefix: {key_prefix!r} holds an empty hash tag '{{}}', which would "
+            "spread one session over several cluster slots"
+        )
+    return keys
+
+
+def _pack(obj: Any) -> bytes:
+    return cast("bytes", msgpack.packb(obj, use_bin_type=True))
+
+
+def _unpack_many(payloads: list[bytes]) -> list[dict[str, Any]]:
+    # One msgpack array around all payloads: one C call instead of one per message.
+    blob = b"\xdd" + len(payloads).to_bytes(4, "big") + b"".join(payloads)
+    return cast("list[dict[str, Any]]", msgpack.unpackb(blob, raw=False, strict_map_key=False))
+
+
+def _to_msgs(payloads: list[bytes]) -> list[Msg]:
+    # The payloads are to_dict() output this class wrote itself, so the
+    # checks of Msg.from_dict would only repeat what held when they were
+    # stored; setting the slots directly halves the cost of a long read.
+    out: list[Msg] = []
+    append = out.append
+    for d in _unpack_many(payloads):
+        m = _new_msg(Msg)
+        m.id = d["id"]
+        m.name = d["name"]
+        m.role = d["role"]
+        m.content = d["content"]
+        m.metadata = d["metadata"]
+        m.timestamp = d["timestamp"]
+        m.invocation_id = d.get("invocation_id")
+        append(m)
+    return out
+
+
+def _marks_blob(marks: Iterable[str]) -> bytes:
+    parts = []
+    for mark in marks:
+        raw = _enc(mark)
+        parts.append(b"%d:%s" % (len(raw), raw))
+    return b"".join(parts)
+
+
+def _split_blob(blob: bytes | None) -> list[str]:
+    marks: list[str] = []
+    if not blob:
+        return marks
+    pos = 0
+    while pos < len(blob):
+        colon = blob.index(b":", pos)
+        stop = colon + 1 + int(blob[pos:colon])
+        marks.append(_dec(blob[colon + 1 : stop]))
+        pos = stop
+    return marks
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RedisMemory(MemoryBase):
+    """A memory kept in Redis, shared by every handle on the same session.
+
+    Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
+    round trip. The session lives in five keys under one hash tag, so the
+    scripts also run on Redis Cluster. See the package README for the key
+    layout and what happens to calls too big for one script run.
+
+    Args:
+        session_id: The session; any string.
+        user_id: The user; any string.
+        host: Redis host, when neither ``client``, ``url`` nor
+            ``connection_pool`` is given.
+        port: Redis port, likewise.
+        db: Redis database number, likewise.
+        password: Redis password, likewise.
+        connection_pool: A ``redis.asyncio.ConnectionPool`` to use (decoding
+            responses or not; payloads stay bytes either way). The memory
+            makes a client on it and never disconnects the pool.
+        key_prefix: Put in front of every key, e.g. ``"myapp:"``.
+        key_ttl: Seconds of inactivity after which the session's keys
+            expire; every call slides the expiry of all of them. ``None``:
+            the keys never expire (a call removes an expiry set before).
+        client: An existing ``redis.asyncio.Redis`` or ``RedisCluster``,
+            used as is and never closed by the memory.
+        url: A ``redis://`` URL to connect to.
+        **client_kwargs: Passed to ``redis.asyncio.Redis`` when the memory
+            makes its own client.
+
+    Raises:
+        ValueError: More than one of ``client``, ``url``, ``connection_pool``
+            is given, ``key_ttl`` is not positive, or ``key_prefix`` holds an
+            empty ``{}``.
+    """
+
+    def __init__(
+        self,
+        session_id: str = "default_session",
+        user_id: str = "default_user",
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        connection_pool: aioredis.ConnectionPool | None = None,
+        key_prefix: str = "",
+        key_ttl: float | None = None,
+        *,
+        client: aioredis.Redis | aioredis.RedisCluster | None = None,
+        url: str | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        for arg, value in (("session_id", session_id), ("user_id", user_id)):
+            if not isinstance(value, str):
+                raise TypeError(f"{arg}: expected a str, got {type(value).__name__}")
+        if not isinstance(key_prefix, str):
+            raise TypeError(f"key_prefix: expected a str, got {type(key_prefix).__name__}")
+        given = [
+            n
+            for n, v in (("client", client), ("url", url), ("connection_pool", connection_pool))
+            if v is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of client, url, connection_pool; got {given}")
+        self.session_id = session_id
+        self.user_id = user_id
+        self.key_prefix = key_prefix
+        self._keys = session_keys(key_prefix, user_id, session_id)
+        self._ttl_arg = _ZERO
+        self.key_ttl = key_ttl
+        self._compressed_summary = ""
+        self._scripts = scripts()
+
+        self._owns_client = client is None
+        if client is not None:
+            self._client: Any = client
+        elif url is not None:
+            self._client = aioredis.Redis.from_url(url, **client_kwargs)
+        elif connection_pool is not None:
+            self._client = aioredis.Redis(connection_pool=connection_pool, **client_kwargs)
+        else:
+            self._client = aioredis.Redis(
+                host=host, port=port, db=db, password=password, **client_kwargs
+            )
+        self._closed = False
+        # redis-py's asyncio RedisCluster can fail when its very first commands
+        # run concurrently (a node connection is used before it is open);
+        # initialising once, under its own lock, before the first script avoids it.
+        self._cluster_pending = isinstance(self._client, aioredis.RedisCluster)
+
+    # -- settings -------------------------------------------------------------
+
+    @property
+    def key_ttl(self) -> float | None:
+        """Seconds after the last call at which the session's keys expire, or ``None``.
+
+        May be changed at any time; the next call applies it to every key.
+        """
+        return self._key_ttl
+
+    @key_ttl.setter
+    def key_ttl(self, value: float | None) -> None:
+        if value is None:
+            self._key_ttl: float | None = None
+            self._ttl_arg = _ZERO
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"key_ttl: expected seconds as a number or None, got {type(value).__name__}"
+            )
+        ms = int(value * 1000)
+        if ms <= 0:
+            raise ValueError(f"key_ttl: must be at least 0.001 seconds, got {value!r}")
+        self._key_ttl = value
+        self._ttl_arg = b"%d" % ms
+
+    def get_client(self) -> Any:
+        """Return the ``redis.asyncio`` client the memory talks through."""
+        return self._client
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The session's keys: summary, order, ids, marks of each id, mark index."""
+        return self._keys
+
+    async def close(self) -> None:
+        """Close the client if the memory made it; a client or pool passed in stays open."""
+        if self._owns_client and not self._closed:
+            self._closed = True
+            await self._client.aclose()
+
+    async def _run(self, name: str, args: list[Any], keys: tuple[bytes, ...] | None = None) -> Any:
+        script: Script = self._scripts[name]
+        if self._cluster_pending:
+            await self._client.initialize()
+            self._cluster_pending = False
+        return await script.run(self._client, self._keys if keys is None else keys, args)
+
+    # -- writes ---------------------------------------------------------------
+
+    async def add(
+        self,
+        memories: Msg | list[Msg] | None,
+        marks: str | list[str] | None = None,
+        *,
+        skip_duplicated: bool = True,
+    ) -> None:
+        """Append messages with their marks; see :meth:`MemoryBase.add`.
+
+        Raises:
+            DuplicateMessageError: ``skip_duplicated`` is false and an id is
+                already stored or repeated in the call; nothing is written.
+        """
+        msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
+        if not msgs:
+            return
+        mark_list = [_enc(m) for m in cast("list[str] | None", marks) or ()]
+        if not skip_duplicated:
+            repeated = _checks.find_duplicates(msgs)
+            if repeated:
+                raise DuplicateMessageError(repeated)
+        head = [self._ttl_arg, _ZERO, b"%d" % len(mark_list), *mark_list]
+        body: list[bytes] = []
+        for m in msgs:
+            body.append(_enc(m.id))
+            body.append(_pack(m.to_dict()))
+        if len(msgs) * (1 + len(mark_list)) <= ADD_BUDGET and sum(map(len, body)) <= ADD_BYTES:
+            if not skip_duplicated:
+                head[1] = _ONE
+            taken = await self._run("add", head + body)
+            if isinstance(taken, list) and taken:
+                raise DuplicateMessageError([_dec(t) for t in taken])
+            return
+        chunks = list(self._add_chunks(body, len(mark_list)))
+        if not skip_duplicated:
+            # Too big for one run: check every chunk first, then write. Each
+            # run is atomic, the whole call is not (see the README).
+            taken_all: list[str] = []
+            for chunk in chunks:
+                head[1] = b"2"
+                taken = await self._run("add", head + chunk)
+                taken_all += [_dec(t) for t in taken]
+            if taken_all:
+                raise DuplicateMessageError(taken_all)
+        head[1] = _ZERO
+        for chunk in chunks:
+            await self._run("add", head + chunk)
+
+    @staticmethod
+    def _add_chunks(body: list[bytes], n_marks: int) -> Iterator[list[bytes]]:
+        per_run = max(1, ADD_BUDGET // (1 + n_marks))
+        chunk: list[bytes] = []
+        size = 0
+        for i in range(0, len(body), 2):
+            if chunk and (len(chunk) // 2 >= per_run or size + len(body[i + 1]) > ADD_BYTES):
+                yield chunk
+                chunk, size = [], 0
+            chunk += body[i : i + 2]
+            size += len(body[i + 1])
+        if chunk:
+            yield chunk
+
+    async def delete(self, msg_ids: str | Iterable[str]) -> int:
+        """Remove messages by id, with their marks; see :meth:`MemoryBase.delete`."""
+        ids = [_enc(i) for i in cast("list[str]", msg_ids)]
+        if not ids:
+            return 0
+        removed = 0
+        for chunk in _chunks(ids, DELETE_BUDGET):
+            removed += await self._run("delete", [self._ttl_arg, *chunk])
+        return removed
+
+    async def delete_by_mark(self, mark: str | list[str]) -> int:
+        """Remove every message carrying any of the marks; see :meth:`MemoryBase.delete_by_mark`."""
+        marks = [_enc(m) for m in cast("list[str]", mark)]
+        if not marks:
+            return 0
+        args = [self._ttl_arg, b"%d" % DELETE_BY_MARK_BUDGET, *marks]
+        removed = 0
+        while True:
+            count, more = await self._run("delete_by_mark", args)
+            removed += int(count)
+            if not more:
+                return removed
+
+    async def clear(self) -> None:
+        """Remove every message and mark; the summary stays."""
+        await self._run("clear", [self._ttl_arg])
+
+    async def update_messages_mark(
+        self,
+        new_mark: str | None,
+        old_mark: str | None = None,
+        msg_ids: str | Iterable[str] | None = None,
+    ) -> int:
+        """Re-mark messages; see :meth:`MemoryBase.update_messages_mark`."""
+        new = _NO if new_mark is None else _enc(new_mark)
+        old = _NO if old_mark is None else _enc(old_mark)
+        ids = cast("list[str] | None", msg_ids)
+        budget = b"%d" % UPDATE_BUDGET
+        changed = 0
+        if ids is not None:
+            if not ids:
+                return 0
+            for chunk in _chunks([_enc(i) for i in ids], UPDATE_BUDGET):
+                count, _ = await self._run(
+                    "update_marks", [self._ttl_arg, new, old, _ONE, _NO, budget, *chunk]
+                )
+                changed += int(count)
+            return changed
+        cursor = _NO
+        while True:
+            count, cursor = await self._run(
+                "update_marks", [self._ttl_arg, new, old, _ZERO, cursor, budget]
+            )
+            changed += int(count)
+            if cursor is None:
+                return changed
+
+    async def update_compressed_summary(self, summary: str) -> None:
+        """Store the summary in Redis, for every handle on the session; ``""`` removes it."""
+        await self._run("summary", [self._ttl_arg, _enc(summary)])
+        self._compressed_summary = summary
+
+    # -- reads ----------------------------------------------------------------
+
+    async def size(self) -> int:
+        """Return the number of messages in the session."""
+        return cast("int", await self._run("size", [self._ttl_arg]))
+
+    async def get_memory(
+        self,
+        mark: str | None = None,
+        exclude_mark: str | None = None,
+        prepend_summary: bool = True,
+        *,
+        limit: int | None = None,
+    ) -> list[Msg]:
+        """Return messages in insertion order; see :meth:`MemoryBase.get_memory`.
+
+        The summary is read in the same round trip as the messages.
+        """
+        args = [
+            self._ttl_arg,
+            _NO if mark is None else _enc(mark),
+            _NO if exclude_mark is None else _enc(exclude_mark),
+            _ALL if limit is None else b"%d" % limit,
+            _ONE if prepend_summary else _ZERO,
+            _NO,
+            b"%d" % READ_BUDGET,
+        ]
+        reply = await self._run("get", args)
+        summary, cursor = reply[0], reply[1]
+        payloads: list[bytes] = reply[2:]
+        if cursor is not None:
+            payloads = await self._read_rest(args, cursor, payloads, limit)
+        result = _to_msgs(payloads) if payloads else []
+        if prepend_summary:
+            self._compressed_summary = "" if summary is None else _dec(summary)
+            if summary:
+                result.insert(0, self._summary_msg(self._compressed_summary))
+        return result
+
+    async def _read_rest(
+        self, args: list[Any], cursor: bytes, payloads: list[bytes], limit: int | None
+    ) -> list[bytes]:
+        # A read bigger than one run's budget: page on from the cursor.
+        args[4] = _ZERO
+        while cursor is not None:
+            if limit is not None:
+                args[3] = b"%d" % (limit - len(payloads))
+            args[5] = cursor
+            reply = await self._run("get", args)
+            cursor = reply[1]
+            payloads = payloads + reply[2:] if limit is None else reply[2:] + payloads
+        return payloads
+
+    # -- state ----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``{"_compressed_summary": <the last summary this handle saw>}``.
+
+        The messages live in Redis; use :meth:`export_state` for them.
+        """
+        return {"_compressed_summary": self._compressed_summary}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Take the summary of a :meth:`state_dict` as the last one seen.
+
+        This cannot reach Redis (it is not async); use :meth:`import_state`
+        to replace the session. A state carrying messages is refused.
+
+        Raises:
+            ValueError: The state is malformed or carries ``content``.
+            TypeError: ``state`` is not a dict.
+        """
+        content, summary = _checks.parse_state(state, strict=False)
+        if content:
+            raise ValueError(
+                "state: RedisMemory.load_state_dict cannot store messages; "
+                "use 'await memory.import_state(state)'"
+            )
+        self._compressed_summary = summary
+
+    async def export_state(self) -> dict[str, Any]:
+        """Return the session in the in-process memory's ``state_dict()`` format.
+
+        A session bigger than one run's budget is read in several runs, each
+        consistent on its own.
+        """
+        content: list[list[Any]] = []
+        summary: bytes | None = None
+        cursor = _NO
+        budget = b"%d" % EXPORT_BUDGET
+        while cursor is not None:
+            reply = await self._run("export", [self._ttl_arg, cursor, budget])
+            if not content:
+                summary = reply[0]
+            cursor = reply[1]
+            n = reply[2]
+            payloads = reply[3 + n : 3 + 2 * n]
+            blobs = reply[3 + 2 * n : 3 + 3 * n]
+            for msg_dict, blob in zip(_unpack_many(payloads), blobs, strict=True):
+                content.append([msg_dict, _split_blob(blob)])
+        state: dict[str, Any] = {"content": content}
+        self._compressed_summary = "" if summary is None else _dec(summary)
+        if self._compressed_summary:
+            state["_compressed_summary"] = self._compressed_summary
+        return state
+
+    async def import_state(self, state: dict[str, Any]) -> None:
+        """Replace the session's messages, marks and summary with ``state``, atomically.
+
+        An import bigger than one run is written to staging keys first and
+        swapped in by one final run, so readers never see half of it.
+
+        Raises:
+            ValueError: The state is malformed; the session is left as it was.
+            KeyError: ``content`` is missing.
+            TypeError: ``state`` is not a dict.
+        """
+        content, summary = _checks.parse_state(state, strict=True)
+        triples: list[bytes] = []
+        for msg, marks in content or ():
+            triples += (_enc(msg.id), _pack(msg.to_dict()), _marks_blob(marks))
+        head = [self._ttl_arg, b"one", _enc(summary)]
+        n = len(triples) // 3
+        if n <= IMPORT_BUDGET:
+            await self._run("import", [*head, _ZERO, *triples])
+        else:
+            token = secrets.token_hex(8).encode()
+            staging = tuple(k + b":t" + token for k in self._keys[1:])
+            keys = self._keys + staging
+            for start in range(0, n, IMPORT_BUDGET):
+                last = start + IMPORT_BUDGET >= n
+                head[1] = b"commit" if last else b"stage"
+                part = triples[start * 3 : (start + IMPORT_BUDGET) * 3]
+                await self._run("import", [*head, b"%d" % start, *part], keys)
+        self._compressed_summary = summary
