@@ -48,7 +48,7 @@ class MarksDuplicates(InMemoryMemory):
         for m in memories or []:  # type: ignore[union-attr]
             if m.id in self._msgs:
                 for mark in marks or []:
-                    self._put_mark(m.id, mark)
+                    self._mark_ids(mark, [m.id])
         await super().add(memories, marks, skip_duplicated=skip_duplicated)
 
 

@@ -13,7 +13,7 @@ from memmark.core import InMemoryMemory, MemoryBase
 from memmark.core.testing import MemoryFactory, run_state_machine
 
 FAST = settings(
-    max_examples=100,
+    max_examples=400,
     stateful_step_count=30,
     deadline=None,
     database=None,
@@ -61,7 +61,7 @@ def test_suite_fails_on_every_broken_backend(
         f"""
 class Test{cls.__name__}(MemoryConformance):
     state_machine_settings = settings(
-        max_examples=100, deadline=None, database=None, phases=[Phase.generate]
+        max_examples=400, deadline=None, database=None, phases=[Phase.generate]
     )
 
     def memory_factory(self):

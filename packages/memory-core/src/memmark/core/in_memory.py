@@ -15,9 +15,13 @@ from memmark.core.msg import Msg
 class InMemoryMemory(MemoryBase):
     """Messages and marks kept in this process, indexed both ways.
 
-    Adding, deleting by id and ``size`` cost O(1) per message; reading or
-    deleting by mark costs O(messages carrying the mark), never a scan of the
-    whole session.
+    The messages live in one insertion-ordered dict keyed by id, and every
+    mark has an index of the ids carrying it. Adding, deleting by id and
+    ``size`` cost O(1) per message in the length of the session (and
+    O(distinct marks) per deleted message); reading or deleting by mark
+    costs O(messages carrying the mark), never a scan of the session; a
+    re-mark of a whole mark (``update_messages_mark(new, old)``) moves the
+    index at once.
 
     Messages are copied on the way in, so later changes to the caller's
     ``Msg`` do not reach the store. ``get_memory`` returns the stored objects
@@ -35,10 +39,10 @@ class InMemoryMemory(MemoryBase):
         # id -> position, to put a mark's index back in message order.
         self._seq: dict[str, int] = {}
         self._counter = count()
-        # id -> its marks (ordered, as a dict); absent when it has none.
-        self._marks_of: dict[str, dict[str, None]] = {}
-        # mark -> ids carrying it; in message order unless listed in _unordered.
+        # mark -> ids carrying it (a dict as an ordered set). The only record
+        # of marks: set operations on it run in C, with no per-message upkeep.
         self._by_mark: dict[str, dict[str, None]] = {}
+        # Marks whose index may be out of message order after a re-mark.
         self._unordered: set[str] = set()
         self._compressed_summary = ""
         self._summary_cache: Msg | None = None
@@ -50,72 +54,50 @@ class InMemoryMemory(MemoryBase):
         if ids is None:
             return {}
         if mark in self._unordered:
-            # Re-marking appends old messages at the end of the index; restore
-            # message order once, at the next read (Timsort is linear on the
-            # mostly sorted input this leaves).
-            seq = self._seq
-            ids = dict.fromkeys(sorted(ids, key=seq.__getitem__))
+            # Restore message order once, at the next read; Timsort is linear
+            # on the runs of sorted ids that merges leave behind.
+            ids = dict.fromkeys(sorted(ids, key=self._seq.__getitem__))
             self._by_mark[mark] = ids
             self._unordered.discard(mark)
         return ids
 
-    def _put_mark(self, msg_id: str, mark: str) -> bool:
-        marks = self._marks_of.get(msg_id)
-        if marks is None:
-            marks = self._marks_of[msg_id] = {}
-        elif mark in marks:
-            return False
-        marks[mark] = None
-        ids = self._by_mark.get(mark)
-        if ids is None:
-            self._by_mark[mark] = {msg_id: None}
-        else:
-            if ids and self._seq[next(reversed(ids))] > self._seq[msg_id]:
+    def _mark_ids(self, mark: str, ids: Iterable[str], *, in_order: bool = False) -> None:
+        """Add ``ids`` (already in the session) to ``mark``'s index.
+
+        ``in_order`` says the ids come in message order, so a new index needs
+        no sorting later.
+        """
+        index = self._by_mark.get(mark)
+        if index is None:
+            self._by_mark[mark] = dict.fromkeys(ids)
+            if not in_order:
                 self._unordered.add(mark)
-            ids[msg_id] = None
-        return True
+            return
+        before = len(index)
+        index.update(dict.fromkeys(ids))
+        if len(index) != before:
+            self._unordered.add(mark)
 
-    def _drop_mark(self, msg_id: str, mark: str) -> bool:
-        marks = self._marks_of.get(msg_id)
-        if marks is None or mark not in marks:
-            return False
-        del marks[mark]
-        if not marks:
-            del self._marks_of[msg_id]
-        self._unlink(mark, msg_id)
-        return True
+    def _unmark_ids(self, ids: Iterable[str], marks: Iterable[str] | None = None) -> None:
+        """Drop ``ids`` from the indexes of ``marks`` (all marks when ``None``)."""
+        by_mark = self._by_mark
+        for mark in list(by_mark) if marks is None else marks:
+            index = by_mark.get(mark)
+            if index is None:
+                continue
+            for msg_id in ids:
+                index.pop(msg_id, None)
+            if not index:
+                del by_mark[mark]
+                self._unordered.discard(mark)
 
-    def _unlink(self, mark: str, msg_id: str) -> None:
-        ids = self._by_mark[mark]
-        del ids[msg_id]
-        if not ids:
-            del self._by_mark[mark]
-            self._unordered.discard(mark)
-
-    def _remove(self, msg_id: str) -> bool:
-        if self._msgs.pop(msg_id, None) is None:
-            return False
-        del self._seq[msg_id]
-        marks = self._marks_of.pop(msg_id, None)
-        if marks:
-            for mark in marks:
-                self._unlink(mark, msg_id)
-        return True
-
-    def _insert(self, msg: Msg, marks: Iterable[str]) -> None:
-        msg_id = msg.id
-        self._msgs[msg_id] = msg
-        self._seq[msg_id] = next(self._counter)
-        if marks:
-            # A new message is the newest, so every mark index stays ordered.
-            self._marks_of[msg_id] = dict.fromkeys(marks)
-            by_mark = self._by_mark
-            for mark in marks:
-                ids = by_mark.get(mark)
-                if ids is None:
-                    by_mark[mark] = {msg_id: None}
-                else:
-                    ids[msg_id] = None
+    def _drop_msgs(self, ids: Iterable[str]) -> list[str]:
+        """Remove messages (not their marks); return the ids really removed."""
+        msgs, seq = self._msgs, self._seq
+        gone = [i for i in ids if msgs.pop(i, None) is not None]
+        for msg_id in gone:
+            del seq[msg_id]
+        return gone
 
     # -- writes ---------------------------------------------------------------
 
@@ -128,37 +110,56 @@ class InMemoryMemory(MemoryBase):
     ) -> None:
         """Append messages with their marks; see :meth:`MemoryBase.add`."""
         msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
-        mark_list = cast("list[str] | None", marks) or ()
         stored = self._msgs
         if not skip_duplicated:
             taken = [m.id for m in msgs if m.id in stored]
             taken += _checks.find_duplicates(msgs)
             if taken:
                 raise DuplicateMessageError(list(dict.fromkeys(taken)))
-        for msg in msgs:
-            if msg.id not in stored:
-                self._insert(msg.copy(), mark_list)
+        if len(msgs) == 1:  # the common case, without the batch's dicts
+            msg = msgs[0]
+            if msg.id in stored:
+                return
+            batch = {msg.id: msg.copy()}
+        else:
+            batch = {}
+            for msg in msgs:
+                if msg.id not in stored and msg.id not in batch:
+                    batch[msg.id] = msg.copy()
+        stored.update(batch)
+        self._seq.update(zip(batch, self._counter, strict=False))
+        # New messages are the newest, so appending keeps every index ordered.
+        for mark in cast("list[str] | None", marks) or ():
+            index = self._by_mark.get(mark)
+            if index is None:
+                self._by_mark[mark] = dict.fromkeys(batch)
+            else:
+                index.update(dict.fromkeys(batch))
 
     async def delete(self, msg_ids: str | Iterable[str]) -> int:
         """Remove messages by id; see :meth:`MemoryBase.delete`."""
-        remove = self._remove
-        return sum(remove(i) for i in cast("list[str]", msg_ids))
+        gone = self._drop_msgs(cast("list[str]", msg_ids))
+        if gone and self._by_mark:
+            self._unmark_ids(gone)
+        return len(gone)
 
     async def delete_by_mark(self, mark: str | list[str]) -> int:
         """Remove messages carrying any of the marks; see :meth:`MemoryBase.delete_by_mark`."""
         doomed: dict[str, None] = {}
         for one in cast("list[str]", mark):
-            doomed.update(self._by_mark.get(one, ()))
-        remove = self._remove
-        for msg_id in doomed:
-            remove(msg_id)
+            index = self._by_mark.pop(one, None)
+            if index is not None:
+                self._unordered.discard(one)
+                doomed.update(index)
+        if doomed:
+            self._drop_msgs(doomed)
+            self._unmark_ids(doomed)
         return len(doomed)
 
     async def clear(self) -> None:
         """Remove every message and mark; the summary stays."""
         self._msgs.clear()
         self._seq.clear()
-        self._marks_of.clear()
         self._by_mark.clear()
         self._unordered.clear()
 
@@ -172,33 +173,50 @@ class InMemoryMemory(MemoryBase):
         if new_mark is not None and new_mark == old_mark:
             return 0  # removing and re-adding the same mark changes no set
         ids = cast("list[str] | None", msg_ids)
-        selected: Iterable[str]
-        if old_mark is not None:
-            carrying = self._by_mark.get(old_mark, {})
-            selected = list(carrying) if ids is None else [i for i in ids if i in carrying]
-        elif ids is not None:
-            selected = [i for i in ids if i in self._msgs]
-        elif new_mark is None:
-            selected = list(self._marks_of)  # only messages with marks can change
-        else:
-            selected = list(self._msgs)
+        by_mark = self._by_mark
 
-        changed = 0
+        if old_mark is not None:
+            carrying = by_mark.get(old_mark)
+            if not carrying:
+                return 0
+            if ids is None:
+                # Every carrier changes: move the whole index at once.
+                del by_mark[old_mark]
+                selected = carrying
+                was_unordered = old_mark in self._unordered
+                self._unordered.discard(old_mark)
+            else:
+                selected = dict.fromkeys(i for i in ids if i in carrying)
+                self._unmark_ids(selected, [old_mark])
+                was_unordered = False
+            if new_mark is not None:
+                if new_mark not in by_mark:
+                    by_mark[new_mark] = selected
+                    if was_unordered or ids is not None:
+                        self._unordered.add(new_mark)
+                else:
+                    self._mark_ids(new_mark, selected)
+            return len(selected)
+
         if new_mark is not None:
-            for msg_id in selected:
-                dropped = old_mark is not None and self._drop_mark(msg_id, old_mark)
-                changed += self._put_mark(msg_id, new_mark) or dropped
-        elif old_mark is not None:
-            for msg_id in selected:
-                changed += self._drop_mark(msg_id, old_mark)
-        else:
-            for msg_id in selected:
-                marks = self._marks_of.pop(msg_id, None)
-                if marks:
-                    for mark in marks:
-                        self._unlink(mark, msg_id)
-                    changed += 1
-        return changed
+            index = by_mark.get(new_mark, {})
+            if ids is None:
+                fresh = [i for i in self._msgs if i not in index] if index else list(self._msgs)
+            else:
+                fresh = [i for i in ids if i in self._msgs and i not in index]
+            if fresh:
+                self._mark_ids(new_mark, fresh, in_order=ids is None)
+            return len(fresh)
+
+        # Both None: every mark of the selected messages goes.
+        if ids is None:
+            marked: set[str] = set().union(*by_mark.values())
+            by_mark.clear()
+            self._unordered.clear()
+            return len(marked)
+        hit = [i for i in dict.fromkeys(ids) if any(i in index for index in by_mark.values())]
+        self._unmark_ids(hit)
+        return len(hit)
 
     async def update_compressed_summary(self, summary: str) -> None:
         """Store the compressed summary; ``""`` removes it."""
@@ -230,7 +248,7 @@ class InMemoryMemory(MemoryBase):
             else:
                 result = [msgs[i] for i in carrying]
             if limit is not None:
-                result = result[-limit:] if limit else []
+                result = result[len(result) - limit :] if limit < len(result) else result
         elif exclude_mark is not None:
             excluded = self._by_mark.get(exclude_mark, {})
             if limit is None:
@@ -253,10 +271,11 @@ class InMemoryMemory(MemoryBase):
     # -- state ----------------------------------------------------------------
 
     def _content(self) -> list[list[Any]]:
-        marks_of = self._marks_of
-        return [
-            [msg.to_dict(), list(marks_of.get(msg_id, ()))] for msg_id, msg in self._msgs.items()
-        ]
+        marks_of: dict[str, list[str]] = {}
+        for mark, ids in self._by_mark.items():
+            for msg_id in ids:
+                marks_of.setdefault(msg_id, []).append(mark)
+        return [[msg.to_dict(), marks_of.get(msg_id, [])] for msg_id, msg in self._msgs.items()]
 
     def state_dict(self) -> dict[str, Any]:
         """Return ``{"content": [[msg_dict, [marks]], ...]}`` (+ the summary when set)."""
@@ -280,15 +299,15 @@ class InMemoryMemory(MemoryBase):
         self._summary_cache = None
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
-        self._msgs = {}
-        self._seq = {}
+        # Copied so that later changes to the caller's state do not leak in.
+        self._msgs = {msg.id: msg.copy() for msg, _ in content}
         self._counter = count()
-        self._marks_of = {}
+        self._seq = dict(zip(self._msgs, self._counter, strict=False))
         self._by_mark = {}
-        self._unordered = set()
         for msg, marks in content:
-            # Copied so that later changes to the caller's state do not leak in.
-            self._insert(msg.copy(), marks)
+            for mark in marks:
+                self._by_mark.setdefault(mark, {})[msg.id] = None
+        self._unordered = set()
 
     async def export_state(self) -> dict[str, Any]:
         """Return the session in the ``state_dict()`` format."""

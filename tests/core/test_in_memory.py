@@ -1,0 +1,95 @@
+import json
+
+import pytest
+from memmark.core import InMemoryMemory, InvalidStateError, Msg
+
+
+def fixed(name: str, content: str, role: str, msg_id: str) -> Msg:
+    m = Msg(name, content, role, timestamp="2026-01-15 12:10:52.179")  # type: ignore[arg-type]
+    m.id = msg_id
+    return m
+
+
+async def test_state_dict_is_the_tutorials_shape() -> None:
+    memory = InMemoryMemory()
+    await memory.add(fixed("Alice", "Generate a report", "user", "7DMBSaWh5U6cmVBVNJ2gX3"))
+    await memory.add([fixed("system", "<hint>", "system", "dHKhG2kAWXuJeJs33TAwZn")], marks="hint")
+    assert json.dumps(memory.state_dict(), indent=2) == json.dumps(
+        {
+            "content": [
+                [
+                    {
+                        "id": "7DMBSaWh5U6cmVBVNJ2gX3",
+                        "name": "Alice",
+                        "role": "user",
+                        "content": "Generate a report",
+                        "metadata": None,
+                        "timestamp": "2026-01-15 12:10:52.179",
+                    },
+                    [],
+                ],
+                [
+                    {
+                        "id": "dHKhG2kAWXuJeJs33TAwZn",
+                        "name": "system",
+                        "role": "system",
+                        "content": "<hint>",
+                        "metadata": None,
+                        "timestamp": "2026-01-15 12:10:52.179",
+                    },
+                    ["hint"],
+                ],
+            ]
+        },
+        indent=2,
+    )
+    assert await memory.delete_by_mark("hint") == 1
+    assert [d["id"] for d, _ in memory.state_dict()["content"]] == ["7DMBSaWh5U6cmVBVNJ2gX3"]
+
+
+async def test_load_state_dict_round_trip_and_summary() -> None:
+    memory = InMemoryMemory()
+    await memory.add(Msg("a", "one", "user"), marks=["x", "y"])
+    await memory.update_compressed_summary("sum")
+    state = memory.state_dict()
+    assert state["_compressed_summary"] == "sum"
+    other = InMemoryMemory()
+    other.load_state_dict(json.loads(json.dumps(state)))
+    assert other.state_dict() == state
+    assert [m.content for m in await other.get_memory(mark="y")] == ["sum", "one"]
+
+
+async def test_load_state_dict_failures_change_nothing() -> None:
+    memory = InMemoryMemory()
+    await memory.add(Msg("a", "one", "user"), marks="x")
+    before = memory.state_dict()
+    with pytest.raises(KeyError):
+        memory.load_state_dict({})
+    with pytest.raises(InvalidStateError):
+        memory.load_state_dict({"content": [[{"id": "1"}, []]]})
+    with pytest.raises(TypeError):
+        memory.load_state_dict("content")  # type: ignore[arg-type]
+    assert memory.state_dict() == before
+    # Not strict: a state without content keeps the messages, takes the summary.
+    memory.load_state_dict({"_compressed_summary": "s"}, strict=False)
+    assert memory.state_dict() == {**before, "_compressed_summary": "s"}
+
+
+async def test_loaded_state_is_copied_in() -> None:
+    memory = InMemoryMemory()
+    state = {"content": [[Msg("a", [{"type": "text", "text": "x"}], "user").to_dict(), []]]}
+    memory.load_state_dict(state)
+    state["content"][0][0]["content"][0]["text"] = "changed"
+    assert (await memory.get_memory())[0].content == [{"type": "text", "text": "x"}]
+
+
+async def test_mark_index_stays_ordered_after_deletes_and_remarks() -> None:
+    memory = InMemoryMemory()
+    msgs = [Msg("a", str(i), "user") for i in range(50)]
+    await memory.add(msgs)
+    for m in reversed(msgs[::3]):
+        await memory.update_messages_mark("m", msg_ids=[m.id])
+    await memory.delete([msgs[3].id, msgs[4].id])
+    await memory.update_messages_mark("m", msg_ids=[msgs[1].id])
+    got = [m.content for m in await memory.get_memory(mark="m")]
+    assert got == [str(i) for i in range(50) if (i % 3 == 0 or i == 1) and i != 3]
