@@ -1,7 +1,13 @@
 import json
 
 import pytest
-from memmark.core import InMemoryMemory, InvalidStateError, Msg
+from memmark.core import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    InMemoryMemory,
+    InvalidStateError,
+    MessageTooLargeError,
+    Msg,
+)
 
 
 def fixed(name: str, content: str, role: str, msg_id: str) -> Msg:
@@ -93,3 +99,22 @@ async def test_mark_index_stays_ordered_after_deletes_and_remarks() -> None:
     await memory.update_messages_mark("m", msg_ids=[msgs[1].id])
     got = [m.content for m in await memory.get_memory(mark="m")]
     assert got == [str(i) for i in range(50) if (i % 3 == 0 or i == 1) and i != 3]
+
+
+async def test_messages_over_the_size_limit_are_refused_before_any_write() -> None:
+    memory = InMemoryMemory()
+    memory.max_message_bytes = 1_000
+    ok = Msg("a", "x" * 200, "user")
+    big_text = Msg("a", "é" * 600, "user")  # 600 characters, 1,200 bytes
+    big_blocks = Msg("a", [{"type": "text", "text": "y" * 2_000}], "user")
+    for big in (big_text, big_blocks):
+        with pytest.raises(MessageTooLargeError, match=r"memories\[1\].*max_message_bytes"):
+            await memory.add([ok, big])
+        assert await memory.size() == 0
+    memory.max_message_bytes = None
+    await memory.add([ok, big_text, big_blocks])
+    assert await memory.size() == 3
+
+
+def test_default_limit_is_generous() -> None:
+    assert InMemoryMemory().max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES >= 8 * 1024 * 1024

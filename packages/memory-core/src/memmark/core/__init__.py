@@ -1,6 +1,6 @@
 """memmark core: the message, the memory contract and the in-process memory."""
 
-from memmark.core.base import MemoryBase
+from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase
 from memmark.core.errors import (
     DuplicateMessageError,
     InvalidStateError,
@@ -12,6 +12,7 @@ from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "DuplicateMessageError",
     "InMemoryMemory",
     "InvalidStateError",

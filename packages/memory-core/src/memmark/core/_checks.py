@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from memmark.core.errors import InvalidStateError
+from memmark.core.errors import InvalidStateError, MessageTooLargeError
 from memmark.core.msg import Msg
 
 
@@ -154,3 +155,28 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
         seen.add(msg.id)
         content.append((msg, checked))
     return content, summary
+
+
+def check_sizes(msgs: list[Msg], limit: int | None, arg: str = "memories") -> None:
+    """Raise :class:`MessageTooLargeError` if a message's JSON exceeds ``limit`` bytes.
+
+    Plain-text messages far below the limit pass on a length check alone; the
+    others are measured as the UTF-8 JSON of ``to_dict()``.
+    """
+    if limit is None:
+        return
+    quick = limit // 4  # a str character is at most 4 bytes of UTF-8
+    for i, m in enumerate(msgs):
+        content = m.content
+        if (
+            type(content) is str
+            and m.metadata is None
+            and len(content) + len(m.name) + len(m.id) < quick
+        ):
+            continue
+        size = len(json.dumps(m.to_dict(), ensure_ascii=False, default=str).encode())
+        if size > limit:
+            raise MessageTooLargeError(
+                f"{arg}[{i}]: message {m.id[:40]!r} is {size:,} bytes, over the limit of "
+                f"{limit:,} (max_message_bytes)"
+            )

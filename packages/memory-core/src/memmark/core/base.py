@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 from memmark.core import _checks
 from memmark.core.msg import Msg
 
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""Messages larger than this (as UTF-8 JSON) are refused unless a memory says otherwise."""
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Self = TypeVar("_Self", bound="MemoryBase")
 
@@ -27,6 +30,7 @@ def _checked_add(impl: _F) -> _F:
         msgs = _checks.check_msgs(memories)
         mark_list = _checks.check_marks(marks, "marks")
         _checks.check_bool(skip_duplicated, "skip_duplicated")
+        _checks.check_sizes(msgs, self.max_message_bytes)
         return await impl(self, msgs, mark_list or None, skip_duplicated=skip_duplicated)
 
     return add  # type: ignore[return-value]
@@ -125,9 +129,16 @@ class MemoryBase(ABC):
     * ``update_messages_mark`` gets ``msg_ids`` as a list or ``None``.
 
     Bad input raises ``TypeError`` or ``ValueError`` naming the argument,
-    before any I/O.
+    before any I/O. That includes messages larger than
+    ``max_message_bytes`` (as UTF-8 JSON; ``None`` for no limit), which
+    raise :class:`~memmark.core.errors.MessageTooLargeError`.
+
+    Attributes:
+        max_message_bytes: The largest message ``add`` accepts; set it on an
+            instance or a subclass.
     """
 
+    max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES
     _compressed_summary: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
