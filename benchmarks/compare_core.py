@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _harness import Config, Row, Table, payload, progress, side_by_side
+
 from memmark.core import InMemoryMemory, Msg
 
 

@@ -12,8 +12,9 @@ from itertools import count
 from typing import Any
 
 import pytest
-from memmark.core import InMemoryMemory, Msg
 from pytest_benchmark.fixture import BenchmarkFixture
+
+from memmark.core import InMemoryMemory, Msg
 
 SIZES = [1_000, 10_000, 100_000]
 ROUNDS = 2_000

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from memmark.core import (
     DEFAULT_MAX_MESSAGE_BYTES,
     InMemoryMemory,

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+
 from memmark.core import Msg, _ids
 from memmark.core import msg as msg_module
 

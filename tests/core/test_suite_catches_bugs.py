@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from broken_backends import BROKEN
 from hypothesis import HealthCheck, Phase, settings
+
 from memmark.core import InMemoryMemory, MemoryBase
 from memmark.core.testing import MemoryFactory, run_state_machine
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, settings
+
 from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
