@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from broken_backends import BROKEN
+from broken_backends import BROKEN, in_process_factory
 from hypothesis import HealthCheck, Phase, settings
 
-from memmark.core import InMemoryMemory, MemoryBase
-from memmark.core.testing import MemoryFactory, run_state_machine
+from memmark.core import InMemoryMemory
+from memmark.core.testing import run_state_machine
 
 FAST = settings(
     max_examples=400,
@@ -24,25 +22,10 @@ FAST = settings(
 )
 
 
-def factory_of(
-    cls: type[InMemoryMemory],
-) -> Callable[[], contextlib.AbstractAsyncContextManager[MemoryFactory]]:
-    @contextlib.asynccontextmanager
-    async def context() -> AsyncIterator[MemoryFactory]:
-        sessions: dict[tuple[str, str], InMemoryMemory] = {}
-
-        async def make(user_id: str, session_id: str) -> MemoryBase:
-            return sessions.setdefault((user_id, session_id), cls())
-
-        yield make
-
-    return context
-
-
 @pytest.mark.parametrize("cls", BROKEN, ids=lambda c: c.__name__)
 def test_state_machine_finds_the_bug(cls: type[InMemoryMemory]) -> None:
     with pytest.raises(Exception) as info:
-        run_state_machine(factory_of(cls), FAST)
+        run_state_machine(in_process_factory(cls), FAST)
     # Hypothesis raises a group when it finds several distinct failures.
     errors = getattr(info.value, "exceptions", [info.value])
     assert errors
@@ -50,7 +33,7 @@ def test_state_machine_finds_the_bug(cls: type[InMemoryMemory]) -> None:
 
 
 def test_state_machine_passes_the_real_one() -> None:
-    run_state_machine(factory_of(InMemoryMemory), FAST)
+    run_state_machine(in_process_factory(InMemoryMemory), FAST)
 
 
 def test_suite_fails_on_every_broken_backend(
@@ -66,7 +49,7 @@ class Test{cls.__name__}(MemoryConformance):
     )
 
     def memory_factory(self):
-        return factory_of(broken_backends.{cls.__name__})()
+        return in_process_factory(broken_backends.{cls.__name__})()
 """
         for cls in BROKEN
     )
@@ -75,7 +58,7 @@ class Test{cls.__name__}(MemoryConformance):
 import broken_backends
 from hypothesis import Phase, settings
 from memmark.core.testing import MemoryConformance
-from test_suite_catches_bugs import factory_of
+from broken_backends import in_process_factory
 {classes}
 """
     )
