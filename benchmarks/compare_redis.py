@@ -1,0 +1,213 @@
+"""Redis rows of ``compare.py``: memmark's RedisMemory against the peer's, and raw floors.
+
+Both memories run on the same server (``MEMMARK_REDIS_URL``, db 15 by
+default) under different key prefixes, first without and then with a key
+TTL. The floors are what the bare client pays for the least it could do:
+a PING, an EVALSHA of an empty script, an HGETALL of the session's payloads.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from _harness import Config, Row, Table, payload, progress, side_by_side
+from memmark.core import Msg
+from memmark.redis import RedisMemory
+
+REDIS_URL = os.environ.get("MEMMARK_REDIS_URL", "redis://127.0.0.1:6379/15")
+TTL_SECONDS = 3600
+
+
+def _session(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
+    """Return ``n`` messages and their marks: 10 % "hint", 10 % "tool"."""
+    out = []
+    for i in range(n):
+        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
+        out.append((msg_cls("user", payload(i, size), "user"), marks))
+    return out
+
+
+async def _fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
+    # Grouped by mark set, in order: a few calls instead of one per message.
+    group: list[Any] = []
+    marks: list[str] = []
+    for m, these in msgs:
+        if these != marks and group:
+            await memory.add(group, marks=marks or None)
+            group = []
+        group.append(m)
+        marks = these
+    if group:
+        await memory.add(group, marks=marks or None)
+
+
+async def _drop(client: aioredis.Redis, prefix: str) -> None:
+    # Benchmark clean-up only; the library itself never scans.
+    keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+    for start in range(0, len(keys), 500):
+        await client.delete(*keys[start : start + 500])
+
+
+async def _floors(table: Table, cfg: Config, client: aioredis.Redis, prefix: str) -> None:
+    await client.ping()
+    _, ping = await side_by_side(None, client.ping, rounds=cfg.rounds)
+    table.add(Row("floor: PING", "redis", None, ping, "raw client"))
+
+    sha = await client.script_load("return 0")
+
+    async def empty_script() -> Any:
+        return await client.execute_command("EVALSHA", sha, 0)
+
+    _, evalsha = await side_by_side(None, empty_script, rounds=cfg.rounds)
+    table.add(Row("floor: EVALSHA empty script", "redis", None, evalsha, "raw client"))
+
+    key = f"{prefix}floor-hash"
+    fields = {f"id-{i}": payload(i, cfg.payload_bytes) for i in range(cfg.messages)}
+    await client.hset(key, mapping=fields)  # type: ignore[arg-type]
+    _, hgetall = await side_by_side(None, lambda: client.hgetall(key), rounds=cfg.rounds)
+    table.add(Row(f"floor: HGETALL {cfg.messages} payloads", "redis", None, hgetall, "raw client"))
+
+
+async def _section(
+    table: Table, cfg: Config, client: aioredis.Redis, key_ttl: int | None, rounds: int
+) -> None:
+    from agentscope.memory import RedisMemory as PeerMemory
+    from agentscope.message import Msg as PeerMsg
+
+    run_id = uuid.uuid4().hex
+    peer_prefix, our_prefix = f"bench-peer:{run_id}:", f"bench-memmark:{run_id}:"
+    backend = "redis" if key_ttl is None else "redis, key_ttl"
+    peer = PeerMemory(
+        connection_pool=client.connection_pool, key_prefix=peer_prefix, key_ttl=key_ttl
+    )
+    ours = RedisMemory(client=client, key_prefix=our_prefix, key_ttl=key_ttl)
+    try:
+        progress(f"{backend}: filling two sessions of {cfg.messages} messages")
+        await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
+        await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
+        counter = iter(range(10**9))
+        pending: dict[str, Any] = {}
+
+        async def row(
+            op: str,
+            peer_call: Callable[[], Awaitable[Any]],
+            our_call: Callable[[], Awaitable[Any]],
+            **setups: Callable[[], Awaitable[Any]],
+        ) -> None:
+            p, o = await side_by_side(peer_call, our_call, rounds=rounds, **setups)
+            table.add(Row(op, backend, p, o))
+
+        def fresh(cls: Any) -> Any:
+            return cls("user", payload(next(counter), cfg.payload_bytes), "user")
+
+        # add 1: a fresh message per call, deleted again (untimed) to keep the size.
+        async def peer_prepare_one() -> None:
+            if "peer_id" in pending:
+                await peer.delete([pending.pop("peer_id")])
+            pending["peer"] = fresh(PeerMsg)
+            pending["peer_id"] = pending["peer"].id
+
+        async def our_prepare_one() -> None:
+            if "our_id" in pending:
+                await ours.delete([pending.pop("our_id")])
+            pending["ours"] = fresh(Msg)
+            pending["our_id"] = pending["ours"].id
+
+        await row(
+            "add 1",
+            lambda: peer.add(pending["peer"]),
+            lambda: ours.add(pending["ours"]),
+            peer_setup=peer_prepare_one,
+            our_setup=our_prepare_one,
+        )
+        for side, memory in (("peer_id", peer), ("our_id", ours)):
+            if side in pending:
+                await memory.delete([pending.pop(side)])
+
+        async def peer_prepare_batch() -> None:
+            await peer.delete_by_mark("batch")
+            pending["peer"] = [fresh(PeerMsg) for _ in range(100)]
+
+        async def our_prepare_batch() -> None:
+            await ours.delete_by_mark("batch")
+            pending["ours"] = [fresh(Msg) for _ in range(100)]
+
+        await row(
+            "add 100 (2 marks)",
+            lambda: peer.add(pending["peer"], marks=["batch", "tool"]),
+            lambda: ours.add(pending["ours"], marks=["batch", "tool"]),
+            peer_setup=peer_prepare_batch,
+            our_setup=our_prepare_batch,
+        )
+        await peer.delete_by_mark("batch")
+        await ours.delete_by_mark("batch")
+
+        await row("get_memory all", lambda: peer.get_memory(), lambda: ours.get_memory())
+        await row(
+            "get_memory mark",
+            lambda: peer.get_memory(mark="hint"),
+            lambda: ours.get_memory(mark="hint"),
+        )
+
+        async def peer_prepare_delete() -> None:
+            m = fresh(PeerMsg)
+            await peer.add(m)
+            pending["peer"] = m.id
+
+        async def our_prepare_delete() -> None:
+            m = fresh(Msg)
+            await ours.add(m)
+            pending["ours"] = m.id
+
+        await row(
+            "delete 1",
+            lambda: peer.delete([pending["peer"]]),
+            lambda: ours.delete([pending["ours"]]),
+            peer_setup=peer_prepare_delete,
+            our_setup=our_prepare_delete,
+        )
+
+        async def peer_prepare_doomed() -> None:
+            await peer.add([fresh(PeerMsg) for _ in range(10)], marks="doomed")
+
+        async def our_prepare_doomed() -> None:
+            await ours.add([fresh(Msg) for _ in range(10)], marks="doomed")
+
+        await row(
+            "delete_by_mark (10 msgs)",
+            lambda: peer.delete_by_mark("doomed"),
+            lambda: ours.delete_by_mark("doomed"),
+            peer_setup=peer_prepare_doomed,
+            our_setup=our_prepare_doomed,
+        )
+
+        # Re-mark the 10 % carrying "hint"; the untimed setup turns them back.
+        await row(
+            "update_messages_mark (10 %)",
+            lambda: peer.update_messages_mark("done", old_mark="hint"),
+            lambda: ours.update_messages_mark("done", old_mark="hint"),
+            peer_setup=lambda: peer.update_messages_mark("hint", old_mark="done"),
+            our_setup=lambda: ours.update_messages_mark("hint", old_mark="done"),
+        )
+    finally:
+        await _drop(client, peer_prefix)
+        await _drop(client, our_prefix)
+
+
+async def run(table: Table, cfg: Config) -> None:
+    """Measure the Redis rows: floors, then both memories without and with a key TTL."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    prefix = f"bench-floor:{uuid.uuid4().hex}:"
+    try:
+        await _floors(table, cfg, client, prefix)
+        await _section(table, cfg, client, None, cfg.rounds)
+        # The peer scans the keyspace on every call with a TTL; fewer rounds
+        # keep the run short, and a median of 50 is still steady.
+        await _section(table, cfg, client, TTL_SECONDS, max(20, cfg.rounds // 4))
+    finally:
+        await _drop(client, prefix)
+        await client.aclose()
