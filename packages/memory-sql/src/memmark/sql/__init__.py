@@ -1,1 +1,30 @@
-"""memmark on SQL databases through async SQLAlchemy."""
+"""memmark on SQL databases through async SQLAlchemy.
+
+``AsyncSQLAlchemyMemory`` keeps one ``(user_id, session_id)`` in three tables;
+``make_metadata(prefix)`` (or ``metadata`` for the default prefix) gives them
+to Alembic.
+"""
+
+from memmark.sql._memory import AsyncSQLAlchemyMemory
+from memmark.sql._plan import UnsupportedDatabaseError
+from memmark.sql._schema import (
+    DEFAULT_PREFIX,
+    Tables,
+    id_digest,
+    make_metadata,
+    make_tables,
+    metadata,
+    pair_digest,
+)
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "AsyncSQLAlchemyMemory",
+    "Tables",
+    "UnsupportedDatabaseError",
+    "id_digest",
+    "make_metadata",
+    "make_tables",
+    "metadata",
+    "pair_digest",
+]

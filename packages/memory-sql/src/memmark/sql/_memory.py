@@ -1,0 +1,646 @@
+"""The memory on a SQL database, through async SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from itertools import islice
+from operator import itemgetter
+from typing import Any, TypeVar, cast
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
+
+from memmark.core import _checks
+from memmark.core.base import MemoryBase
+from memmark.core.errors import DuplicateMessageError
+from memmark.core.msg import Msg
+from memmark.sql._plan import MAX_IN, MAX_PARAMS, Plan
+from memmark.sql._schema import DEFAULT_PREFIX, id_digest, make_tables, pair_digest
+
+_T = TypeVar("_T")
+_Op = Callable[[AsyncConnection, Plan], Awaitable[_T]]
+
+# One encoder, built once: json.dumps with options builds a new one per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+_by_seq = itemgetter(1)
+
+# Deadlocks and serialisation failures (PostgreSQL SQLSTATE, MySQL error
+# numbers): the server rolled the whole transaction back, so running the same
+# call again is safe (ids make writes idempotent).
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRY_MYSQL = frozenset({1213, 1205})
+_ATTEMPTS = 4
+
+
+class _EngineState:
+    """What one engine remembers across every memory made on it."""
+
+    __slots__ = ("__weakref__", "ddl_lock", "lock", "plans")
+
+    def __init__(self, serialize: bool) -> None:
+        # prefix -> statements; a prefix is here once its tables exist.
+        self.plans: dict[str, Plan] = {}
+        self.ddl_lock = asyncio.Lock()
+        # SQLite takes one writer at a time, and a static pool hands every
+        # caller the same connection: calls on such an engine take turns here
+        # rather than in SQLite's busy loop (or, worse, on one connection).
+        self.lock = asyncio.Lock() if serialize else None
+
+
+# Keyed by the sync Engine (an AsyncEngine is a proxy that may be rebuilt), weak
+# so a disposed, dropped engine takes its entry with it.
+_ENGINES: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
+# One lock per AsyncSession: a session runs one statement at a time, and
+# parallel tool calls may share it through one or several memories.
+_SESSION_LOCKS: weakref.WeakKeyDictionary[AsyncSession, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _engine_state(engine: Engine) -> _EngineState:
+    state = _ENGINES.get(engine)
+    if state is None:
+        serialize = engine.dialect.name == "sqlite" or isinstance(
+            engine.pool, (StaticPool, SingletonThreadPool)
+        )
+        state = _ENGINES[engine] = _EngineState(serialize)
+    return state
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    if not items:
+        return  # executing with no rows is an error in SQLAlchemy
+    if len(items) <= size:
+        yield items
+        return
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _RETRY_MYSQL:
+        return True
+    return "database is locked" in str(orig)
+
+
+def _check_no_nul(values: Iterable[str], arg: str) -> None:
+    for value in values:
+        if "\x00" in value:
+            raise ValueError(
+                f"{arg}: PostgreSQL text cannot hold NUL (\\x00), so it cannot be in an id "
+                f"or a mark here (got {value!r:.60})"
+            )
+
+
+class AsyncSQLAlchemyMemory(MemoryBase):
+    r"""Messages and marks of one ``(user_id, session_id)`` in a SQL database.
+
+    Works on PostgreSQL (asyncpg), SQLite (aiosqlite, file or ``:memory:``
+    with a ``StaticPool``) and MariaDB >= 10.5 (asyncmy). The tables
+    (``{table_prefix}session``, ``message``, ``mark``) are created on first
+    use, once per engine and prefix; :func:`memmark.sql.make_metadata` gives
+    them to Alembic.
+
+    Given an ``AsyncEngine``, each call checks a connection out of the
+    engine's pool for one transaction and returns it; parallel calls run in
+    parallel. Given an ``AsyncSession`` (the FastAPI pattern: one session per
+    request), calls take turns on that session, and each write commits it.
+    When the caller already had a transaction open in the session, the write
+    runs in a savepoint, so a failed write undoes only itself. The memory
+    never closes or disposes what it was given.
+
+    Args:
+        engine_or_session: An ``AsyncEngine`` or an ``AsyncSession``.
+        session_id: The session's id; ``None`` means ``"default_session"``.
+        user_id: The user's id; ``None`` means ``"default_user"``.
+        table_prefix: Put before the table names.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: On PostgreSQL, an id holds NUL (``\x00``).
+    """
+
+    def __init__(
+        self,
+        engine_or_session: AsyncEngine | AsyncSession,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        *,
+        table_prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        session_id = "default_session" if session_id is None else session_id
+        user_id = "default_user" if user_id is None else user_id
+        for value, arg in ((session_id, "session_id"), (user_id, "user_id")):
+            if not isinstance(value, str):
+                raise TypeError(f"{arg}: expected a str or None, got {type(value).__name__}")
+        if not isinstance(table_prefix, str):
+            raise TypeError(f"table_prefix: expected a str, got {type(table_prefix).__name__}")
+
+        self._engine: AsyncEngine | None = None
+        self._session: AsyncSession | None = None
+        if isinstance(engine_or_session, AsyncEngine):
+            self._engine = engine_or_session
+            sync: Engine = engine_or_session.sync_engine
+        elif isinstance(engine_or_session, AsyncSession):
+            self._session = engine_or_session
+            bind = engine_or_session.get_bind()
+            sync = bind.engine if isinstance(bind, Connection) else bind
+        else:
+            raise TypeError(
+                "engine_or_session: expected an AsyncEngine or an AsyncSession, "
+                f"got {type(engine_or_session).__name__}"
+            )
+        self._pg = sync.dialect.name == "postgresql"
+        if self._pg:
+            _check_no_nul([user_id], "user_id")
+            _check_no_nul([session_id], "session_id")
+
+        self.session_id = session_id
+        self.user_id = user_id
+        self.table_prefix = table_prefix
+        self._sid = pair_digest(user_id, session_id)
+        self._state = _engine_state(sync)
+        self._plan: Plan | None = self._state.plans.get(table_prefix)
+        self._compressed_summary = ""
+
+    # -- plumbing ---------------------------------------------------------------
+
+    async def _ready(self) -> Plan:
+        """Return the statements, creating the tables first if this engine has not."""
+        state = self._state
+        plan = state.plans.get(self.table_prefix)
+        if plan is None:
+            async with state.ddl_lock:
+                plan = state.plans.get(self.table_prefix)
+                if plan is None:
+                    plan = await self._create_tables()
+                    state.plans[self.table_prefix] = plan
+        self._plan = plan
+        return plan
+
+    async def _create_tables(self) -> Plan:
+        tables = make_tables(self.table_prefix)
+        engine = self._engine
+        if engine is None:
+            assert self._session is not None
+            bind = self._session.bind
+            if isinstance(bind, AsyncEngine):
+                engine = bind
+        if engine is None:
+            # A session bound to a connection: create the tables on it.
+            conn = await cast(AsyncSession, self._session).connection()
+            await conn.run_sync(tables.metadata.create_all)
+            return Plan(tables, conn.dialect)
+        for attempt in range(_ATTEMPTS):
+            try:
+                # Its own connection and transaction: never inside the caller's
+                # transaction (MySQL commits implicitly around DDL).
+                async with engine.begin() as conn:
+                    await conn.run_sync(tables.metadata.create_all)
+                break
+            except DBAPIError:
+                # Another process created them at the same moment; the next
+                # look (checkfirst) sees them.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        return Plan(tables, engine.dialect)
+
+    @contextlib.asynccontextmanager
+    async def _session_tx(
+        self, session: AsyncSession, write: bool
+    ) -> AsyncIterator[AsyncConnection]:
+        if not write:
+            yield await session.connection()
+            return
+        if session.in_transaction():
+            # The caller's own work is pending: undo only ours on failure.
+            async with session.begin_nested():
+                yield await session.connection()
+            await session.commit()
+            return
+        try:
+            yield await session.connection()
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+    async def _run(self, op: _Op[_T], *, write: bool, single: bool = False) -> _T:
+        """Run ``op`` in one transaction (or one autocommit statement when ``single``).
+
+        Args:
+            op: The work, given a connection and the statements.
+            write: Whether ``op`` writes (commit it; retry a deadlock).
+            single: ``op`` runs exactly one statement, atomic on its own.
+        """
+        session = self._session
+        if session is not None:
+            lock = _SESSION_LOCKS.get(session)
+            if lock is None:
+                lock = _SESSION_LOCKS[session] = asyncio.Lock()
+            async with lock:
+                plan = self._plan or await self._ready()
+                async with self._session_tx(session, write) as conn:
+                    return await op(conn, plan)
+        engine = cast(AsyncEngine, self._engine)
+        lock = self._state.lock
+        async with lock if lock is not None else contextlib.nullcontext():
+            plan = self._plan or await self._ready()
+            for attempt in range(_ATTEMPTS):
+                try:
+                    if single and plan.autocommit:
+                        async with engine.connect() as conn:
+                            await conn.execution_options(isolation_level="AUTOCOMMIT")
+                            return await op(conn, plan)
+                    if write:
+                        async with engine.begin() as conn:
+                            return await op(conn, plan)
+                    async with engine.connect() as conn:
+                        return await op(conn, plan)
+                except DBAPIError as exc:
+                    if not write or attempt == _ATTEMPTS - 1 or not _retryable(exc):
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decode(self, plan: Plan, body: Any) -> Any:
+        return body if plan.json_decoded else _loads(body)
+
+    # -- writes -----------------------------------------------------------------
+
+    async def add(
+        self,
+        memories: Msg | list[Msg] | None,
+        marks: str | list[str] | None = None,
+        *,
+        skip_duplicated: bool = True,
+    ) -> None:
+        """Append messages with their marks; see :meth:`MemoryBase.add`.
+
+        One transaction: the messages in one ``INSERT`` per chunk that skips
+        ids already taken (the unique key decides, not a read), then the
+        marks of exactly the messages inserted (``RETURNING``).
+
+        Raises:
+            DuplicateMessageError: ``skip_duplicated`` is false and an id is
+                taken; nothing is written.
+            ValueError: On PostgreSQL, an id or a mark holds NUL.
+        """
+        msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
+        mark_list = cast("list[str] | None", marks)
+        if not msgs:
+            return
+        if not skip_duplicated:
+            dups = _checks.find_duplicates(msgs)
+            if dups:
+                raise DuplicateMessageError(dups)
+        sid = self._sid
+        # Encoded now, so later changes to the caller's Msg never reach the store.
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for m in msgs:
+            msg_id = m.id
+            if msg_id in seen:
+                continue  # the first of an id in the call wins
+            seen.add(msg_id)
+            rows.append(
+                {"sid": sid, "mid": id_digest(msg_id), "msg_id": msg_id, "msg": _dumps(m.to_dict())}
+            )
+        if self._pg:
+            _check_no_nul(seen, "memories")
+            if mark_list:
+                _check_no_nul(mark_list, "marks")
+        mark_keys = [(id_digest(k), k) for k in mark_list] if mark_list else []
+        returning = bool(mark_keys) or not skip_duplicated
+
+        async def op(conn: AsyncConnection, plan: Plan) -> None:
+            per_chunk = MAX_PARAMS // plan.msg_params
+            if not returning:
+                for chunk in _chunks(rows, per_chunk):
+                    await conn.execute(plan.insert_msgs, chunk)
+                return
+            inserted: list[Any] = []
+            for chunk in _chunks(rows, per_chunk):
+                inserted.extend(await conn.execute(plan.insert_msgs_returning, chunk))
+            if not skip_duplicated and len(inserted) < len(rows):
+                got = {mid for _, mid in inserted}
+                # Raising rolls the transaction back: nothing of the call stays.
+                raise DuplicateMessageError([r["msg_id"] for r in rows if r["mid"] not in got])
+            if not mark_keys or not inserted:
+                return
+            mark_rows = [
+                {"sid": sid, "mid": mid, "mk": mk, "mark": text, "seq": seq}
+                for seq, mid in inserted
+                for mk, text in mark_keys
+            ]
+            for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
+                await conn.execute(plan.insert_marks, chunk)
+
+        await self._run(op, write=True, single=len(rows) == 1 and not mark_keys)
+
+    async def _delete_marks_of(self, conn: AsyncConnection, plan: Plan, gone: list[bytes]) -> None:
+        for chunk in _chunks(gone, MAX_IN):
+            await conn.execute(plan.delete_marks_of, {"sid": self._sid, "mids": chunk})
+
+    async def delete(self, msg_ids: str | Iterable[str]) -> int:
+        """Remove messages by id, with their marks; see :meth:`MemoryBase.delete`."""
+        mids = [id_digest(i) for i in cast("list[str]", msg_ids)]
+        if not mids:
+            return 0
+        sid = self._sid
+
+        async def op(conn: AsyncConnection, plan: Plan) -> int:
+            gone: list[bytes] = []
+            for chunk in _chunks(mids, MAX_IN):
+                result = await conn.execute(plan.delete_msgs_by_id, {"sid": sid, "mids": chunk})
+                gone.extend(result.scalars())
+            if gone:
+                await self._delete_marks_of(conn, plan, gone)
+            return len(gone)
+
+        return await self._run(op, write=True)
+
+    async def delete_by_mark(self, mark: str | list[str]) -> int:
+        """Remove every message carrying any of the marks; returns how many."""
+        mks = [id_digest(k) for k in cast("list[str]", mark)]
+        if not mks:
+            return 0
+        sid = self._sid
+
+        async def op(conn: AsyncConnection, plan: Plan) -> int:
+            gone: list[bytes] = []
+            for chunk in _chunks(mks, MAX_IN):
+                result = await conn.execute(plan.delete_msgs_by_mark, {"sid": sid, "mks": chunk})
+                gone.extend(result.scalars())
+            if gone:
+                await self._delete_marks_of(conn, plan, gone)
+            return len(gone)
+
+        return await self._run(op, write=True)
+
+    async def clear(self) -> None:
+        """Remove every message and mark of the session; the summary stays."""
+        params = {"sid": self._sid}
+
+        async def op(conn: AsyncConnection, plan: Plan) -> None:
+            await conn.execute(plan.clear_msgs, params)
+            await conn.execute(plan.clear_marks, params)
+
+        await self._run(op, write=True)
+
+    async def update_messages_mark(
+        self,
+        new_mark: str | None,
+        old_mark: str | None = None,
+        msg_ids: str | Iterable[str] | None = None,
+    ) -> int:
+        """Re-mark messages; see :meth:`MemoryBase.update_messages_mark`.
+
+        Set-based: at most two statements per chunk of ids, never one per message.
+        """
+        if new_mark is not None and new_mark == old_mark:
+            return 0  # removing and re-adding the same mark changes no set
+        ids = cast("list[str] | None", msg_ids)
+        if ids is not None and not ids:
+            return 0
+        if self._pg and new_mark is not None:
+            _check_no_nul([new_mark], "new_mark")
+        by_ids = ids is not None
+        id_chunks: list[Sequence[bytes]] = (
+            list(_chunks([id_digest(i) for i in ids], MAX_IN)) if ids is not None else [[]]
+        )
+        base: dict[str, Any] = {"sid": self._sid}
+        if new_mark is not None:
+            base["new_mk"] = id_digest(new_mark)
+            base["new_mark"] = new_mark
+        if old_mark is not None:
+            base["old_mk"] = id_digest(old_mark)
+
+        def params(chunk: Sequence[bytes]) -> dict[str, Any]:
+            return {**base, "mids": chunk} if by_ids else base
+
+        async def op(conn: AsyncConnection, plan: Plan) -> int:
+            changed = 0
+            for chunk in id_chunks:
+                p = params(chunk)
+                if new_mark is not None and old_mark is None:
+                    changed += (await conn.execute(plan.add_new[by_ids], p)).rowcount
+                elif old_mark is not None:
+                    if new_mark is not None:
+                        await conn.execute(plan.replace_old[by_ids], p)
+                    # Every carrier of old_mark loses it: that is the change.
+                    changed += (await conn.execute(plan.drop_old[by_ids], p)).rowcount
+                else:
+                    result = await conn.execute(plan.drop_all[by_ids], p)
+                    changed += len(set(result.scalars()))
+            return changed
+
+        single = len(id_chunks) == 1 and not (new_mark is not None and old_mark is not None)
+        return await self._run(op, write=True, single=single)
+
+    async def update_compressed_summary(self, summary: str) -> None:
+        """Store the summary in the database; every handle on the session sees it."""
+        row = {
+            "sid": self._sid,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "summary": _dumps(summary),
+        }
+
+        async def op(conn: AsyncConnection, plan: Plan) -> None:
+            await conn.execute(plan.upsert_summary, row)
+
+        await self._run(op, write=True, single=True)
+        self._compressed_summary = summary
+
+    # -- reads ------------------------------------------------------------------
+
+    async def size(self) -> int:
+        """Return the number of messages in the session."""
+        params = {"sid": self._sid}
+
+        async def op(conn: AsyncConnection, plan: Plan) -> int:
+            return int((await conn.execute(plan.size, params)).scalar_one())
+
+        return await self._run(op, write=False, single=True)
+
+    async def get_memory(
+        self,
+        mark: str | None = None,
+        exclude_mark: str | None = None,
+        prepend_summary: bool = True,
+        *,
+        limit: int | None = None,
+    ) -> list[Msg]:
+        """Return messages in insertion order; see :meth:`MemoryBase.get_memory`.
+
+        One statement: with ``prepend_summary`` the summary comes in the same
+        read (a ``UNION ALL``), so the result is one consistent snapshot.
+        """
+        if limit == 0 and not prepend_summary:
+            return []
+        params: dict[str, Any] = {"sid": self._sid}
+        if mark is not None:
+            params["mk"] = id_digest(mark)
+        if exclude_mark is not None:
+            params["xmk"] = id_digest(exclude_mark)
+        if limit is not None:
+            params["lim"] = limit
+        with_limit = limit is not None
+        has_mark, has_exclude = mark is not None, exclude_mark is not None
+
+        async def op(conn: AsyncConnection, plan: Plan) -> list[Any]:
+            stmt = plan.read(has_mark, has_exclude, with_limit, prepend_summary)
+            return list((await conn.execute(stmt, params)).all())
+
+        rows = await self._run(op, write=False, single=True)
+        plan = cast(Plan, self._plan)
+        summary_body: Any = None
+        if prepend_summary:
+            rows.sort(key=_by_seq)  # a UNION has no order; seq 0 is the summary
+            if rows and rows[0][1] == 0:
+                summary_body = rows[0][0]
+                rows = rows[1:]
+        elif with_limit:
+            rows.reverse()  # read newest first to apply the limit
+        from_dict = Msg.from_dict
+        if plan.json_decoded:
+            result = [from_dict(body) for body, _ in rows]
+        else:
+            result = [from_dict(_loads(body)) for body, _ in rows]
+        if prepend_summary:
+            summary = "" if summary_body is None else self._decode(plan, summary_body)
+            self._compressed_summary = summary
+            if summary:
+                result.insert(0, self._summary_msg(summary))
+        return result
+
+    # -- state ------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``{"_compressed_summary": <the last summary this handle saw>}``.
+
+        The messages live in the database; :meth:`export_state` returns them.
+        """
+        return {"_compressed_summary": self._compressed_summary}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Take the summary of a :meth:`state_dict` as the last one seen.
+
+        This cannot reach the database (it is not async); use
+        :meth:`import_state` to replace the session. A state carrying
+        messages is refused.
+
+        Raises:
+            ValueError: The state is malformed or carries messages.
+            TypeError: ``state`` is not a dict.
+        """
+        content, summary = _checks.parse_state(state, strict=False)
+        if content:
+            raise ValueError(
+                "state: AsyncSQLAlchemyMemory.load_state_dict cannot store messages; "
+                "use 'await memory.import_state(state)'"
+            )
+        self._compressed_summary = summary
+
+    async def export_state(self) -> dict[str, Any]:
+        """Return the whole session as ``{"content": [[msg_dict, [marks]], ...]}``.
+
+        Read in one statement, so it is one consistent snapshot.
+        """
+        params = {"sid": self._sid}
+
+        async def op(conn: AsyncConnection, plan: Plan) -> list[Any]:
+            return list((await conn.execute(plan.export, params)).all())
+
+        rows = await self._run(op, write=False, single=True)
+        plan = cast(Plan, self._plan)
+        rows.sort(key=itemgetter(0))
+        content: list[list[Any]] = []
+        summary = ""
+        last_seq = None
+        for seq, body, mark in rows:
+            if seq == 0:
+                summary = self._decode(plan, body)
+                continue
+            if seq != last_seq:
+                last_seq = seq
+                data = self._decode(plan, body)
+                content.append([Msg.from_dict(data).to_dict(), []])
+            if mark is not None:
+                content[-1][1].append(mark)
+        self._compressed_summary = summary
+        state: dict[str, Any] = {"content": content}
+        if summary:
+            state["_compressed_summary"] = summary
+        return state
+
+    async def import_state(self, state: dict[str, Any]) -> None:
+        """Replace the session with ``state`` in one transaction.
+
+        Raises:
+            ValueError: The state is malformed; the session is left as it was.
+            KeyError: ``content`` is missing.
+            TypeError: ``state`` is not a dict.
+        """
+        content, summary = _checks.parse_state(state, strict=True)
+        assert content is not None  # strict: a missing content raised KeyError
+        if self._pg:
+            _check_no_nul((m.id for m, _ in content), "state")
+            _check_no_nul((k for _, marks in content for k in marks), "state")
+        sid = self._sid
+        rows = [
+            {"sid": sid, "mid": id_digest(m.id), "msg_id": m.id, "msg": _dumps(m.to_dict())}
+            for m, _ in content
+        ]
+        marks_of = {row["mid"]: marks for row, (_, marks) in zip(rows, content, strict=True)}
+        summary_row = {
+            "sid": sid,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "summary": _dumps(summary),
+        }
+
+        async def op(conn: AsyncConnection, plan: Plan) -> None:
+            await conn.execute(plan.clear_msgs, {"sid": sid})
+            await conn.execute(plan.clear_marks, {"sid": sid})
+            inserted: list[Any] = []
+            for chunk in _chunks(rows, MAX_PARAMS // plan.msg_params):
+                inserted.extend(await conn.execute(plan.insert_msgs_returning, chunk))
+            mark_rows = [
+                {"sid": sid, "mid": mid, "mk": id_digest(k), "mark": k, "seq": seq}
+                for seq, mid in inserted
+                for k in marks_of[mid]
+            ]
+            for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
+                await conn.execute(plan.insert_marks, chunk)
+            await conn.execute(plan.upsert_summary, summary_row)
+
+        await self._run(op, write=True)
+        self._compressed_summary = summary
+
+    # -- lifetime ---------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Release what the memory owns: nothing beyond the call in progress.
+
+        Connections go back to the pool at the end of every call, and the
+        engine or session given to the constructor is the caller's to close.
+        Closing twice is harmless, and a closed memory stays usable.
+        """
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncSQLAlchemyMemory(user_id={self.user_id!r}, session_id={self.session_id!r}, "
+            f"table_prefix={self.table_prefix!r})"
+        )
