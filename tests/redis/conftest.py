@@ -174,3 +174,60 @@ def redis_cluster() -> Iterator[Cluster]:
     """A three-master Redis Cluster on free loopback ports, for the whole run."""
     with start_cluster() as cluster:
         yield cluster
+
+
+@dataclass
+class Server:
+    """One throwaway redis-server on a free loopback port."""
+
+    port: int
+    root: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.root),
+                "--save", "",
+                "--appendonly", "no",
+                "--logfile", str(self.root / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _poll(lambda: _cli(self.port, "ping").strip() == "PONG", f"redis-server {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Server]:
+    """A redis-server of the test's own: nothing else talks to it."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed"
+        if REQUIRE_SERVERS:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    root = Path(tempfile.mkdtemp(prefix="memmark-redis-"))
+    server = Server(_free_ports(1)[0], root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -9,10 +9,11 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from conftest import Cluster, drop_prefix, unique_prefix
+from servers import REDIS_URL
+
 from memmark.core import MemoryBase
 from memmark.core.testing import MemoryConformance, MemoryFactory
 from memmark.redis import RedisMemory
-from servers import REDIS_URL
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,465 @@
+"""What only the Redis backend promises: keys, TTL, scripts, round trips, chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import fakeredis
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+from conftest import Cluster, Server, drop_prefix, unique_prefix
+from redis.crc import key_slot
+
+from memmark.core import DuplicateMessageError, InMemoryMemory, Msg
+from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
+from memmark.redis import RedisMemory, _memory, session_keys
+
+# -- where the tests run: the shared server, and fakeredis both ways ----------
+
+
+@contextlib.asynccontextmanager
+async def _real(url: str, decode: bool) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(url, decode_responses=decode)
+    prefix = unique_prefix()
+    client.test_prefix = prefix  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        await drop_prefix(client, prefix)
+        await client.aclose()
+
+
+@pytest.fixture(params=["redis", "redis-decoded", "fake", "fake-decoded"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A client on the shared server or on fakeredis, decoding replies or not."""
+    decode = request.param.endswith("decoded")
+    if request.param.startswith("redis"):
+        url = request.getfixturevalue("redis_url")
+        async with _real(url, decode) as real:
+            yield real
+    else:
+        fake = fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=decode)
+        fake.test_prefix = unique_prefix()
+        yield fake
+        await fake.aclose()
+
+
+def make(client: Any, user: str = "u", session: str = "s", **kwargs: Any) -> RedisMemory:
+    return RedisMemory(
+        session_id=session, user_id=user, client=client, key_prefix=client.test_prefix, **kwargs
+    )
+
+
+def msg(content: str, msg_id: str | None = None, **kwargs: Any) -> Msg:
+    m = Msg("tester", content, "user", **kwargs)
+    if msg_id is not None:
+        m.id = msg_id
+    return m
+
+
+def contents(msgs: list[Msg]) -> list[Any]:
+    return [m.content for m in msgs]
+
+
+# -- keys -------------------------------------------------------------------------
+
+
+def test_hostile_pairs_never_share_a_key() -> None:
+    pairs = list(itertools.product((*HOSTILE_IDS, ""), repeat=2)) + list(COLLIDING_PAIRS)
+    seen: dict[bytes, tuple[str, str]] = {}
+    for pair in set(pairs):
+        for key in session_keys("", *pair):
+            assert key not in seen, (pair, seen.get(key))
+            seen[key] = pair
+    # and every pair's keys hash to one slot, whatever its ids hold
+    for pair in set(pairs):
+        assert len({key_slot(k) for k in session_keys("p{", *pair)}) == 1
+
+
+def test_key_prefix_with_braces() -> None:
+    # a prefix that opens a tag of its own still keeps each session in one slot
+    for prefix in ("{", "a{b", "}{", "x}", "{tenant}:", "a{b}c{"):
+        keys = session_keys(prefix, "user", "sess")
+        assert len({key_slot(k) for k in keys}) == 1
+        assert all(k.startswith(prefix.encode()) for k in keys)
+    # an empty tag would make the cluster hash whole keys: refused
+    with pytest.raises(ValueError, match="key_prefix"):
+        RedisMemory(key_prefix="app{}:", client=fakeredis.aioredis.FakeRedis())
+
+
+async def test_a_session_uses_only_its_fixed_keys(client: Any) -> None:
+    memory = make(client, "user:{1}", "sess*")
+    await memory.add([msg(f"m{i}") for i in range(50)], marks=["a", "b"])
+    await memory.add([msg(f"n{i}") for i in range(50)])
+    await memory.update_compressed_summary("s")
+    await memory.update_messages_mark("c", old_mark="a")
+    keys = {
+        k if isinstance(k, bytes) else k.encode()
+        async for k in client.scan_iter(match=f"{client.test_prefix}*")
+    }
+    assert keys == set(memory.keys)
+    assert len(keys) == 5
+
+
+async def test_hostile_ids_hold_apart_on_the_server(client: Any) -> None:
+    ids = [*HOSTILE_IDS, ""]
+    memories = {}
+    for i, (user, session) in enumerate(itertools.product(ids[:12], ids[-12:])):
+        memory = make(client, user, session)
+        await memory.add(msg(f"{i}", "same-id"), marks=ids[i % len(ids)] or "m")
+        memories[(user, session)] = (memory, f"{i}")
+    for memory, content in memories.values():
+        assert contents(await memory.get_memory()) == [content]
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+async def test_every_key_of_a_session_is_in_one_slot(redis_cluster: Cluster) -> None:
+    client = redis_cluster.client()
+    prefix = unique_prefix()
+    try:
+        for user, session in [("u", "s"), *COLLIDING_PAIRS, ("{", "}"), ("x" * 10_000, "\x00")]:
+            memory = RedisMemory(session_id=session, user_id=user, client=client, key_prefix=prefix)
+            await memory.add([msg("a"), msg("b")], marks=["m", "n"])
+            await memory.update_compressed_summary("sum")
+            slots = {await client.cluster_keyslot(k) for k in memory.keys}
+            assert len(slots) == 1
+            # and the slot's node really holds them all (no CROSSSLOT, no MOVED)
+            assert await client.exists(*memory.keys) == 5
+            state = await memory.export_state()
+            # a staged import (bigger than one run) also stays in the slot
+            big = {"content": [[msg(f"x{i}").to_dict(), ["m"]] for i in range(7)]}
+            old = _memory.IMPORT_BUDGET
+            _memory.IMPORT_BUDGET = 3
+            try:
+                await memory.import_state(big)
+            finally:
+                _memory.IMPORT_BUDGET = old
+            assert await memory.size() == 7
+            await memory.import_state(state)
+            assert await memory.export_state() == state
+    finally:
+        await drop_prefix(client, prefix)
+        await client.aclose()
+
+
+# -- payloads ---------------------------------------------------------------------
+
+
+async def test_payloads_round_trip_byte_exact(client: Any) -> None:
+    memory = make(client)
+    odd = msg(
+        "héllo \x00 🙂",
+        metadata={"raw": b"\xff\x00\xfe", "n": [1, 2.5, None], 7: "int key"},
+        invocation_id="inv",
+    )
+    await memory.add(odd)
+    (got,) = await memory.get_memory()
+    assert got.to_dict() == odd.to_dict()
+    assert got.metadata is not None
+    assert got.metadata["raw"] == b"\xff\x00\xfe"
+    # what is stored is msgpack, never pickle: decodable by any msgpack reader
+    raw = await client.execute_command("ZRANGE", memory.keys[1], 0, -1, NEVER_DECODE=True)
+    assert msgpack.unpackb(raw[0], raw=False, strict_map_key=False)[0] == odd.id
+
+
+# -- TTL --------------------------------------------------------------------------
+
+
+async def _pttls(client: Any, memory: RedisMemory) -> list[int]:
+    return [await client.pttl(k) for k in memory.keys]
+
+
+async def _wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)  # a poll interval, not a wait for the answer
+
+
+@pytest.mark.redis
+async def test_ttl_slides_on_reads_and_writes_and_lapses(redis_url: str) -> None:
+    async with _real(redis_url, False) as client:
+        memory = make(client, key_ttl=5)
+        await memory.add(msg("a"), marks="m")
+        await memory.update_compressed_summary("sum")
+        ttls = await _pttls(client, memory)
+        assert all(4000 < t <= 5000 for t in ttls), ttls
+        for call in (
+            memory.get_memory,
+            memory.size,
+            lambda: memory.get_memory(mark="m"),
+            lambda: memory.add(msg("b")),
+            lambda: memory.delete(["nope"]),
+            lambda: memory.update_messages_mark("n"),
+            memory.export_state,
+        ):
+            for key in memory.keys:  # as if most of the TTL had passed
+                await client.pexpire(key, 100)
+            await call()
+            ttls = await _pttls(client, memory)
+            assert all(4000 < t <= 5000 for t in ttls), ttls
+        memory.key_ttl = 0.2  # changed after construction: the next call applies it
+        await memory.size()
+        assert all(0 < t <= 200 for t in await _pttls(client, memory))
+
+        async def all_gone() -> bool:
+            return await client.exists(*memory.keys) == 0
+
+        await _wait_for(all_gone)
+        assert await memory.size() == 0
+        assert await memory.get_memory() == []
+
+
+async def test_key_ttl_changed_after_construction(client: Any) -> None:
+    memory = make(client)
+    await memory.add(msg("a"), marks="m")
+    await memory.update_compressed_summary("s")
+    assert await _pttls(client, memory) == [-1] * 5
+    memory.key_ttl = 60
+    await memory.size()
+    assert all(59_000 < t <= 60_000 for t in await _pttls(client, memory))
+    memory.key_ttl = None  # no TTL: the next call makes every key persistent again
+    await memory.get_memory()
+    assert await _pttls(client, memory) == [-1] * 5
+    with pytest.raises(ValueError, match="key_ttl"):
+        memory.key_ttl = 0
+    with pytest.raises(TypeError, match="key_ttl"):
+        memory.key_ttl = "10"  # type: ignore[assignment]
+
+
+# -- scripts ----------------------------------------------------------------------
+
+
+async def test_scripts_reload_after_script_flush(client: Any) -> None:
+    memory = make(client)
+    await memory.add(msg("a"))
+    await client.script_flush()
+    await memory.add(msg("b"), marks="m")
+    assert contents(await memory.get_memory()) == ["a", "b"]
+    assert await client.script_exists(memory._scripts["get"].sha) == [True]
+
+
+async def test_survives_a_server_restart(own_server: Server) -> None:
+    client = aioredis.Redis.from_url(own_server.url)
+    try:
+        memory = RedisMemory(client=client)
+        await memory.add(msg("before"))
+        own_server.stop()
+        own_server.start()  # no persistence: the data and the script cache are gone
+        with contextlib.suppress(ConnectionError, aioredis.ConnectionError):
+            await memory.size()  # the pool may still hold the dead connection
+        await memory.add(msg("after"))
+        assert contents(await memory.get_memory()) == ["after"]
+    finally:
+        await client.aclose()
+
+
+# -- one round trip ---------------------------------------------------------------
+
+
+async def _count_commands(server: Server, call: Callable[[], Awaitable[Any]]) -> list[str]:
+    """Return the commands ``call`` sent, as MONITOR saw them (script internals excluded)."""
+    admin = aioredis.Redis.from_url(server.url)
+    sentinel = "memmark-count-sentinel"
+    seen: list[str] = []
+    try:
+        async with admin.monitor() as monitor:
+            await admin.echo("memmark-count-start")
+
+            async def collect() -> None:
+                started = False
+                while True:
+                    info = await monitor.next_command()
+                    command = info["command"]
+                    if "memmark-count-start" in command:
+                        started = True
+                        continue
+                    if sentinel in command:
+                        return
+                    if started and info["client_type"] != "lua":
+                        seen.append(command)
+
+            task = asyncio.create_task(collect())
+            await asyncio.sleep(0.05)  # let the monitor see the start marker first
+            await call()
+            await admin.echo(sentinel)
+            await asyncio.wait_for(task, 10)
+    finally:
+        await admin.aclose()
+    return seen
+
+
+async def _refused(call: Awaitable[Any]) -> None:
+    with pytest.raises(DuplicateMessageError):
+        await call
+
+
+@pytest.mark.parametrize("key_ttl", [None, 30])
+async def test_every_call_is_one_round_trip(own_server: Server, key_ttl: int | None) -> None:
+    client = aioredis.Redis.from_url(own_server.url, single_connection_client=True)
+    memory = RedisMemory(client=client, key_prefix=unique_prefix(), key_ttl=key_ttl)
+    state = {"content": [[msg("i1", "i1").to_dict(), ["m"]], [msg("i2", "i2").to_dict(), []]]}
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "add": lambda: memory.add([msg("a", "a"), msg("b", "b")]),
+        "add marks": lambda: memory.add([msg("c", "c"), msg("d", "d")], marks=["m", "n"]),
+        "add strict": lambda: memory.add(msg("e", "e"), skip_duplicated=False),
+        "get all": memory.get_memory,
+        "get mark": lambda: memory.get_memory(mark="m"),
+        "get exclude": lambda: memory.get_memory(exclude_mark="m"),
+        "get both": lambda: memory.get_memory(mark="m", exclude_mark="n", limit=1),
+        "get limit": lambda: memory.get_memory(limit=2),
+        "size": memory.size,
+        "summary": lambda: memory.update_compressed_summary("sum"),
+        "update new": lambda: memory.update_messages_mark("x"),
+        "update old": lambda: memory.update_messages_mark("y", old_mark="x"),
+        "update ids": lambda: memory.update_messages_mark("z", msg_ids=["a", "c"]),
+        "update none": lambda: memory.update_messages_mark(None),
+        "export": memory.export_state,
+        "import": lambda: memory.import_state(state),
+        "delete": lambda: memory.delete(["i1", "nope"]),
+        "delete_by_mark": lambda: memory.delete_by_mark(["m", "n"]),
+        "clear": memory.clear,
+    }
+    try:
+        await memory.size()  # open the connection and load the scripts
+        for op in calls.values():  # every script cached on the server
+            await op()
+        for name, op in calls.items():
+            sent = await _count_commands(own_server, op)
+            assert len(sent) == 1, (name, sent)
+            assert sent[0].startswith("EVALSHA "), (name, sent)
+        await memory.add(msg("e", "e"))
+        sent = await _count_commands(
+            own_server,
+            lambda: _refused(memory.add(msg("again", "e"), skip_duplicated=False)),
+        )
+        assert len(sent) == 1, sent
+    finally:
+        await memory.clear()
+        await client.delete(*memory.keys)
+        await client.aclose()
+
+
+# -- calls too big for one run ------------------------------------------------------
+
+
+@pytest.fixture
+def small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "ADD_BUDGET",
+        "DELETE_BUDGET",
+        "DELETE_BY_MARK_BUDGET",
+        "UPDATE_BUDGET",
+        "READ_BUDGET",
+        "EXPORT_BUDGET",
+        "IMPORT_BUDGET",
+    ):
+        monkeypatch.setattr(_memory, name, 3)
+
+
+async def _same(memory: RedisMemory, model: InMemoryMemory) -> None:
+    for mark, exclude in [(None, None), ("a", None), (None, "a"), ("a", "b"), ("b", None)]:
+        for limit in (None, 0, 1, 2, 4, 7, 100):
+            got = await memory.get_memory(mark, exclude, limit=limit)
+            want = await model.get_memory(mark, exclude, limit=limit)
+            assert [m.id for m in got] == [m.id for m in want], (mark, exclude, limit)
+    got, want = await memory.export_state(), await model.export_state()
+    assert got.get("_compressed_summary") == want.get("_compressed_summary")
+    # the order of one message's marks is not part of the contract
+    for mine, theirs in zip(got["content"], want["content"], strict=True):
+        assert mine[0] == theirs[0]
+        assert sorted(mine[1]) == sorted(theirs[1])
+    assert await memory.size() == await model.size()
+
+
+@pytest.mark.usefixtures("small_budgets")
+async def test_big_calls_are_cut_into_runs_and_stay_right(client: Any) -> None:
+    memory, model = make(client), InMemoryMemory()
+    batches = [
+        ([msg(f"{i}", f"id{i}") for i in range(10)], ["a"]),
+        ([msg(f"{i}", f"id{i}") for i in range(5, 20)], None),
+        ([msg(f"{i}", f"id{i}") for i in range(20, 31)], ["a", "b", "c"]),
+    ]
+    for msgs, marks in batches:
+        await memory.add(msgs, marks=marks)
+        await model.add(msgs, marks=marks)
+    await _same(memory, model)
+
+    with pytest.raises(DuplicateMessageError) as caught:
+        await memory.add([msg("new", f"new{i}") for i in range(8)] + [msg("x", "id3")], "a",
+                         skip_duplicated=False)  # fmt: skip
+    assert caught.value.ids == ["id3"]
+    await _same(memory, model)  # nothing of the refused call was written
+
+    for call in (
+        lambda m: m.update_messages_mark("b", old_mark="a"),
+        lambda m: m.update_messages_mark("d"),
+        lambda m: m.update_messages_mark("a", msg_ids=[f"id{i}" for i in range(0, 31, 2)]),
+        lambda m: m.update_messages_mark(None, old_mark="d"),
+        lambda m: m.delete([f"id{i}" for i in range(0, 31, 3)]),
+    ):
+        assert await call(memory) == await call(model)
+        await _same(memory, model)
+    state = await memory.export_state()
+    assert await memory.delete_by_mark(["a", "c"]) == await model.delete_by_mark(["a", "c"])
+    await _same(memory, model)
+    await memory.import_state(state)  # staged: 3 per run, then swapped in at once
+    await model.import_state(state)
+    await _same(memory, model)
+    assert await memory.update_messages_mark(None) == await model.update_messages_mark(None)
+    await _same(memory, model)
+
+
+# -- the client: given, made, closed ------------------------------------------------
+
+
+async def test_close_leaves_what_was_passed_in_open() -> None:
+    fake = fakeredis.aioredis.FakeRedis(decode_responses=True)
+    by_client = RedisMemory(client=fake)
+    async with RedisMemory(connection_pool=fake.connection_pool) as by_pool:
+        await by_pool.add(msg("x"))
+        assert by_pool.get_client() is not fake
+    await by_client.close()
+    assert contents(await by_client.get_memory()) == ["x"]  # client and pool still work
+    assert by_client.get_client() is fake
+    await fake.aclose()
+    with pytest.raises(ValueError, match="at most one"):
+        RedisMemory(client=fake, url="redis://localhost")
+
+
+@pytest.mark.redis
+async def test_url_and_host_port_make_own_clients(redis_url: str) -> None:
+    prefix = unique_prefix()
+    memory = RedisMemory(url=redis_url, key_prefix=prefix, socket_timeout=5)
+    await memory.add(msg("via url"))
+    client = memory.get_client()
+    host = client.connection_pool.connection_kwargs["host"]
+    port = client.connection_pool.connection_kwargs["port"]
+    db = client.connection_pool.connection_kwargs["db"]
+    other = RedisMemory(host=host, port=port, db=db, key_prefix=prefix)
+    assert contents(await other.get_memory()) == ["via url"]
+    await other.clear()
+    await other.close()
+    await memory.close()
+    await memory.close()  # twice is harmless
+
+
+async def test_state_dict_holds_only_the_summary() -> None:
+    fake = fakeredis.aioredis.FakeRedis()
+    memory, other = RedisMemory(client=fake), RedisMemory(client=fake)
+    await memory.update_compressed_summary("sum")
+    assert memory.state_dict() == {"_compressed_summary": "sum"}
+    await other.get_memory()  # a read learns the summary another handle stored
+    assert other.state_dict() == {"_compressed_summary": "sum"}
+    other.load_state_dict({"_compressed_summary": "local"})
+    assert other.state_dict() == {"_compressed_summary": "local"}
+    with pytest.raises(ValueError, match="import_state"):
+        other.load_state_dict({"content": [msg("a").to_dict()]})
+    await fake.aclose()
