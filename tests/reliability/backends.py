@@ -1,0 +1,256 @@
+"""One table of backends for the reliability runs, and how to open a store on each.
+
+A :class:`Backend` row is plain data (picklable), so worker processes can
+open their own store from it. :func:`open_store` turns a row, with the
+server address resolved, into a :class:`Store` that makes memories bound to
+``(user_id, session_id)`` pairs and removes what they wrote afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from memmark.core import InMemoryMemory, MemoryBase
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A row of the backend table.
+
+    Attributes:
+        name: Short name used in test ids and in the published tables.
+        kind: ``"inproc"``, ``"sql"`` or ``"redis"``.
+        url: SQLAlchemy or redis URL; for the cluster ``redis-cluster://host:port``.
+            Empty until resolved (SQLite gets a temporary file, the cluster
+            its startup node).
+        module: The package that must import for the backend to exist.
+        holds_nul: Whether ids and text may hold NUL on this store.
+        shared: Whether several processes can open the same session.
+        server: The server's name for ``require_server`` (``""``: none needed).
+        marks: pytest marker names the backend's tests carry.
+    """
+
+    name: str
+    kind: str
+    url: str = ""
+    module: str = "memmark.core"
+    holds_nul: bool = True
+    shared: bool = True
+    server: str = ""
+    marks: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+BACKENDS: tuple[Backend, ...] = (
+    Backend("inproc", "inproc", shared=False),
+    Backend("sqlite", "sql", module="memmark.sql"),
+    Backend(
+        "postgres",
+        "sql",
+        _env("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        module="memmark.sql",
+        holds_nul=False,
+        server="PostgreSQL",
+        marks=("postgres",),
+    ),
+    Backend(
+        "mysql",
+        "sql",
+        _env("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test"),
+        module="memmark.sql",
+        server="MariaDB",
+        marks=("mysql",),
+    ),
+    Backend(
+        "redis",
+        "redis",
+        _env("MEMMARK_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        module="memmark.redis",
+        server="Redis",
+        marks=("redis",),
+    ),
+    Backend("cluster", "redis", module="memmark.redis", marks=("redis", "cluster")),
+)
+"""Every backend the reliability runs cover, in the order the tables list them."""
+
+BY_NAME = {b.name: b for b in BACKENDS}
+
+
+def importable(backend: Backend) -> str | None:
+    """Return why ``backend``'s package cannot be used yet, or ``None``."""
+    try:
+        module = importlib.import_module(backend.module)
+    except ImportError as exc:
+        return f"{backend.module} does not import ({exc})"
+    wanted = {"sql": "AsyncSQLAlchemyMemory", "redis": "RedisMemory"}.get(backend.kind)
+    if wanted and not hasattr(module, wanted):
+        return f"{backend.module} has no {wanted} yet"
+    return None
+
+
+def load_test_module(relative: str, name: str) -> ModuleType:
+    """Import a helper file of another test directory by path, once.
+
+    The colleagues' helpers live in their ``conftest.py`` files, which pytest
+    imports under the shared name ``conftest``; loading them under a name of
+    our own avoids picking up whichever ``conftest`` was imported last.
+
+    Args:
+        relative: The file's path below ``tests/``.
+        name: The module name to register it under.
+    """
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, TESTS / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def redis_helpers() -> ModuleType:
+    """The Redis tests' server helpers: ``start_cluster``, ``_free_ports``, ``_poll``..."""
+    return load_test_module("redis/conftest.py", "memmark_tests_redis_servers")
+
+
+@dataclass
+class Store:
+    """Memories on one backend, and the means to inspect and clean them.
+
+    Attributes:
+        backend: The resolved row.
+        tag: A string unique to this store, put in front of every user id so
+            that runs never meet (and so cleanup can find what they wrote).
+        client: The shared driver object: an engine, a redis client, or ``None``.
+    """
+
+    backend: Backend
+    tag: str
+    client: Any = None
+    made: list[MemoryBase] = field(default_factory=list)
+    _inproc: dict[tuple[str, str], InMemoryMemory] = field(default_factory=dict)
+    _make: Callable[[str, str], MemoryBase] | None = None
+
+    async def make(self, user_id: str, session_id: str, *, raw_ids: bool = False) -> MemoryBase:
+        """Return a new handle on ``(user_id, session_id)``.
+
+        Args:
+            user_id: The user id; prefixed with :attr:`tag` unless ``raw_ids``.
+            session_id: The session id, used as is.
+            raw_ids: Use ``user_id`` exactly as given (hostile-id runs), relying
+                on the store's own cleanup of what was made.
+        """
+        user = user_id if raw_ids else self.tag + user_id
+        if self.backend.kind == "inproc":
+            return self._inproc.setdefault((user, session_id), InMemoryMemory())
+        assert self._make is not None
+        memory = self._make(user, session_id)
+        self.made.append(memory)
+        return memory
+
+    async def wipe(self) -> None:
+        """Remove every message and summary the store's memories wrote."""
+        for memory in self.made:
+            with contextlib.suppress(Exception):
+                await memory.clear()
+                await memory.update_compressed_summary("")
+            with contextlib.suppress(Exception):
+                await memory.close()
+        self.made.clear()
+        self._inproc.clear()
+
+
+def resolve(backend: Backend, url: str | None = None) -> Backend:
+    """Return ``backend`` with its URL filled in (SQLite: a new temporary file)."""
+    if url is not None:
+        return replace(backend, url=url)
+    if backend.name == "sqlite" and not backend.url:
+        path = Path(tempfile.mkdtemp(prefix="memmark-rel-sqlite-")) / "memory.db"
+        return replace(backend, url=f"sqlite+aiosqlite:///{path}")
+    return backend
+
+
+def redis_client(url: str, **kwargs: Any) -> Any:
+    """Return a ``redis.asyncio`` client for ``url`` (``redis-cluster://`` for a cluster)."""
+    import redis.asyncio as aioredis
+
+    if url.startswith("redis-cluster://"):
+        host, port = url.removeprefix("redis-cluster://").split(":")
+        return aioredis.RedisCluster(host=host, port=int(port), **kwargs)
+    return aioredis.Redis.from_url(url, **kwargs)
+
+
+def sql_engine(url: str, **kwargs: Any) -> Any:
+    """Return an ``AsyncEngine`` for ``url`` with the settings the runs use."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if url.startswith("sqlite"):
+        # Several processes write one file: wait for the lock instead of failing.
+        kwargs.setdefault("connect_args", {"timeout": 60})
+    return create_async_engine(url, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    backend: Backend,
+    *,
+    client_kwargs: dict[str, Any] | None = None,
+    engine_kwargs: dict[str, Any] | None = None,
+    memory_kwargs: dict[str, Any] | None = None,
+    tag: str | None = None,
+    wipe: bool = True,
+) -> AsyncIterator[Store]:
+    """Open a :class:`Store` on a resolved backend; clean and close it on exit.
+
+    Args:
+        backend: A row whose URL is resolved (see :func:`resolve`).
+        client_kwargs: Extra arguments for the redis client.
+        engine_kwargs: Extra arguments for ``create_async_engine``.
+        memory_kwargs: Extra arguments for each memory's constructor.
+        tag: The user-id prefix; a fresh one when ``None``.
+        wipe: Remove what the memories wrote on exit.
+    """
+    store = Store(backend, tag if tag is not None else f"rel-{uuid.uuid4().hex[:12]}:")
+    mkw = dict(memory_kwargs or {})
+    if backend.kind == "sql":
+        from memmark.sql import AsyncSQLAlchemyMemory
+
+        engine = sql_engine(backend.url, **(engine_kwargs or {}))
+        store.client = engine
+        store._make = lambda u, s: AsyncSQLAlchemyMemory(engine, session_id=s, user_id=u, **mkw)
+    elif backend.kind == "redis":
+        from memmark.redis import RedisMemory
+
+        client = redis_client(backend.url, **(client_kwargs or {}))
+        store.client = client
+        store._make = lambda u, s: RedisMemory(session_id=s, user_id=u, client=client, **mkw)
+    try:
+        yield store
+    finally:
+        try:
+            if wipe:
+                await store.wipe()
+        finally:
+            if backend.kind == "sql":
+                await store.client.dispose()
+            elif backend.kind == "redis":
+                await store.client.aclose()

@@ -1,0 +1,72 @@
+"""Fixtures of the reliability runs: one parametrised backend, servers, figures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reliability import figures
+from reliability.backends import BACKENDS, Backend, Store, importable, open_store, resolve
+from servers import REQUIRE_SERVERS, require_server
+
+
+def backend_params(*, names: tuple[str, ...] | None = None) -> list[Any]:
+    """Return ``pytest.param`` rows for the backend table, with each row's markers."""
+    return [
+        pytest.param(b, id=b.name, marks=[getattr(pytest.mark, m) for m in b.marks])
+        for b in BACKENDS
+        if names is None or b.name in names
+    ]
+
+
+@pytest.fixture(scope="session")
+def reliability_cluster() -> Iterator[str]:
+    """A throwaway three-master cluster for the whole run: its ``redis-cluster://`` URL."""
+    from reliability.backends import redis_helpers
+
+    with redis_helpers().start_cluster() as cluster:
+        yield f"redis-cluster://127.0.0.1:{cluster.ports[0]}"
+
+
+def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
+    """Return ``backend`` resolved, or skip (fail under CI) when it cannot run here."""
+    why = importable(backend)
+    if why is not None:
+        # A backend package still being written is not a missing server:
+        # skip even under MEMMARK_REQUIRE_SERVERS, with the reason.
+        pytest.skip(why)
+    if backend.server:
+        require_server(backend.server, backend.url)
+    if backend.name == "cluster":
+        return resolve(backend, request.getfixturevalue("reliability_cluster"))
+    return resolve(backend)
+
+
+@pytest.fixture(params=backend_params())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each backend of the table, resolved and known to answer."""
+    return usable(request, request.param)
+
+
+@pytest_asyncio.fixture
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    """A store on the backend, cleaned after the test."""
+    async with open_store(backend) as s:
+        yield s
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    out = os.environ.get("MEMMARK_RELIABILITY_OUT")
+    if out and figures.ROWS:
+        figures.write(Path(out))
+
+
+__all__ = ["REQUIRE_SERVERS", "backend_params", "usable"]

@@ -1,0 +1,37 @@
+"""Backend bugs the reliability runs found, expected to fail until their owners fix them.
+
+Each entry is applied as ``xfail(strict=True)``: when the bug is fixed the
+test passes, the strict xfail turns that into a failure, and the entry is
+removed here. Keys are ``(check, backend)``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+RECURSION = (
+    "core: Msg.copy (copy.deepcopy) and check_sizes (json.dumps) recurse once per level of "
+    "metadata, so deep nesting raises RecursionError, not a documented error"
+)
+MARIADB_JSON_DEPTH = (
+    "memmark-sql on MariaDB: the JSON column's CHECK (json_valid) refuses documents nested "
+    "deeper than 32 levels, so add/import_state of such a message fails at the server with "
+    "OperationalError 4025 instead of being refused before any I/O"
+)
+
+KNOWN: dict[tuple[str, str], str] = {
+    ("deep-40", "mysql"): MARIADB_JSON_DEPTH,
+    ("deep-600", "mysql"): MARIADB_JSON_DEPTH,
+    ("deep-600", "inproc"): RECURSION,
+    **{
+        ("deep-10000", b): RECURSION
+        for b in ("inproc", "sqlite", "postgres", "mysql", "redis", "cluster")
+    },
+}
+
+
+def expect_known_bug(request: pytest.FixtureRequest, check: str, backend: str) -> None:
+    """Mark the running test ``xfail(strict=True)`` if ``(check, backend)`` is a known bug."""
+    reason = KNOWN.get((check, backend))
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

@@ -1,0 +1,96 @@
+"""Small shared pieces of the reliability tests: sizes, messages, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from memmark.core import MemoryBase, Msg
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Size:
+    """The parameters of one run: ``ci`` (reduced, unmarked) or ``full`` (slow)."""
+
+    name: str
+    values: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+def sizes(ci: dict[str, Any], full: dict[str, Any]) -> Any:
+    """Return a ``parametrize`` decorator over the reduced and the full run.
+
+    The full run carries the ``slow`` marker, so the default selection runs
+    only the reduced one.
+    """
+    return pytest.mark.parametrize(
+        "size",
+        [
+            pytest.param(Size("ci", ci), id="ci"),
+            pytest.param(Size("full", full), id="full", marks=pytest.mark.slow),
+        ],
+    )
+
+
+def message(content: str, msg_id: str | None = None, **kwargs: Any) -> Msg:
+    """Return a user message, with ``msg_id`` as its id when given."""
+    m = Msg("rel", content, "user", **kwargs)
+    if msg_id is not None:
+        m.id = msg_id
+    return m
+
+
+async def snapshot(memory: MemoryBase) -> dict[str, Any]:
+    """Return the session as ``export_state`` gives it, the summary included."""
+    return await memory.export_state()
+
+
+def content_ids(state: dict[str, Any]) -> list[str]:
+    """Return the message ids of an exported state, in order."""
+    return [d["id"] for d, _ in state["content"]]
+
+
+def marks_of(state: dict[str, Any]) -> dict[str, set[str]]:
+    """Return each message's marks in an exported state."""
+    return {d["id"]: set(marks) for d, marks in state["content"]}
+
+
+class LoopRunner:
+    """One event loop kept across synchronous calls (Hypothesis examples run sync).
+
+    Python 3.10 has no ``asyncio.Runner``; this is the small part of it the
+    property tests need.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, aw: Awaitable[T]) -> T:
+        """Run ``aw`` to completion on the kept loop."""
+        return self.loop.run_until_complete(aw)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Finish async generators and close the loop."""
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+
+@contextlib.contextmanager
+def loop_runner() -> Iterator[LoopRunner]:
+    """Yield a :class:`LoopRunner`, closed afterwards."""
+    runner = LoopRunner()
+    try:
+        yield runner
+    finally:
+        runner.close()
