@@ -8,13 +8,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import msgpack  # type: ignore[import-untyped]
+import redis.asyncio as aioredis
+
 from memmark.core import _checks
 from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
 from memmark.redis._scripts import Script, scripts
-
-import redis.asyncio as aioredis
 
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see the package README on what that means).
@@ -91,20 +91,8 @@ def _pack(msg: Msg) -> bytes:
     metadata, timestamp, invocation_id). Without the six key strings per
     message a long read decodes about 2.5 times faster than a msgpack map.
     """
-    return cast(
-        "bytes",
-        _packb(
-            [
-                msg.id,
-                msg.name,
-                msg.role,
-                msg.content,
-                msg.metadata,
-                msg.timestamp,
-                msg.invocation_id,
-            ]
-        ),
-    )
+    fields = [msg.id, msg.name, msg.role, msg.content, msg.metadata, msg.timestamp]
+    return _packb([*fields, msg.invocation_id])
 
 
 def _packb(obj: Any) -> bytes:
