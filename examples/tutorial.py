@@ -49,5 +49,65 @@ async def in_memory_example():
     print(json.dumps(state, indent=2))
 
 
+async def redis_memory_example() -> None:
+    """An example of using RedisMemory to store messages in Redis."""
+    import os
+
+    import fakeredis
+
+    from memmark.redis import RedisMemory
+
+    # Use fakeredis for in-memory testing without a real Redis server
+    fake_redis = fakeredis.aioredis.FakeRedis(decode_responses=True)
+
+    # Create the Redis memory
+    memory = RedisMemory(
+        # Using fake redis for demonstration
+        connection_pool=fake_redis.connection_pool,
+        # You can also connect to a real Redis server by specifying host and port
+        # host="localhost",
+        # port=6379,
+        # Optionally specify user_id and session_id
+        user_id="user_1",
+        session_id="session_1",
+    )
+    # With MEMMARK_REDIS_URL set, the same walk runs on that server instead.
+    url = os.environ.get("MEMMARK_REDIS_URL")
+    if url:
+        memory = RedisMemory(url=url, user_id="user_1", session_id="session_1")
+        await memory.clear()
+
+    # Add a message to the memory
+    await memory.add(
+        Msg(
+            "Alice",
+            "Generate a report about AgentScope",
+            "user",
+        ),
+    )
+
+    # Add a hint message with the mark "hint"
+    await memory.add(
+        Msg(
+            "system",
+            "<system-hint>Create a plan first to collect information and "
+            "generate the report step by step.</system-hint>",
+            "system",
+        ),
+        marks="hint",
+    )
+
+    # Retrieve messages with the mark "hint"
+    msgs = await memory.get_memory(mark="hint")
+    print("The messages with mark 'hint':")
+    for msg in msgs:
+        print(f"- {msg}")
+
+    if url:
+        await memory.clear()
+        await memory.close()
+
+
 if __name__ == "__main__":
     asyncio.run(in_memory_example())
+    asyncio.run(redis_memory_example())
