@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from _harness import Config, Row, Table, payload, progress, side_by_side
+
 from memmark.core import Msg
 from memmark.redis import RedisMemory
 
