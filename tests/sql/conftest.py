@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from memmark.core import MemoryBase
-from memmark.core.testing import MemoryFactory
-from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
 from servers import MYSQL_URL, PG_URL, require_server
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from memmark.core import MemoryBase
+from memmark.core.testing import MemoryFactory
+from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
 
 BACKENDS = ("sqlite", "sqlite-memory", "postgres", "mariadb")
 
@@ -109,9 +109,8 @@ async def prefix(engine: AsyncEngine) -> AsyncIterator[str]:
 @pytest.fixture
 def memory_on(engine: AsyncEngine, prefix: str) -> Callable[..., AsyncSQLAlchemyMemory]:
     def make(user_id: str = "u", session_id: str = "s") -> AsyncSQLAlchemyMemory:
-        return AsyncSQLAlchemyMemory(engine, session_id=session_id, user_id=user_id, table_prefix=prefix)
+        return AsyncSQLAlchemyMemory(
+            engine, session_id=session_id, user_id=user_id, table_prefix=prefix
+        )
 
     return make
-
-
-__all__ = ["sa"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
 from conftest import sql_factory
+
 from memmark.core.testing import MemoryConformance, MemoryFactory
 
 

@@ -11,6 +11,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -20,7 +21,7 @@ from memmark.core import _checks
 from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
-from memmark.sql._plan import MAX_IN, MAX_PARAMS, Plan
+from memmark.sql._plan import ARRAY_ROWS, MAX_IN, MAX_PARAMS, Plan
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, make_tables, pair_digest
 
 _T = TypeVar("_T")
@@ -324,6 +325,9 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         returning = bool(mark_keys) or not skip_duplicated
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
+            if plan.add_arrays is not None:
+                await add_arrays(conn, plan.add_arrays)
+                return
             per_chunk = MAX_PARAMS // plan.msg_params
             if not returning:
                 for chunk in _chunks(rows, per_chunk):
@@ -346,7 +350,28 @@ class AsyncSQLAlchemyMemory(MemoryBase):
             for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
                 await conn.execute(plan.insert_marks, chunk)
 
-        await self._run(op, write=True, single=len(rows) == 1 and not mark_keys)
+        async def add_arrays(conn: AsyncConnection, stmt: sa.TextClause) -> None:
+            mks = [mk for mk, _ in mark_keys]
+            texts = [text for _, text in mark_keys]
+            got: set[bytes] = set()
+            for chunk in _chunks(rows, ARRAY_ROWS):
+                params = {
+                    "sid": sid,
+                    "mids": [r["mid"] for r in chunk],
+                    "msg_ids": [r["msg_id"] for r in chunk],
+                    "msgs": [r["msg"] for r in chunk],
+                    "mks": mks,
+                    "marks": texts,
+                }
+                got.update((await conn.execute(stmt, params)).scalars())
+            if not skip_duplicated and len(got) < len(rows):
+                raise DuplicateMessageError([r["msg_id"] for r in rows if r["mid"] not in got])
+
+        # On PostgreSQL one chunk is one statement, atomic on its own, except
+        # that a refused duplicate must undo it: then a transaction.
+        rows_fit = len(rows) <= ARRAY_ROWS
+        single = rows_fit and skip_duplicated if self._pg else len(rows) == 1 and not mark_keys
+        await self._run(op, write=True, single=single)
 
     async def _delete_marks_of(self, conn: AsyncConnection, plan: Plan, gone: list[bytes]) -> None:
         for chunk in _chunks(gone, MAX_IN):

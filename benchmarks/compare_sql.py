@@ -1,0 +1,277 @@
+"""SQL rows of ``compare.py``: memmark's AsyncSQLAlchemyMemory against the peer's, and floors.
+
+Both memories run on the same servers: SQLite (files in a temporary
+directory), PostgreSQL (``MEMMARK_PG_URL``) and MariaDB (``MEMMARK_MYSQL_URL``).
+The peer's table names are fixed, so it gets a database of its own
+(``memmark_bench_peer``, dropped at the end); memmark uses a unique table
+prefix in the configured database, dropped at the end too. Floors (PostgreSQL)
+are what bare asyncpg pays for the same work: the same 100 rows inserted with
+``executemany``, the same session read with one ``fetch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from _harness import Config, Row, Table, payload, progress, side_by_side
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from memmark.core import Msg
+from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata, pair_digest
+
+PG_URL = os.environ.get("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
+PEER_DB = "memmark_bench_peer"
+
+
+def _session(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
+    """Return ``n`` messages and their marks: 10 % "hint", 10 % "tool"."""
+    out = []
+    for i in range(n):
+        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
+        out.append((msg_cls("user", payload(i, size), "user"), marks))
+    return out
+
+
+async def _fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
+    # Grouped by mark set, in order: a few calls instead of one per message.
+    group: list[Any] = []
+    marks: list[str] = []
+    for m, these in msgs:
+        if these != marks and group:
+            await memory.add(group, marks=marks or None)
+            group = []
+        group.append(m)
+        marks = these
+    if group:
+        await memory.add(group, marks=marks or None)
+
+
+@contextlib.asynccontextmanager
+async def _engines(backend: str, tmp: Path) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Yield (peer engine, memmark engine) on ``backend``; the peer's in its own database."""
+    if backend == "sqlite":
+        peer = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'peer.db'}")
+        ours = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'memmark.db'}")
+        try:
+            yield peer, ours
+        finally:
+            await peer.dispose()
+            await ours.dispose()
+        return
+    url = PG_URL if backend == "postgresql" else MYSQL_URL
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    drop = (
+        f"DROP DATABASE IF EXISTS {PEER_DB} WITH (FORCE)"
+        if backend == "postgresql"
+        else f"DROP DATABASE IF EXISTS {PEER_DB}"
+    )
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(drop))
+        await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
+    peer = create_async_engine(make_url(url).set(database=PEER_DB))
+    ours = create_async_engine(url)
+    try:
+        yield peer, ours
+    finally:
+        await peer.dispose()
+        await ours.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(drop))
+        await admin.dispose()
+
+
+async def _floors(table: Table, cfg: Config, prefix: str, sid: bytes) -> None:
+    """Bare asyncpg on memmark's own message table: the least the work could cost."""
+    url = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        message = f"{prefix}message"
+        insert = f"INSERT INTO {message} (sid, mid, msg_id, msg) VALUES ($1, $2, $3, $4)"
+        counter = iter(range(10**9))
+        rows: list[tuple[Any, ...]] = []
+
+        async def prepare() -> None:
+            await conn.execute(
+                f"DELETE FROM {message} WHERE sid = $1 AND msg_id LIKE 'floor-%'", sid
+            )
+            rows.clear()
+            for _ in range(100):
+                m = Msg("user", payload(next(counter), cfg.payload_bytes), "user")
+                m.id = f"floor-{m.id}"
+                rows.append((sid, id_digest(m.id), m.id, json.dumps(m.to_dict())))
+
+        _, floor = await side_by_side(
+            None, lambda: conn.executemany(insert, rows), rounds=cfg.rounds, our_setup=prepare
+        )
+        await prepare()
+        table.add(Row("floor: add 100 (executemany)", "postgresql", None, floor, "raw asyncpg"))
+
+        select = f"SELECT msg FROM {message} WHERE sid = $1 ORDER BY seq"
+        _, floor = await side_by_side(None, lambda: conn.fetch(select, sid), rounds=cfg.rounds)
+        table.add(Row("floor: get_memory all (fetch)", "postgresql", None, floor, "raw asyncpg"))
+
+        async def fetch_decoded() -> list[Any]:
+            return [json.loads(r[0]) for r in await conn.fetch(select, sid)]
+
+        _, floor = await side_by_side(None, fetch_decoded, rounds=cfg.rounds)
+        table.add(
+            Row("floor: fetch + json.loads", "postgresql", None, floor, "raw asyncpg + decode")
+        )
+    finally:
+        await conn.close()
+
+
+async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
+    from agentscope.memory import AsyncSQLAlchemyMemory as PeerMemory
+    from agentscope.message import Msg as PeerMsg
+
+    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
+    async with _engines(backend, tmp) as (peer_engine, our_engine):
+        peer = PeerMemory(peer_engine, session_id="bench", user_id="bench")
+        ours = AsyncSQLAlchemyMemory(
+            our_engine, session_id="bench", user_id="bench", table_prefix=prefix
+        )
+        try:
+            progress(f"{backend}: filling two sessions of {cfg.messages} messages")
+            await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
+            await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
+            await _rows(table, cfg, backend, peer, ours, PeerMsg)
+            if backend == "postgresql":
+                await _floors(table, cfg, prefix, pair_digest("bench", "bench"))
+        finally:
+            await peer.close()
+            await ours.close()
+            async with our_engine.begin() as conn:
+                await conn.run_sync(make_metadata(prefix).drop_all)
+
+
+async def _rows(
+    table: Table, cfg: Config, backend: str, peer: Any, ours: AsyncSQLAlchemyMemory, peer_msg: Any
+) -> None:
+    counter = iter(range(10**9))
+    size = cfg.payload_bytes
+
+    async def row(
+        op: str,
+        peer_call: Callable[[], Awaitable[Any]],
+        our_call: Callable[[], Awaitable[Any]],
+        **setups: Callable[[], Awaitable[Any]],
+    ) -> None:
+        p, o = await side_by_side(peer_call, our_call, rounds=cfg.rounds, **setups)
+        table.add(Row(op, backend, p, o))
+
+    pending: dict[str, Any] = {}
+
+    # add 1: a fresh message each call; the session grows by `rounds`, a few %.
+    async def peer_prepare_one() -> None:
+        pending["peer"] = peer_msg("user", payload(next(counter), size), "user")
+
+    async def our_prepare_one() -> None:
+        pending["ours"] = Msg("user", payload(next(counter), size), "user")
+
+    await row(
+        "add 1",
+        lambda: peer.add(pending["peer"]),
+        lambda: ours.add(pending["ours"]),
+        peer_setup=peer_prepare_one,
+        our_setup=our_prepare_one,
+    )
+
+    # add 100 with two marks; the batch is dropped again (untimed) before the next.
+    async def peer_prepare_batch() -> None:
+        await peer.delete_by_mark("batch")
+        pending["peer"] = [
+            peer_msg("user", payload(next(counter), size), "user") for _ in range(100)
+        ]
+
+    async def our_prepare_batch() -> None:
+        await ours.delete_by_mark("batch")
+        pending["ours"] = [Msg("user", payload(next(counter), size), "user") for _ in range(100)]
+
+    await row(
+        "add 100 (2 marks)",
+        lambda: peer.add(pending["peer"], marks=["batch", "tool"]),
+        lambda: ours.add(pending["ours"], marks=["batch", "tool"]),
+        peer_setup=peer_prepare_batch,
+        our_setup=our_prepare_batch,
+    )
+    await peer.delete_by_mark("batch")
+    await ours.delete_by_mark("batch")
+
+    await row("get_memory all", lambda: peer.get_memory(), lambda: ours.get_memory())
+    await row(
+        "get_memory mark",
+        lambda: peer.get_memory(mark="hint"),
+        lambda: ours.get_memory(mark="hint"),
+    )
+
+    async def peer_prepare_delete() -> None:
+        m = peer_msg("user", payload(next(counter), size), "user")
+        await peer.add(m)
+        pending["peer"] = m.id
+
+    async def our_prepare_delete() -> None:
+        m = Msg("user", payload(next(counter), size), "user")
+        await ours.add(m)
+        pending["ours"] = m.id
+
+    await row(
+        "delete 1",
+        lambda: peer.delete([pending["peer"]]),
+        lambda: ours.delete([pending["ours"]]),
+        peer_setup=peer_prepare_delete,
+        our_setup=our_prepare_delete,
+    )
+
+    async def peer_prepare_doomed() -> None:
+        await peer.add(
+            [peer_msg("user", payload(next(counter), size), "user") for _ in range(10)],
+            marks="doomed",
+        )
+
+    async def our_prepare_doomed() -> None:
+        await ours.add(
+            [Msg("user", payload(next(counter), size), "user") for _ in range(10)],
+            marks="doomed",
+        )
+
+    await row(
+        "delete_by_mark (10 msgs)",
+        lambda: peer.delete_by_mark("doomed"),
+        lambda: ours.delete_by_mark("doomed"),
+        peer_setup=peer_prepare_doomed,
+        our_setup=our_prepare_doomed,
+    )
+
+    # Re-mark the 10 % carrying "hint"; the untimed setup turns them back.
+    await row(
+        "update_messages_mark (10 %)",
+        lambda: peer.update_messages_mark("done", old_mark="hint"),
+        lambda: ours.update_messages_mark("done", old_mark="hint"),
+        peer_setup=lambda: peer.update_messages_mark("hint", old_mark="done"),
+        our_setup=lambda: ours.update_messages_mark("hint", old_mark="done"),
+    )
+
+
+async def run(table: Table, cfg: Config) -> None:
+    """Measure every operation on SQLite, PostgreSQL and MariaDB, side by side."""
+    with tempfile.TemporaryDirectory(prefix="memmark-bench-") as tmp:
+        for backend in ("sqlite", "postgresql", "mariadb"):
+            await _backend(table, cfg, backend, Path(tmp))
