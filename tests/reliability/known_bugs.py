@@ -18,8 +18,16 @@ MARIADB_JSON_DEPTH = (
     "deeper than 32 levels, so add/import_state of such a message fails at the server with "
     "OperationalError 4025 instead of being refused before any I/O"
 )
+SQL_SURROGATES = (
+    "memmark-sql: ids and text holding lone surrogates are not refused before I/O: aiosqlite "
+    "and asyncmy raise UnicodeEncodeError from inside the driver, asyncpg a DBAPIError; on "
+    "MariaDB '\\udc80'..'\\udcff' are even stored silently as '?' (asyncmy encodes with "
+    "surrogateescape, and INSERT IGNORE turns the server's 'Incorrect string value' error into a "
+    "warning), so the id read back is not the id written"
+)
 
 KNOWN: dict[tuple[str, str], str] = {
+    **{("surrogate-ids", b): SQL_SURROGATES for b in ("sqlite", "postgres", "mysql")},
     ("deep-40", "mysql"): MARIADB_JSON_DEPTH,
     ("deep-600", "mysql"): MARIADB_JSON_DEPTH,
     ("deep-600", "inproc"): RECURSION,
