@@ -5,7 +5,11 @@ Only the imports differ from the tutorial. Run it with
 """
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import tempfile
 
 from memmark.core import InMemoryMemory, Msg
 
@@ -108,6 +112,78 @@ async def redis_memory_example() -> None:
         await memory.close()
 
 
+# The SQL walk keeps its database in a temporary directory, not in the working one.
+_SQLITE_DIR = tempfile.mkdtemp(prefix="memmark-tutorial-")
+atexit.register(shutil.rmtree, _SQLITE_DIR, True)
+SQLITE_URL = "sqlite+aiosqlite:///" + os.path.join(_SQLITE_DIR, "test_memory.db")
+
+
+async def sqlalchemy_example() -> None:
+    """An example of using AsyncSQLAlchemyMemory to store messages in a SQLite database."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from memmark.sql import AsyncSQLAlchemyMemory
+
+    # Create an async SQLAlchemy engine first
+    engine = create_async_engine(SQLITE_URL)
+
+    # Then create the memory with the engine
+    memory = AsyncSQLAlchemyMemory(
+        engine_or_session=engine,
+        # Optionally specify user_id and session_id
+        user_id="user_1",
+        session_id="session_1",
+    )
+
+    await memory.add(
+        Msg("Alice", "Generate a report about AgentScope", "user"),
+    )
+
+    await memory.add(
+        [
+            Msg(
+                "system",
+                "<system-hint>Create a plan first to collect information and "
+                "generate the report step by step.</system-hint>",
+                "system",
+            ),
+        ],
+        marks="hint",
+    )
+
+    msgs = await memory.get_memory(mark="hint")
+    print("The messages with mark 'hint':")
+    for msg in msgs:
+        print(f"- {msg}")
+
+    # Close the engine when done
+    await memory.close()
+
+
+async def sqlalchemy_context_example() -> None:
+    """Example of using AsyncSQLAlchemyMemory as an async context manager."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from memmark.sql import AsyncSQLAlchemyMemory
+
+    engine = create_async_engine(SQLITE_URL)
+    async with AsyncSQLAlchemyMemory(
+        engine_or_session=engine,
+        user_id="user_1",
+        session_id="session_1",
+    ) as memory:
+        await memory.add(
+            Msg("Alice", "Generate a report about AgentScope", "user"),
+        )
+
+        msgs = await memory.get_memory()
+        print("All messages in the memory:")
+        for msg in msgs:
+            print(f"- {msg}")
+
+
 if __name__ == "__main__":
     asyncio.run(in_memory_example())
     asyncio.run(redis_memory_example())
+    asyncio.run(sqlalchemy_example())
+    asyncio.run(sqlalchemy_context_example())
