@@ -152,6 +152,12 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
             progress(f"{backend}: filling two sessions of {cfg.messages} messages")
             await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
             await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
+            if backend == "postgresql":
+                # Fresh tables have no statistics until autovacuum's next pass;
+                # both sides get them now, so plans are the ones that run later.
+                for engine in (peer_engine, our_engine):
+                    async with engine.connect() as conn:
+                        await conn.exec_driver_sql("ANALYZE")
             await _rows(table, cfg, backend, peer, ours, PeerMsg)
             if backend == "postgresql":
                 await _floors(table, cfg, prefix, pair_digest("bench", "bench"))

@@ -404,9 +404,20 @@ class AsyncSQLAlchemyMemory(MemoryBase):
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             gone: list[bytes] = []
-            for chunk in _chunks(mks, MAX_IN):
-                result = await conn.execute(plan.delete_msgs_by_mark, {"sid": sid, "mks": chunk})
-                gone.extend(result.scalars())
+            if plan.mysql:
+                carriers: list[bytes] = []
+                for chunk in _chunks(mks, MAX_IN):
+                    result = await conn.execute(plan.mids_with_marks, {"sid": sid, "mks": chunk})
+                    carriers.extend(result.scalars())
+                for chunk in _chunks(sorted(set(carriers)), MAX_IN):
+                    result = await conn.execute(plan.delete_msgs_by_id, {"sid": sid, "mids": chunk})
+                    gone.extend(result.scalars())
+            else:
+                for chunk in _chunks(mks, MAX_IN):
+                    result = await conn.execute(
+                        plan.delete_msgs_by_mark, {"sid": sid, "mks": chunk}
+                    )
+                    gone.extend(result.scalars())
             if gone:
                 await self._delete_marks_of(conn, plan, gone)
             return len(gone)

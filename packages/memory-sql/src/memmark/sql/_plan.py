@@ -122,6 +122,14 @@ class Plan:
             )
             .returning(msg.c.mid)
         )
+        # MariaDB runs a DELETE with an IN (subquery) as a scan of the whole
+        # table, so there the ids carrying the marks are read first, locked.
+        self.mids_with_marks: sa.Executable = (
+            sa.select(mark.c.mid)
+            .distinct()
+            .where(mark.c.sid == sid, mark.c.mk.in_(mks))
+            .with_for_update()
+        )
         self.delete_marks_of: Delete = sa.delete(mark).where(
             mark.c.sid == sid, mark.c.mid.in_(mids)
         )
