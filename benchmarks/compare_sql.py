@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,11 @@ async def _engines(backend: str, tmp: Path) -> AsyncIterator[tuple[AsyncEngine, 
         if backend == "postgresql"
         else f"DROP DATABASE IF EXISTS {PEER_DB}"
     )
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(drop))
-        await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MariaDB warns when IF EXISTS finds nothing
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(drop))
+            await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
     peer = create_async_engine(make_url(url).set(database=PEER_DB))
     ours = create_async_engine(url)
     try:
