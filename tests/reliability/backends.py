@@ -147,6 +147,7 @@ class Store:
     tag: str
     client: Any = None
     made: list[MemoryBase] = field(default_factory=list)
+    server_ids: set[int] = field(default_factory=set)
     _inproc: dict[tuple[str, str], InMemoryMemory] = field(default_factory=dict)
     _make: Callable[[str, str], MemoryBase] | None = None
 
@@ -166,6 +167,31 @@ class Store:
         memory = self._make(user, session_id)
         self.made.append(memory)
         return memory
+
+    @property
+    def client_name(self) -> str:
+        """The name this store's redis connections give the server (``CLIENT SETNAME``)."""
+        return "memmark-rel-" + self.tag.strip(":").replace(" ", "_")
+
+    async def connections(self) -> dict[str, int]:
+        """Return the client's pool counts and the server's count of our connections.
+
+        ``checked_out`` is what the pool has lent and not got back; ``pooled``
+        every connection the client holds; ``server`` the connections the
+        server sees from this store (``-1`` where it cannot tell).
+        """
+        kind = self.backend.kind
+        if kind == "inproc":
+            return {"checked_out": 0, "pooled": 0, "server": 0}
+        if kind == "sql":
+            pool = self.client.pool
+            checked_out = pool.checkedout()
+            return {
+                "checked_out": checked_out,
+                "pooled": checked_out + pool.checkedin(),
+                "server": await sql_server_connections(self.backend.url, self.server_ids),
+            }
+        return await redis_connections(self.client, self.client_name)
 
     async def wipe(self) -> None:
         """Remove every message and summary the store's memories wrote."""
@@ -205,8 +231,126 @@ def sql_engine(url: str, **kwargs: Any) -> Any:
 
     if url.startswith("sqlite"):
         # Several processes write one file: wait for the lock instead of failing.
-        kwargs.setdefault("connect_args", {"timeout": 60})
+        kwargs.setdefault("connect_args", {"timeout": 20})
     return create_async_engine(url, **kwargs)
+
+
+_SERVER_ID_SQL = {
+    "postgresql": "SELECT pg_backend_pid()",
+    "mysql": "SELECT CONNECTION_ID()",
+}
+
+
+def track_server_ids(engine: Any, ids: set[int]) -> None:
+    """Record the server-side id of every connection ``engine`` opens into ``ids``.
+
+    The ids let fault tests terminate exactly the memory's own connections
+    (never a colleague's on the shared server) and count what is left open.
+    """
+    from sqlalchemy import event
+
+    query = _SERVER_ID_SQL.get(engine.dialect.name)
+    if query is None:
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _remember(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(query)
+            ids.add(int(cursor.fetchone()[0]))
+        finally:
+            cursor.close()
+
+
+def admin_engine(url: str) -> Any:
+    """An engine without a pool, for looking at and killing the store's connections."""
+    from sqlalchemy.pool import NullPool
+
+    return sql_engine(url, poolclass=NullPool)
+
+
+async def sql_server_connections(url: str, ids: set[int]) -> int:
+    """Return how many of the connections ``ids`` the server still has open (-1: unknown)."""
+    from sqlalchemy import text
+
+    if url.startswith("sqlite"):
+        return -1
+    if not ids:
+        return 0
+    listed = ",".join(str(i) for i in sorted(ids))
+    if url.startswith("postgresql"):
+        query = f"SELECT count(*) FROM pg_stat_activity WHERE pid IN ({listed})"
+    else:
+        query = f"SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID IN ({listed})"
+    engine = admin_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text(query))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def kill_sql_connections(url: str, ids: set[int]) -> int:
+    """Terminate the server connections ``ids`` from another connection; return how many."""
+    from sqlalchemy import text
+
+    engine = admin_engine(url)
+    killed = 0
+    try:
+        async with engine.connect() as conn:
+            for one in sorted(ids):
+                if url.startswith("postgresql"):
+                    row = await conn.execute(text(f"SELECT pg_terminate_backend({one})"))
+                    killed += bool(row.scalar_one())
+                else:
+                    try:
+                        await conn.execute(text(f"KILL CONNECTION {one}"))
+                        killed += 1
+                    except Exception:  # already gone: nothing to kill
+                        pass
+    finally:
+        await engine.dispose()
+    return killed
+
+
+async def redis_connections(client: Any, name: str) -> dict[str, int]:
+    """Return pool counts of a redis client and the server's count of connections named ``name``."""
+    import redis.asyncio as aioredis
+
+    if isinstance(client, aioredis.RedisCluster):
+        nodes = client.get_nodes()
+        pooled = sum(len(getattr(n, "_connections", ())) for n in nodes)
+        free = sum(len(getattr(n, "_free", ())) for n in nodes)
+        server = 0
+        for node in nodes:
+            probe = aioredis.Redis(host=node.host, port=node.port)
+            try:
+                server += await _named_clients(probe, name)
+            finally:
+                await probe.aclose()
+        return {"checked_out": pooled - free, "pooled": pooled, "server": server}
+    pool = client.connection_pool
+    in_use = len(pool._in_use_connections)
+    # Only connections that are really open count: a pool keeps closed ones
+    # for reuse, and the server does not see them.
+    available = sum(1 for c in pool._available_connections if c.is_connected)
+    kwargs = pool.connection_kwargs
+    probe = aioredis.Redis(
+        host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0)
+    )
+    try:
+        server = await _named_clients(probe, name)
+    finally:
+        await probe.aclose()
+    return {"checked_out": in_use, "pooled": in_use + available, "server": server}
+
+
+async def _named_clients(probe: Any, name: str) -> int:
+    listing = await probe.execute_command("CLIENT", "LIST")
+    if isinstance(listing, bytes):
+        listing = listing.decode()
+    return sum(1 for line in listing.splitlines() if f" name={name} " in f" {line} ")
 
 
 @contextlib.asynccontextmanager
@@ -236,11 +380,13 @@ async def open_store(
 
         engine = sql_engine(backend.url, **(engine_kwargs or {}))
         store.client = engine
+        track_server_ids(engine, store.server_ids)
         store._make = lambda u, s: AsyncSQLAlchemyMemory(engine, session_id=s, user_id=u, **mkw)
     elif backend.kind == "redis":
         from memmark.redis import RedisMemory
 
-        client = redis_client(backend.url, **(client_kwargs or {}))
+        ckw = {"client_name": store.client_name, **(client_kwargs or {})}
+        client = redis_client(backend.url, **ckw)
         store.client = client
         store._make = lambda u, s: RedisMemory(session_id=s, user_id=u, client=client, **mkw)
     try:

@@ -25,8 +25,15 @@ SQL_SURROGATES = (
     "surrogateescape, and INSERT IGNORE turns the server's 'Incorrect string value' error into a "
     "warning), so the id read back is not the id written"
 )
+SQLITE_CANCEL = (
+    "memmark-sql on SQLite: a write cancelled while its transaction is open leaks the aiosqlite "
+    "connection with the transaction still open; the pool reports nothing checked out, but the "
+    "database stays locked, so later writes from every memory wait out the busy timeout and "
+    "fail with 'database is locked'"
+)
 
 KNOWN: dict[tuple[str, str], str] = {
+    ("cancel", "sqlite"): SQLITE_CANCEL,
     **{("surrogate-ids", b): SQL_SURROGATES for b in ("sqlite", "postgres", "mysql")},
     ("deep-40", "mysql"): MARIADB_JSON_DEPTH,
     ("deep-600", "mysql"): MARIADB_JSON_DEPTH,
