@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 
@@ -119,3 +120,36 @@ async def test_messages_over_the_size_limit_are_refused_before_any_write() -> No
 
 def test_default_limit_is_generous() -> None:
     assert InMemoryMemory().max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES >= 8 * 1024 * 1024
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """Return a dict whose JSON_DEPTH is ``levels`` + 1 (``{}`` at the bottom is depth 1)."""
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(levels):
+        node["k"] = {}
+        node = node["k"]
+    return root
+
+
+@pytest.mark.parametrize("levels", [30, 31, 600, 100_000])
+async def test_nesting_past_the_portable_depth_is_refused(levels: int) -> None:
+    memory = InMemoryMemory()
+    await memory.add(Msg("a", "kept", "user"))
+    before = memory.state_dict()
+    deep = Msg("a", "deep", "user", metadata=nested(levels))
+    with pytest.raises(MessageTooLargeError, match="nests deeper than 30"):
+        await memory.add(deep)
+    with pytest.raises(ValueError, match="nests deeper than 30"):
+        await memory.import_state({"content": [[deep.to_dict(), []]]})
+    blocks = Msg("a", [{"type": "data", "v": nested(levels)}], "user")
+    with pytest.raises(MessageTooLargeError):
+        await memory.add(blocks)
+    assert memory.state_dict() == before
+
+
+async def test_nesting_up_to_the_portable_depth_is_kept() -> None:
+    memory = InMemoryMemory()
+    edge = Msg("a", "edge", "user", metadata=nested(29))  # JSON_DEPTH 30
+    await memory.add(edge)
+    assert (await memory.get_memory())[0].metadata == nested(29)

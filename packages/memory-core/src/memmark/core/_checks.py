@@ -145,6 +145,7 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
             raise InvalidStateError(f"{where}: the message must be a dict")
         try:
             msg = Msg.from_dict(data)
+            check_nesting(msg, where)
             checked = check_marks(marks, f"{where} marks")
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidStateError(f"{where}: {exc}") from exc
@@ -157,15 +158,61 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
     return content, summary
 
 
-def check_sizes(msgs: list[Msg], limit: int | None, arg: str = "memories") -> None:
-    """Raise :class:`MessageTooLargeError` if a message's JSON exceeds ``limit`` bytes.
+MAX_JSON_DEPTH = 30
+"""How deep ``content`` and ``metadata`` may nest, counted as SQL's ``JSON_DEPTH``.
+
+A message is stored as one JSON document whose fields sit one level down, so
+this keeps every message within MariaDB's limit of 31 levels for a JSON
+column: any message one backend takes, every backend can store, and a
+session can always move between them. It also keeps encoders and copies far
+from Python's recursion limit.
+"""
+
+
+def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Return whether ``value`` nests deeper than ``limit`` (a scalar is depth 1).
+
+    Iterative, so a hostile 100,000-level value cannot exhaust the stack.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        for child in children:
+            if depth + 1 > limit:
+                return True
+            if isinstance(child, (dict, list, tuple)) and child:
+                stack.append((child, depth + 1))
+    return False
+
+
+def check_nesting(msg: Msg, where: str) -> None:
+    """Raise :class:`MessageTooLargeError` if the message nests too deep."""
+    if (type(msg.content) is not str and too_deep(msg.content)) or (
+        msg.metadata is not None and too_deep(msg.metadata)
+    ):
+        raise MessageTooLargeError(
+            f"{where}: message {msg.id[:40]!r} nests deeper than {MAX_JSON_DEPTH} levels "
+            "in its content or metadata"
+        )
+
+
+def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") -> None:
+    """Refuse messages that nest too deep or whose JSON exceeds ``limit`` bytes.
 
     Plain-text messages far below the limit pass on a length check alone; the
-    others are measured as the UTF-8 JSON of ``to_dict()``.
+    others are walked for depth and measured as the UTF-8 JSON of ``to_dict()``.
+
+    Raises:
+        MessageTooLargeError: A message is too large or nests too deep (a
+            ``ValueError``).
     """
-    if limit is None:
-        return
-    quick = limit // 4  # a str character is at most 4 bytes of UTF-8
+    quick = (limit if limit is not None else 1 << 62) // 4  # a character is <= 4 UTF-8 bytes
     for i, m in enumerate(msgs):
         content = m.content
         if (
@@ -173,6 +220,9 @@ def check_sizes(msgs: list[Msg], limit: int | None, arg: str = "memories") -> No
             and m.metadata is None
             and len(content) + len(m.name) + len(m.id) < quick
         ):
+            continue
+        check_nesting(m, f"{arg}[{i}]")
+        if limit is None:
             continue
         size = len(json.dumps(m.to_dict(), ensure_ascii=False, default=str).encode())
         if size > limit:

@@ -30,7 +30,7 @@ def _checked_add(impl: _F) -> _F:
         msgs = _checks.check_msgs(memories)
         mark_list = _checks.check_marks(marks, "marks")
         _checks.check_bool(skip_duplicated, "skip_duplicated")
-        _checks.check_sizes(msgs, self.max_message_bytes)
+        _checks.check_messages(msgs, self.max_message_bytes)
         return await impl(self, msgs, mark_list or None, skip_duplicated=skip_duplicated)
 
     return add  # type: ignore[return-value]
@@ -130,8 +130,10 @@ class MemoryBase(ABC):
 
     Bad input raises ``TypeError`` or ``ValueError`` naming the argument,
     before any I/O. That includes messages larger than
-    ``max_message_bytes`` (as UTF-8 JSON; ``None`` for no limit), which
-    raise :class:`~memmark.core.errors.MessageTooLargeError`.
+    ``max_message_bytes`` (as UTF-8 JSON; ``None`` for no limit) or whose
+    content or metadata nest deeper than 30 levels (so that every backend
+    can store them), which raise
+    :class:`~memmark.core.errors.MessageTooLargeError`.
 
     Attributes:
         max_message_bytes: The largest message ``add`` accepts; set it on an

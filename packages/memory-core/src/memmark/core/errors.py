@@ -30,7 +30,10 @@ class InvalidStateError(MemmarkError, ValueError):
 
 
 class MessageTooLargeError(MemmarkError, ValueError):
-    """A message is larger than the memory's configured maximum size."""
+    """A message is larger than the memory's maximum size, or nests too deep.
+
+    Nothing of the call was written.
+    """
 
 
 class MissingDependencyError(MemmarkError, ImportError):
