@@ -14,8 +14,9 @@ import pytest_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reliability import figures
-from reliability.backends import BACKENDS, Backend, Store, importable, open_store, resolve
-from servers import REQUIRE_SERVERS, require_server
+from reliability.backends import BACKENDS, Backend, Store, open_store
+from reliability.support import usable
+from servers import REQUIRE_SERVERS
 
 
 def backend_params(*, names: tuple[str, ...] | None = None) -> list[Any]:
@@ -34,20 +35,6 @@ def reliability_cluster() -> Iterator[str]:
 
     with redis_helpers().start_cluster() as cluster:
         yield f"redis-cluster://127.0.0.1:{cluster.ports[0]}"
-
-
-def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
-    """Return ``backend`` resolved, or skip (fail under CI) when it cannot run here."""
-    why = importable(backend)
-    if why is not None:
-        # A backend package still being written is not a missing server:
-        # skip even under MEMMARK_REQUIRE_SERVERS, with the reason.
-        pytest.skip(why)
-    if backend.server:
-        require_server(backend.server, backend.url)
-    if backend.name == "cluster":
-        return resolve(backend, request.getfixturevalue("reliability_cluster"))
-    return resolve(backend)
 
 
 @pytest.fixture(params=backend_params())

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reliability.backends import Backend, redis_client
 
 
 @dataclass
@@ -161,3 +165,50 @@ async def running_proxy(host: str, port: int, **kwargs: object) -> AsyncIterator
         yield proxy
     finally:
         await proxy.close()
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    netloc[-1] = host
+    return urlunsplit(parts._replace(netloc="@".join(netloc)))
+
+
+async def _cluster_ports(url: str) -> list[int]:
+    client = redis_client(url.replace("redis-cluster://", "redis://"))
+    try:
+        listing = await client.execute_command("CLUSTER", "NODES")
+    finally:
+        await client.aclose()
+    if isinstance(listing, bytes):
+        listing = listing.decode()
+    return [int(line.split()[1].split("@")[0].rsplit(":", 1)[1]) for line in listing.splitlines()]
+
+
+@contextlib.asynccontextmanager
+async def proxied(backend: Backend) -> AsyncIterator[tuple[Backend, dict[str, Any], list[Proxy]]]:
+    """Put proxies between ``backend`` and its server(s).
+
+    Yields the backend as seen through the proxy, the redis client arguments
+    that route a cluster's nodes through theirs, and the proxies.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if backend.name == "cluster":
+            ports = await _cluster_ports(backend.url)
+            proxies = [
+                await stack.enter_async_context(running_proxy("127.0.0.1", p)) for p in ports
+            ]
+            by_port = {p: x.port for p, x in zip(ports, proxies, strict=True)}
+
+            def remap(address: tuple[str, int]) -> tuple[str, int]:
+                return "127.0.0.1", by_port.get(int(address[1]), int(address[1]))
+
+            url = f"redis-cluster://127.0.0.1:{proxies[0].port}"
+            yield replace(backend, url=url), {"address_remap": remap}, proxies
+            return
+        parts = urlsplit(backend.url)
+        proxy = await stack.enter_async_context(
+            running_proxy(parts.hostname or "127.0.0.1", parts.port or 0)
+        )
+        yield replace(backend, url=_with_port(backend.url, proxy.port)), {}, [proxy]

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from reliability.backends import Backend, importable, resolve
+from servers import require_server
 
 from memmark.core import MemoryBase, Msg
 
@@ -94,3 +96,17 @@ def loop_runner() -> Iterator[LoopRunner]:
         yield runner
     finally:
         runner.close()
+
+
+def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
+    """Return ``backend`` resolved, or skip (fail under CI) when it cannot run here."""
+    why = importable(backend)
+    if why is not None:
+        # A backend package still being written is not a missing server:
+        # skip even under MEMMARK_REQUIRE_SERVERS, with the reason.
+        pytest.skip(why)
+    if backend.server:
+        require_server(backend.server, backend.url)
+    if backend.name == "cluster":
+        return resolve(backend, request.getfixturevalue("reliability_cluster"))
+    return resolve(backend)
