@@ -11,26 +11,77 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
-import sqlalchemy as sa
+import orjson
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, SingletonThreadPool, StaticPool
+from sqlalchemy.util import greenlet_spawn
 
 from memmark.core import _checks
 from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
+from memmark.sql._pg import PgSQL, ReadKey
 from memmark.sql._plan import ARRAY_ROWS, MAX_IN, MAX_PARAMS, Plan
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, make_tables, pair_digest
 
 _T = TypeVar("_T")
 _Op = Callable[[AsyncConnection, Plan], Awaitable[_T]]
+# asyncpg is optional (the postgres extra), so its connection is typed loosely.
+_RawOp = Callable[[Any, PgSQL], Awaitable[_T]]
 
-# One encoder, built once: json.dumps with options builds a new one per call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
+# The stdlib's encoder, built once (json.dumps with options builds one per
+# call), for what orjson refuses: integers beyond 64 bits, non-str keys, lone
+# surrogates.
+_std_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _by_seq = itemgetter(1)
+_new = object.__new__
+
+
+def _dumps(value: Any) -> str:
+    # orjson writes the same compact text as _std_dumps, several times faster;
+    # it differs only on NaN and infinities, which it writes as null (JSON
+    # has no such numbers; PostgreSQL and MariaDB refuse the stdlib's).
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return _std_dumps(value)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # what the stdlib wrote (NaN, lone surrogates)
+
+
+def _loads_many(texts: list[str]) -> list[Any]:
+    """Decode many JSON texts in one call: one array costs less than a loop."""
+    try:
+        return cast("list[Any]", orjson.loads("[" + ",".join(texts) + "]"))
+    except orjson.JSONDecodeError:
+        return [_loads(t) for t in texts]
+
+
+def _to_msgs(dicts: Iterable[dict[str, Any]]) -> list[Msg]:
+    # The rows are Msg.to_dict() of valid messages, written by this class, so
+    # the checks of Msg.from_dict would only repeat what held when they were
+    # stored; setting the slots directly keeps long reads cheap.
+    out: list[Msg] = []
+    append = out.append
+    for d in dicts:
+        m = _new(Msg)
+        m.id = d["id"]
+        m.name = d["name"]
+        m.role = d["role"]
+        m.content = d["content"]
+        m.metadata = d["metadata"]
+        m.timestamp = d["timestamp"]
+        m.invocation_id = d.get("invocation_id")
+        append(m)
+    return out
+
 
 # Deadlocks and serialisation failures (PostgreSQL SQLSTATE, MySQL error
 # numbers): the server rolled the whole transaction back, so running the same
@@ -93,6 +144,19 @@ def _retryable(exc: DBAPIError) -> bool:
     if args and args[0] in _RETRY_MYSQL:
         return True
     return "database is locked" in str(orig)
+
+
+async def _give_back(fairy: PoolProxiedConnection, reusable: bool) -> None:
+    """Return a raw checkout to its pool, or drop it when its state is unknown."""
+    # In a greenlet, like SQLAlchemy's own release: returning may close a
+    # connection the pool has no room for, which awaits the driver.
+    if reusable:
+        await greenlet_spawn(fairy.close)
+    else:
+        # A call interrupted mid-statement (cancelled, connection lost) may
+        # leave the connection busy or inside a transaction: never reuse it.
+        # Shielded, so a second cancellation cannot leak the checkout.
+        await asyncio.shield(greenlet_spawn(fairy.invalidate))
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -163,6 +227,9 @@ class AsyncSQLAlchemyMemory(MemoryBase):
                 f"got {type(engine_or_session).__name__}"
             )
         self._pg = sync.dialect.name == "postgresql"
+        # Engine mode on PostgreSQL runs the hot calls on asyncpg directly
+        # (see _run_raw); with a session, the caller's transaction decides.
+        self._raw = self._pg and self._engine is not None
         if self._pg:
             _check_no_nul([user_id], "user_id")
             _check_no_nul([session_id], "session_id")
@@ -274,6 +341,47 @@ class AsyncSQLAlchemyMemory(MemoryBase):
                         raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _run_raw(self, op: _RawOp[_T], *, write: bool, tx: bool) -> _T:
+        """Run ``op`` on the asyncpg connection under a pooled SQLAlchemy one.
+
+        The pool still checks the connection out and takes it back (or drops
+        it when a call was interrupted), but statements skip SQLAlchemy's
+        execute path, and asyncpg reuses each prepared statement.
+
+        Args:
+            op: The work, given the asyncpg connection and the SQL text.
+            write: Whether ``op`` writes (retry a deadlock).
+            tx: Run ``op`` in a transaction; otherwise it runs one statement,
+                atomic on its own, with no BEGIN/COMMIT round trips.
+        """
+        engine = cast(AsyncEngine, self._engine)
+        lock = self._state.lock
+        async with lock if lock is not None else contextlib.nullcontext():
+            plan = self._plan or await self._ready()
+            sql = cast(PgSQL, plan.pg_sql)
+            for attempt in range(_ATTEMPTS):
+                fairy = await engine.raw_connection()
+                conn: Any = fairy.driver_connection
+                reusable = False
+                try:
+                    if tx:
+                        # asyncpg rolls back on any exception, cancellation too.
+                        async with conn.transaction():
+                            result = await op(conn, sql)
+                    else:
+                        result = await op(conn, sql)
+                    reusable = True
+                    return result
+                except Exception as exc:
+                    # A server error leaves the connection idle: keep it.
+                    reusable = not conn.is_closed() and not conn.is_in_transaction()
+                    code = getattr(exc, "sqlstate", None)
+                    if not write or attempt == _ATTEMPTS - 1 or code not in _RETRY_SQLSTATES:
+                        raise
+                finally:
+                    await _give_back(fairy, reusable)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _decode(self, plan: Plan, body: Any) -> Any:
         return body if plan.json_decoded else _loads(body)
 
@@ -307,27 +415,32 @@ class AsyncSQLAlchemyMemory(MemoryBase):
                 raise DuplicateMessageError(dups)
         sid = self._sid
         # Encoded now, so later changes to the caller's Msg never reach the store.
-        rows: list[dict[str, Any]] = []
+        mids: list[bytes] = []
+        msg_ids: list[str] = []
+        bodies: list[str] = []
         seen: set[str] = set()
         for m in msgs:
             msg_id = m.id
             if msg_id in seen:
                 continue  # the first of an id in the call wins
             seen.add(msg_id)
-            rows.append(
-                {"sid": sid, "mid": id_digest(msg_id), "msg_id": msg_id, "msg": _dumps(m.to_dict())}
-            )
+            mids.append(id_digest(msg_id))
+            msg_ids.append(msg_id)
+            bodies.append(_dumps(m.to_dict()))
         if self._pg:
             _check_no_nul(seen, "memories")
             if mark_list:
                 _check_no_nul(mark_list, "marks")
+            await self._add_arrays(mids, msg_ids, bodies, mark_list or [], skip_duplicated)
+            return
+        rows: list[dict[str, Any]] = [
+            {"sid": sid, "mid": mid, "msg_id": msg_id, "msg": body}
+            for mid, msg_id, body in zip(mids, msg_ids, bodies, strict=True)
+        ]
         mark_keys = [(id_digest(k), k) for k in mark_list] if mark_list else []
         returning = bool(mark_keys) or not skip_duplicated
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
-            if plan.add_arrays is not None:
-                await add_arrays(conn, plan.add_arrays)
-                return
             per_chunk = MAX_PARAMS // plan.msg_params
             if not returning:
                 for chunk in _chunks(rows, per_chunk):
@@ -350,32 +463,70 @@ class AsyncSQLAlchemyMemory(MemoryBase):
             for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
                 await conn.execute(plan.insert_marks, chunk)
 
-        async def add_arrays(conn: AsyncConnection, stmt: sa.TextClause) -> None:
-            mks = [mk for mk, _ in mark_keys]
-            texts = [text for _, text in mark_keys]
-            got: set[bytes] = set()
-            for chunk in _chunks(rows, ARRAY_ROWS):
-                params = {
-                    "sid": sid,
-                    "mids": [r["mid"] for r in chunk],
-                    "msg_ids": [r["msg_id"] for r in chunk],
-                    "msgs": [r["msg"] for r in chunk],
-                    "mks": mks,
-                    "marks": texts,
-                }
-                got.update((await conn.execute(stmt, params)).scalars())
-            if not skip_duplicated and len(got) < len(rows):
-                raise DuplicateMessageError([r["msg_id"] for r in rows if r["mid"] not in got])
+        await self._run(op, write=True, single=len(rows) == 1 and not mark_keys)
 
-        # On PostgreSQL one chunk is one statement, atomic on its own, except
-        # that a refused duplicate must undo it: then a transaction.
-        rows_fit = len(rows) <= ARRAY_ROWS
-        single = rows_fit and skip_duplicated if self._pg else len(rows) == 1 and not mark_keys
-        await self._run(op, write=True, single=single)
+    async def _add_arrays(
+        self,
+        mids: list[bytes],
+        msg_ids: list[str],
+        bodies: list[str],
+        marks: list[str],
+        skip_duplicated: bool,
+    ) -> None:
+        """PostgreSQL's add: one statement per chunk of rows (see ``PgSQL.add``)."""
+        sid = self._sid
+        mks = [id_digest(k) for k in marks]
+        starts = range(0, len(mids), ARRAY_ROWS)
+
+        def args(start: int) -> tuple[Any, ...]:
+            end = start + ARRAY_ROWS
+            return (sid, mids[start:end], msg_ids[start:end], bodies[start:end], mks, marks)
+
+        def check(got: set[bytes]) -> None:
+            if not skip_duplicated and len(got) < len(mids):
+                # Raising rolls the transaction back: nothing of the call stays.
+                raise DuplicateMessageError(
+                    [i for mid, i in zip(mids, msg_ids, strict=True) if mid not in got]
+                )
+
+        # One chunk is one statement, atomic on its own, except that a refused
+        # duplicate must undo it: then, and for several chunks, a transaction.
+        tx = len(starts) > 1 or not skip_duplicated
+        if self._raw:
+
+            async def raw_op(conn: Any, sql: PgSQL) -> None:
+                got: set[bytes] = set()
+                for start in starts:
+                    got.update(r[0] for r in await conn.fetch(sql.add, *args(start)))
+                check(got)
+
+            await self._run_raw(raw_op, write=True, tx=tx)
+            return
+
+        async def op(conn: AsyncConnection, plan: Plan) -> None:
+            sql = cast(PgSQL, plan.pg_sql)
+            got: set[bytes] = set()
+            for start in starts:
+                got.update((await conn.exec_driver_sql(sql.add, args(start))).scalars())
+            check(got)
+
+        await self._run(op, write=True, single=not tx)
 
     async def _delete_marks_of(self, conn: AsyncConnection, plan: Plan, gone: list[bytes]) -> None:
         for chunk in _chunks(gone, MAX_IN):
             await conn.execute(plan.delete_marks_of, {"sid": self._sid, "mids": chunk})
+
+    def _raw_delete(self, which: str, keys: list[bytes]) -> _RawOp[int]:
+        """Return the raw-path work of a delete by ids or marks, by ``PgSQL`` name."""
+        sid = self._sid
+
+        async def op(conn: Any, sql: PgSQL) -> int:
+            gone = [r[0] for r in await conn.fetch(getattr(sql, which), sid, keys)]
+            if gone:
+                await conn.execute(sql.delete_marks_of, sid, gone)
+            return len(gone)
+
+        return op
 
     async def delete(self, msg_ids: str | Iterable[str]) -> int:
         """Remove messages by id, with their marks; see :meth:`MemoryBase.delete`."""
@@ -383,6 +534,8 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         if not mids:
             return 0
         sid = self._sid
+        if self._raw:
+            return await self._run_raw(self._raw_delete("delete_by_ids", mids), write=True, tx=True)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             gone: list[bytes] = []
@@ -401,6 +554,8 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         if not mks:
             return 0
         sid = self._sid
+        if self._raw:
+            return await self._run_raw(self._raw_delete("delete_by_mark", mks), write=True, tx=True)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             gone: list[bytes] = []
@@ -504,6 +659,12 @@ class AsyncSQLAlchemyMemory(MemoryBase):
     async def size(self) -> int:
         """Return the number of messages in the session."""
         params = {"sid": self._sid}
+        if self._raw:
+
+            async def raw_op(conn: Any, sql: PgSQL) -> int:
+                return int(await conn.fetchval(sql.size, self._sid))
+
+            return await self._run_raw(raw_op, write=False, tx=False)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             return int((await conn.execute(plan.size, params)).scalar_one())
@@ -535,27 +696,42 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         with_limit = limit is not None
         has_mark, has_exclude = mark is not None, exclude_mark is not None
 
-        async def op(conn: AsyncConnection, plan: Plan) -> list[Any]:
-            stmt = plan.read(has_mark, has_exclude, with_limit, prepend_summary)
-            return list((await conn.execute(stmt, params)).all())
-
-        rows = await self._run(op, write=False, single=True)
-        plan = cast(Plan, self._plan)
         summary_body: Any = None
-        if prepend_summary:
-            rows.sort(key=_by_seq)  # a UNION has no order; seq 0 is the summary
-            if rows and rows[0][1] == 0:
+        if self._raw:
+            key = ReadKey(has_mark, has_exclude, with_limit, prepend_summary)
+            args = list(params.values())  # sid, mk, xmk, lim: the text's order
+
+            async def raw_op(conn: Any, sql: PgSQL) -> list[Any]:
+                return cast("list[Any]", await conn.fetch(sql.read(key), *args))
+
+            # Ordered by the database, the summary (seq 0) first.
+            rows = await self._run_raw(raw_op, write=False, tx=False)
+            if prepend_summary and rows and rows[0][1] == 0:
                 summary_body = rows[0][0]
                 rows = rows[1:]
-        elif with_limit:
-            rows.reverse()  # read newest first to apply the limit
-        from_dict = Msg.from_dict
-        if plan.json_decoded:
-            result = [from_dict(body) for body, _ in rows]
+            decoded = False
         else:
-            result = [from_dict(_loads(body)) for body, _ in rows]
+
+            async def op(conn: AsyncConnection, plan: Plan) -> list[Any]:
+                stmt = plan.read(has_mark, has_exclude, with_limit, prepend_summary)
+                return list((await conn.execute(stmt, params)).all())
+
+            rows = await self._run(op, write=False, single=True)
+            if prepend_summary:
+                rows.sort(key=_by_seq)  # a UNION has no order; seq 0 is the summary
+                if rows and rows[0][1] == 0:
+                    summary_body = rows[0][0]
+                    rows = rows[1:]
+            elif with_limit:
+                rows.reverse()  # read newest first to apply the limit
+            # PostgreSQL's driver decodes json columns itself.
+            decoded = cast(Plan, self._plan).json_decoded
+        bodies = [body for body, _ in rows]
+        result = _to_msgs(bodies if decoded else _loads_many(bodies))
         if prepend_summary:
-            summary = "" if summary_body is None else self._decode(plan, summary_body)
+            summary = ""
+            if summary_body is not None:
+                summary = summary_body if decoded else _loads(summary_body)
             self._compressed_summary = summary
             if summary:
                 result.insert(0, self._summary_msg(summary))

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Delete, Insert
 
+from memmark.sql._pg import PgSQL
 from memmark.sql._schema import Digest, RawText, Tables
 
 _MYSQL = ("mysql", "mariadb")
@@ -27,11 +28,6 @@ MAX_IN = 5_000
 # Messages per array statement on PostgreSQL (arrays have no parameter limit;
 # this only bounds one statement's size).
 ARRAY_ROWS = 5_000
-
-
-def _q(dialect: Dialect, table: sa.Table) -> str:
-    """Return the table's name quoted for ``dialect`` (prefixes may need quoting)."""
-    return dialect.identifier_preparer.format_table(table)
 
 
 class UnsupportedDatabaseError(NotImplementedError):
@@ -75,34 +71,8 @@ class Plan:
         self.insert_msgs: Insert = self._insert_ignore(msg, ["sid", "mid"])
         self.insert_msgs_returning: Insert = self.insert_msgs.returning(msg.c.seq, msg.c.mid)
         self.insert_marks: Insert = sa.insert(mark)
-        # PostgreSQL: the whole add in one statement (one round trip, atomic on
-        # its own): the rows travel as arrays, the messages are inserted in
-        # array order (ORDER BY ordinality fixes the order seq is assigned
-        # in), and the marks join exactly the rows the insert RETURNed, so a
-        # message that lost a race for its id never gets this call's marks.
-        self.add_arrays: sa.TextClause | None = None
-        if self.pg:
-            self.add_arrays = sa.text(
-                f"""
-                WITH ins AS (
-                    INSERT INTO {_q(dialect, msg)} (sid, mid, msg_id, msg)
-                    SELECT CAST(:sid AS BYTEA), t.mid, t.msg_id, CAST(t.msg AS JSON)
-                    FROM unnest(
-                        CAST(:mids AS BYTEA[]), CAST(:msg_ids AS TEXT[]), CAST(:msgs AS TEXT[])
-                    ) WITH ORDINALITY AS t(mid, msg_id, msg, ord)
-                    ORDER BY t.ord
-                    ON CONFLICT (sid, mid) DO NOTHING
-                    RETURNING seq, mid
-                ), marked AS (
-                    INSERT INTO {_q(dialect, mark)} (sid, mid, mk, mark, seq)
-                    SELECT CAST(:sid AS BYTEA), ins.mid, k.mk, k.mark, ins.seq
-                    FROM ins CROSS JOIN unnest(
-                        CAST(:mks AS BYTEA[]), CAST(:marks AS TEXT[])
-                    ) AS k(mk, mark)
-                )
-                SELECT mid FROM ins
-                """
-            )
+        # PostgreSQL's add and its hottest calls, as SQL text for asyncpg.
+        self.pg_sql: PgSQL | None = PgSQL(tables) if self.pg else None
         self.msg_params = 4  # parameters per message row
         self.mark_params = 5
 
