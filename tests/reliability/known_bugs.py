@@ -9,15 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-RECURSION = (
-    "core: Msg.copy (copy.deepcopy) and check_sizes (json.dumps) recurse once per level of "
-    "metadata, so deep nesting raises RecursionError, not a documented error"
-)
-MARIADB_JSON_DEPTH = (
-    "memmark-sql on MariaDB: the JSON column's CHECK (json_valid) refuses documents nested "
-    "deeper than 32 levels, so add/import_state of such a message fails at the server with "
-    "OperationalError 4025 instead of being refused before any I/O"
-)
 SQL_SURROGATES = (
     "memmark-sql: ids and text holding lone surrogates are not refused before I/O: aiosqlite "
     "and asyncmy raise UnicodeEncodeError from inside the driver, asyncpg a DBAPIError; on "
@@ -35,13 +26,6 @@ SQLITE_CANCEL = (
 KNOWN: dict[tuple[str, str], str] = {
     ("cancel", "sqlite"): SQLITE_CANCEL,
     **{("surrogate-ids", b): SQL_SURROGATES for b in ("sqlite", "postgres", "mysql")},
-    ("deep-40", "mysql"): MARIADB_JSON_DEPTH,
-    ("deep-600", "mysql"): MARIADB_JSON_DEPTH,
-    ("deep-600", "inproc"): RECURSION,
-    **{
-        ("deep-10000", b): RECURSION
-        for b in ("inproc", "sqlite", "postgres", "mysql", "redis", "cluster")
-    },
 }
 
 

@@ -291,7 +291,7 @@ def _nested(depth: int) -> dict[str, Any]:
     return root
 
 
-@pytest.mark.parametrize("depth", [20, 40, 600, 10_000])
+@pytest.mark.parametrize("depth", [20, 30, 31, 600, 10_000])
 async def test_deep_nesting(store: Store, depth: int, request: pytest.FixtureRequest) -> None:
     """Deep metadata: refused with a documented error, writing nothing, or stored and readable."""
     expect_known_bug(request, f"deep-{depth}", store.backend.name)
