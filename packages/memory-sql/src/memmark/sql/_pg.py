@@ -131,5 +131,6 @@ class PgSQL:
             seq = "seq"
         if not key.summary:
             return f"{rows} ORDER BY {seq}"
-        summary = f"SELECT summary::text AS body, 0::bigint FROM {self._ses} WHERE sid = $1"
+        ses = self._ses
+        summary = f"SELECT summary::text AS body, 0::bigint AS seq FROM {ses} WHERE sid = $1"
         return f"SELECT body, seq FROM ({summary} UNION ALL {rows}) AS u ORDER BY seq"
