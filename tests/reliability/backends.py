@@ -235,10 +235,15 @@ def sql_engine(url: str, **kwargs: Any) -> Any:
     return create_async_engine(url, **kwargs)
 
 
-_SERVER_ID_SQL = {
-    "postgresql": "SELECT pg_backend_pid()",
-    "mysql": "SELECT CONNECTION_ID()",
-}
+def _server_id(driver_connection: Any) -> int | None:
+    """Return the server's id of a driver connection, known from its handshake (no I/O)."""
+    get_pid = getattr(driver_connection, "get_server_pid", None)  # asyncpg
+    if get_pid is not None:
+        return int(get_pid())
+    thread = getattr(driver_connection, "server_thread_id", None)  # asyncmy
+    if thread:
+        return int(thread[0] if isinstance(thread, tuple) else thread)
+    return None
 
 
 def track_server_ids(engine: Any, ids: set[int]) -> None:
@@ -246,21 +251,17 @@ def track_server_ids(engine: Any, ids: set[int]) -> None:
 
     The ids let fault tests terminate exactly the memory's own connections
     (never a colleague's on the shared server) and count what is left open.
+    The id comes from the connection handshake: running a statement here
+    would open a transaction on the new connection (see
+    ``test_concurrency.test_connect_hook_keeps_acknowledged_writes``).
     """
     from sqlalchemy import event
 
-    query = _SERVER_ID_SQL.get(engine.dialect.name)
-    if query is None:
-        return
-
     @event.listens_for(engine.sync_engine, "connect")
     def _remember(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(query)
-            ids.add(int(cursor.fetchone()[0]))
-        finally:
-            cursor.close()
+        one = _server_id(getattr(dbapi_connection, "driver_connection", None))
+        if one is not None:
+            ids.add(one)
 
 
 def admin_engine(url: str) -> Any:

@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from reliability.backends import Backend, Store, open_store
 from reliability.figures import record
-from reliability.known_bugs import expect_known_bug
+from reliability.known_bugs import KNOWN, expect_known_bug
 from reliability.support import Size, sizes
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
@@ -129,7 +129,12 @@ async def store(backend: Backend) -> AsyncIterator[Store]:
 async def test_cancelled_calls_are_whole_or_absent(
     store: Store, size: Size, request: pytest.FixtureRequest
 ) -> None:
-    expect_known_bug(request, "cancel", store.backend.name)
+    if ("cancel", store.backend.name) in KNOWN:
+        # Whether a sweep hits the window varies from run to run; the bug has
+        # its own test below, which always does.
+        pytest.skip(
+            f"known bug, see test_cancelled_write_leaves_no_lock: {KNOWN['cancel', 'sqlite']}"
+        )
     n, steps = size["n"], size["steps"]
     memory = await store.make("u", "cancel")
     checker = await store.make("u", "cancel")  # a second handle on the same session
@@ -222,3 +227,31 @@ async def test_cancelled_calls_are_whole_or_absent(
     assert _unknown(after) <= _unknown(baseline), (baseline, after)
     with contextlib.suppress(Exception):
         await memory.clear()
+
+
+async def test_cancelled_write_leaves_no_lock(store: Store, request: pytest.FixtureRequest) -> None:
+    """Cancel adds after 0-30 loop turns, three times over; every next write must go through.
+
+    A cancelled call must give its connection back clean: a transaction left
+    open on a lost connection would hold SQLite's write lock (the store's
+    busy timeout is 2 s) or a row lock on a server.
+    """
+    expect_known_bug(request, "cancel", store.backend.name)
+    memory = await store.make("u", "cancel-lock")
+    other = await store.make("u", "cancel-lock-2")
+    failures: list[str] = []
+    for k in range(93):
+        task = asyncio.ensure_future(memory.add(_msgs(f"lock{k}", 20), "x"))
+        for _ in range(k % 31):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await other.add(_msgs(f"after{k}", 1), "y")
+        except Exception as exc:
+            failures.append(f"after {k % 31} turns: {type(exc).__name__}: {exc!s:.80}")
+            break
+    stats = await _settle(store, {"checked_out": 0, "pooled": 0, "server": 0})
+    assert failures == []
+    assert stats["checked_out"] == 0

@@ -14,10 +14,14 @@ import asyncio
 import time
 from typing import Any
 
-from reliability.backends import Store
+import pytest
+from reliability.backends import BY_NAME, Store, open_store
 from reliability.figures import percentile, record
+from reliability.known_bugs import expect_known_bug
 from reliability.load import SESSION, Plan, batch_of, kind_of, run_processes, run_tasks
-from reliability.support import Size, sizes
+from reliability.support import Size, sizes, usable
+
+from memmark.core import Msg
 
 
 def _is_doomed(mid: str, seed: int) -> bool:
@@ -137,3 +141,38 @@ async def test_concurrent_writers(store: Store, size: Size) -> None:
     assert read_problems == {"duplicates": [], "inversions": [], "inconsistent": []}
     # Ids acknowledged by nobody may exist only when an add failed ambiguously.
     assert unacked_present == []
+
+
+_HOOK_SQL = {"postgres": "SET application_name = 'memmark-rel'", "mysql": "SET @memmark_rel = 1"}
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+async def test_connect_hook_keeps_acknowledged_writes(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """A pool ``connect`` hook that runs a statement (SQLAlchemy's documented way to set a
+    search path or session variable) must not make acknowledged writes disappear."""
+    backend = usable(request, BY_NAME[name])
+    expect_known_bug(request, "connect-hook", name)
+    async with open_store(backend, engine_kwargs={"pool_size": 8}) as store:
+        from sqlalchemy import event
+
+        @event.listens_for(store.client.sync_engine, "connect")
+        def _setup(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(_HOOK_SQL[name])
+            cursor.close()
+
+        gate = asyncio.Semaphore(8)
+
+        async def one(i: int) -> int:
+            async with gate:
+                memory = await store.make("u", f"hook-{i}")
+                m = Msg("hook", f"message {i}", "user")
+                await memory.add(m, "k")
+                return await memory.size()
+
+        sizes_seen = await asyncio.gather(*(one(i) for i in range(64)))
+    lost = sum(1 for n in sizes_seen if n != 1)
+    record("concurrency_hook", name, "ci", adds=64, lost=lost)
+    assert lost == 0
