@@ -293,3 +293,71 @@ async def test_large_calls_are_chunked(memory_on: Make) -> None:
     assert await memory.delete([m.id for m in many[:7_000]]) == 7_000
     assert await memory.delete_by_mark("d") == 2_500
     assert len(await memory.get_memory(mark="a")) == 2_500
+
+
+# -- PostgreSQL: the hot calls on asyncpg under the pooled connection ---------------
+
+PG_ONLY = backend_params(("postgres",))
+
+
+@pytest.mark.parametrize("backend", PG_ONLY)
+async def test_pg_connect_hook_transaction_does_not_swallow_writes(
+    engine: AsyncEngine, memory_on: Make
+) -> None:
+    # A "connect" hook running a statement through the DBAPI cursor leaves a
+    # transaction open on each new connection; writes must still be committed.
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _setup(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET application_name = 'memmark-test'")
+        cursor.close()
+
+    async def one(i: int) -> int:
+        memory = memory_on("u", f"hook-{i}")
+        await memory.add(msg(f"m{i}"), "k")
+        return await memory.size()
+
+    assert await asyncio.gather(*(one(i) for i in range(16))) == [1] * 16
+    await engine.dispose()  # fresh connections, so the hook runs again
+    assert [await memory_on("u", f"hook-{i}").size() for i in range(16)] == [1] * 16
+
+
+@pytest.mark.parametrize("backend", PG_ONLY)
+async def test_pg_failed_and_cancelled_calls_return_their_connection(
+    engine: AsyncEngine, memory_on: Make
+) -> None:
+    memory = memory_on()
+    await memory.add([msg("a", "a"), msg("b", "b")], marks="m")
+    with pytest.raises(DuplicateMessageError):
+        await memory.add([msg("c", "c"), msg("a2", "a")], skip_duplicated=False)
+    assert [m.id for m in await memory.get_memory()] == ["a", "b"]  # c rolled back too
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    for delay in (0, 0.0005, 0.002):
+        task = asyncio.create_task(memory.delete_by_mark("m"))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.05)  # a finished task may have been too quick to cancel
+        got = await memory.get_memory(mark="m")
+        # Whole or absent: the marks go with their messages, never apart.
+        assert [m.id for m in got] in (["a", "b"], [])
+        assert [m.id for m in await memory.get_memory()] == [m.id for m in got]
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        if not got:
+            await memory.add([msg("a", "a"), msg("b", "b")], marks="m")
+
+
+@pytest.mark.parametrize("backend", PG_ONLY)
+async def test_pg_reads_are_ordered_with_summary_and_filters(memory_on: Make) -> None:
+    memory = memory_on()
+    await memory.add([msg(f"m{i}", f"id{i}") for i in range(6)])
+    await memory.update_messages_mark("even", msg_ids=["id0", "id2", "id4"])
+    await memory.update_messages_mark("x", msg_ids=["id2", "id3"])
+    await memory.update_compressed_summary("sum")
+    got = await memory.get_memory(mark="even", exclude_mark="x", limit=1)
+    assert [m.content for m in got] == ["sum", "m4"]
+    got = await memory.get_memory(exclude_mark="x", prepend_summary=False, limit=3)
+    assert [m.content for m in got] == ["m1", "m4", "m5"]
+    assert [m.content for m in await memory.get_memory(mark="even")] == ["sum", "m0", "m2", "m4"]
+    assert memory.state_dict() == {"_compressed_summary": "sum"}

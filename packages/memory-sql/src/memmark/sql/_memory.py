@@ -364,6 +364,12 @@ class AsyncSQLAlchemyMemory(MemoryBase):
                 conn: Any = fairy.driver_connection
                 reusable = False
                 try:
+                    if conn.is_in_transaction():
+                        # A pool "connect" hook ran a statement through the
+                        # DBAPI cursor, which opened a transaction the pool
+                        # would roll back on return, with our writes in it.
+                        # Commit it first, as a Core write would have.
+                        await greenlet_spawn(cast(Any, fairy.dbapi_connection).commit)
                     if tx:
                         # asyncpg rolls back on any exception, cancellation too.
                         async with conn.transaction():
