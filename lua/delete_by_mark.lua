@@ -17,7 +17,7 @@ for j = 3, #ARGV do
   if #members == left then more = 1 end
   for _, member in ipairs(members) do
     local s = string.sub(member, #e + 1, #e + 16)
-    local id = string.sub(member, #e + 17)
+    local id = pid(member, #e + 17)
     if not gone[id] then
       gone[id] = true
       removed = removed + 1
@@ -26,9 +26,7 @@ for j = 3, #ARGV do
       local blob = redis.call('HGET', KEYS[4], id)
       if blob then
         redis.call('HDEL', KEYS[4], id)
-        local rk = {}
-        for _, p in ipairs(pieces(blob)) do rk[#rk + 1] = p .. s .. id end
-        bulk('ZREM', KEYS[5], rk)
+        for _, p in ipairs(pieces(blob)) do unmark(p, s) end
       end
     end
   end

@@ -7,7 +7,10 @@
 --   budget: the most messages one run may examine, so a read of a huge
 --   session is served in several short runs instead of one long one.
 -- Returns {summary or false, next cursor or false, {payload...}}, payloads
--- oldest first; a cursor means "run again from here for the rest". (The
+-- oldest first; a cursor means "run again from here for the rest". With a
+-- mark, each item is the mark's index entry as stored, "<len>:<mark>" ..
+-- seq16 .. payload: the client cuts the fixed-width head off, which costs
+-- it far less than a string.sub per item would cost the server. (The
 -- payloads are not joined here: table.concat in the server's Lua costs
 -- more than the whole read; the client joins them in microseconds.)
 local mark, excl = ARGV[2], ARGV[3]
@@ -80,10 +83,15 @@ while not done and examined < budget do
     if em then
       for i = 1, #items do
         local member = items[i]
-        local s = string.sub(member, #em + 1, #em + 16)
-        local id = string.sub(member, #em + 17)
-        if not (ee and redis.call('ZSCORE', KEYS[5], ee .. s .. id)) then
-          list[#list + 1] = redis.call('ZRANGEBYSCORE', KEYS[2], s, s)[1]
+        local keep = true
+        if ee then
+          -- The seq is unique, so ee's entry for this message, if any, is
+          -- the one member starting with ee .. s (see unmark).
+          local s = string.sub(member, #em + 1, #em + 16)
+          keep = redis.call('ZLEXCOUNT', KEYS[5], '[' .. ee .. s, '(' .. ee .. s .. '\255') == 0
+        end
+        if keep then
+          list[#list + 1] = member
           if back and #list == limit then
             done = true
             break

@@ -28,10 +28,10 @@ for j = 5, #ARGV, 3 do
   if blob ~= '' then
     hx[#hx + 1] = id
     hx[#hx + 1] = blob
-    local s = s16(seq)
+    local sp = s16(seq) .. ARGV[j + 1]
     for _, p in ipairs(pieces(blob)) do
       zk[#zk + 1] = 0
-      zk[#zk + 1] = p .. s .. id
+      zk[#zk + 1] = p .. sp
     end
   end
 end

@@ -18,13 +18,13 @@ if en and en == eo then
 end
 
 -- Apply the change to one message; returns 1 if its mark set changed.
-local function remark(id, s, blob)
+-- `payload` is the message's payload when the caller has it at hand (an
+-- index entry carries it), else nil: it is read only if a mark is added.
+local function remark(id, s, blob, payload)
   local ps = blob and pieces(blob) or {}
   if not en and not eo then
     if #ps == 0 then return 0 end
-    local rk = {}
-    for _, p in ipairs(ps) do rk[#rk + 1] = p .. s .. id end
-    bulk('ZREM', KEYS[5], rk)
+    for _, p in ipairs(ps) do unmark(p, s) end
     redis.call('HDEL', KEYS[4], id)
     return 1
   end
@@ -40,9 +40,10 @@ local function remark(id, s, blob)
   -- The selection is narrowed to messages carrying old, when old is given.
   if eo and not has_old then return 0 end
   if not has_old and has_new then return 0 end
-  if has_old then redis.call('ZREM', KEYS[5], eo .. s .. id) end
+  if has_old then unmark(eo, s) end
   if en and not has_new then
-    redis.call('ZADD', KEYS[5], 0, en .. s .. id)
+    payload = payload or redis.call('ZRANGEBYSCORE', KEYS[2], s, s)[1]
+    redis.call('ZADD', KEYS[5], 0, en .. s .. payload)
     keep[#keep + 1] = en
   end
   if #keep == 0 then
@@ -67,17 +68,20 @@ elseif eo then
   local members = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. eo, '(' .. eo .. '\255',
     'LIMIT', 0, budget)
   for _, member in ipairs(members) do
-    local id = string.sub(member, #eo + 17)
+    local id = pid(member, #eo + 17)
     changed = changed + remark(id, string.sub(member, #eo + 1, #eo + 16),
-      redis.call('HGET', KEYS[4], id))
+      redis.call('HGET', KEYS[4], id), en and string.sub(member, #eo + 17))
   end
   if #members == budget then next_cursor = '' end
 elseif en then
   local page = redis.call('ZRANGEBYSCORE', KEYS[3], cursor == '' and '-inf' or '(' .. cursor,
     '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
+  -- i and o hold the same seqs, so this window of o is the page's payloads.
+  local payloads = #page > 0 and redis.call('ZRANGEBYSCORE', KEYS[2], page[2], page[#page]) or {}
   for i = 1, #page, 2 do
     local id = page[i]
-    changed = changed + remark(id, s16(page[i + 1]), redis.call('HGET', KEYS[4], id))
+    changed = changed + remark(id, s16(page[i + 1]), redis.call('HGET', KEYS[4], id),
+      payloads[(i + 1) / 2])
   end
   if #page / 2 == budget then next_cursor = page[#page] end
 else

@@ -417,6 +417,42 @@ async def test_big_calls_are_cut_into_runs_and_stay_right(client: Any) -> None:
     await _same(memory, model)
 
 
+# Lengths around each msgpack str header (fixstr, str8, str16, str32), which
+# the scripts read to find a message's id inside its index entry.
+HEADER_EDGE_IDS = ["x" * n for n in (1, 31, 32, 255, 256, 65535, 65536)] + [
+    "\u00e9" * 16,
+    "\U0001f600" * 8,
+    "\u00e9" * 128,
+]
+
+
+@pytest.mark.parametrize("budgets", ["whole", "small"])
+async def test_ids_of_every_header_size_through_the_mark_index(
+    client: Any, budgets: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if budgets == "small":
+        for name in ("DELETE_BY_MARK_BUDGET", "UPDATE_BUDGET", "READ_BUDGET"):
+            monkeypatch.setattr(_memory, name, 3)
+    memory, model = make(client), InMemoryMemory()
+    for i, msg_id in enumerate(HEADER_EDGE_IDS):
+        one = msg(f"m{i}", msg_id)
+        marks = ["a", "b"] if i % 3 == 0 else ["a"] if i % 3 == 1 else None
+        await memory.add(one, marks=marks)
+        await model.add(one, marks=marks)
+    await _same(memory, model)
+    for call in (
+        lambda m: m.update_messages_mark("b", old_mark="a"),
+        lambda m: m.update_messages_mark("a", msg_ids=HEADER_EDGE_IDS[::2]),
+        lambda m: m.update_messages_mark("c"),
+        lambda m: m.update_messages_mark(None, msg_ids=HEADER_EDGE_IDS[1::3]),
+        lambda m: m.delete(HEADER_EDGE_IDS[2::4]),
+        lambda m: m.delete_by_mark("b"),
+        lambda m: m.delete_by_mark(["a", "c"]),
+    ):
+        assert await call(memory) == await call(model)
+        await _same(memory, model)
+
+
 # -- the client: given, made, closed ------------------------------------------------
 
 

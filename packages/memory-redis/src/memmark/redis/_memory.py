@@ -461,7 +461,14 @@ class RedisMemory(MemoryBase):
         summary, cursor, payloads = await self._run("get", args)
         if cursor is not None:
             payloads = await self._read_rest(args, cursor, payloads, limit)
-        result = _to_msgs(len(payloads), b"".join(payloads)) if payloads else []
+        if not payloads:
+            result = []
+        elif mark is None:
+            result = _to_msgs(len(payloads), b"".join(payloads))
+        else:
+            # Mark index entries: "<len>:<mark>" + 16-digit seq + payload.
+            head = len(args[1]) + len(b"%d" % len(args[1])) + 17
+            result = _to_msgs(len(payloads), b"".join([p[head:] for p in payloads]))
         if prepend_summary:
             self._compressed_summary = "" if summary is None else _dec(summary)
             if summary:
