@@ -158,8 +158,10 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
             if backend == "postgresql":
                 # Fresh tables have no statistics until autovacuum's next pass;
                 # both sides get them now, so plans are the ones that run later.
+                # begin(): ANALYZE is transactional, and a connect() block
+                # rolls back on exit, which would throw the statistics away.
                 for engine in (peer_engine, our_engine):
-                    async with engine.connect() as conn:
+                    async with engine.begin() as conn:
                         await conn.exec_driver_sql("ANALYZE")
             await _rows(table, cfg, backend, peer, ours, PeerMsg)
             if backend == "postgresql":

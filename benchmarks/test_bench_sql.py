@@ -57,7 +57,9 @@ class Bench:
         self.fresh = count(10**9)
 
     async def _analyze(self) -> None:
-        async with self.engine.connect() as conn:
+        # begin(): ANALYZE is transactional, and a connect() block rolls
+        # back on exit, which would throw the statistics away.
+        async with self.engine.begin() as conn:
             for table in make_metadata(self.prefix).sorted_tables:
                 await conn.exec_driver_sql(f"ANALYZE {table.name}")
 
