@@ -1,5 +1,5 @@
 -- update_marks: re-mark messages (see MemoryBase.update_messages_mark).
--- ARGV: ttl, new, old, has_ids, cursor, budget, id...
+-- ARGV: ttl, new, old, has_ids, cursor, budget, id... (no repeats)
 --   new / old: "" for None.  has_ids: "1" when the selection is narrowed
 --   to the ids that follow.  cursor: "" to start, else the seq where an
 --   earlier run stopped (only for "add new to every message").
@@ -17,15 +17,20 @@ if en and en == eo then
   return {0, false}
 end
 
--- Apply the change to one message; returns 1 if its mark set changed.
--- `payload` is the message's payload when the caller has it at hand (an
--- index entry carries it), else nil: it is read only if a mark is added.
-local function remark(id, s, blob, payload)
+-- The writes are gathered and sent in a few bulk commands at the end: a
+-- command per message costs the server more than the change itself. Each
+-- message is seen once per run, so nothing below reads what is deferred.
+local zrem, zadd, hset, hdel = {}, {}, {}, {}
+
+-- Work out the change of one message; returns 1 if its mark set changes.
+-- `entry` is its index entry under old when the caller holds it, and
+-- `payload` its payload when at hand (read only if a mark is added).
+local function remark(id, s, blob, entry, payload)
   local ps = blob and pieces(blob) or {}
   if not en and not eo then
     if #ps == 0 then return 0 end
     for _, p in ipairs(ps) do unmark(p, s) end
-    redis.call('HDEL', KEYS[4], id)
+    hdel[#hdel + 1] = id
     return 1
   end
   local keep, has_old, has_new = {}, false, false
@@ -40,54 +45,74 @@ local function remark(id, s, blob, payload)
   -- The selection is narrowed to messages carrying old, when old is given.
   if eo and not has_old then return 0 end
   if not has_old and has_new then return 0 end
-  if has_old then unmark(eo, s) end
+  if has_old then
+    if entry then
+      zrem[#zrem + 1] = entry
+    else
+      unmark(eo, s)
+    end
+  end
   if en and not has_new then
     payload = payload or redis.call('ZRANGEBYSCORE', KEYS[2], s, s)[1]
-    redis.call('ZADD', KEYS[5], 0, en .. s .. payload)
+    zadd[#zadd + 1] = 0
+    zadd[#zadd + 1] = en .. s .. payload
     keep[#keep + 1] = en
   end
   if #keep == 0 then
-    redis.call('HDEL', KEYS[4], id)
+    hdel[#hdel + 1] = id
   else
-    redis.call('HSET', KEYS[4], id, table.concat(keep))
+    hset[#hset + 1] = id
+    hset[#hset + 1] = table.concat(keep)
   end
   return 1
 end
 
+-- A run holds at most `budget` (2,000) ids, under unpack's limit.
+local function blobs_of(ids)
+  if #ids == 0 then return {} end
+  return redis.call('HMGET', KEYS[4], unpack(ids))
+end
+
 local changed, next_cursor = 0, false
 if has_ids then
-  for j = 7, #ARGV do
-    local id = ARGV[j]
-    local score = redis.call('ZSCORE', KEYS[3], id)
-    if score then
-      changed = changed + remark(id, s16(score), redis.call('HGET', KEYS[4], id))
-    end
+  local ids = {unpack(ARGV, 7)}
+  local scores = redis.call('ZMSCORE', KEYS[3], unpack(ids))
+  local blobs = blobs_of(ids)
+  for n = 1, #ids do
+    if scores[n] then changed = changed + remark(ids[n], s16(scores[n]), blobs[n]) end
   end
 elseif eo then
   -- Every selected message loses old, so the range shrinks run by run.
   local members = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. eo, '(' .. eo .. '\255',
     'LIMIT', 0, budget)
-  for _, member in ipairs(members) do
-    local id = pid(member, #eo + 17)
-    changed = changed + remark(id, string.sub(member, #eo + 1, #eo + 16),
-      redis.call('HGET', KEYS[4], id), en and string.sub(member, #eo + 17))
+  local ids = {}
+  for n, member in ipairs(members) do ids[n] = pid(member, #eo + 17) end
+  local blobs = blobs_of(ids)
+  for n, member in ipairs(members) do
+    changed = changed + remark(ids[n], string.sub(member, #eo + 1, #eo + 16), blobs[n], member,
+      en and string.sub(member, #eo + 17))
   end
   if #members == budget then next_cursor = '' end
 elseif en then
   local page = redis.call('ZRANGEBYSCORE', KEYS[3], cursor == '' and '-inf' or '(' .. cursor,
     '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
+  local ids = {}
+  for i = 1, #page, 2 do ids[#ids + 1] = page[i] end
+  local blobs = blobs_of(ids)
   -- i and o hold the same seqs, so this window of o is the page's payloads.
   local payloads = #page > 0 and redis.call('ZRANGEBYSCORE', KEYS[2], page[2], page[#page]) or {}
-  for i = 1, #page, 2 do
-    local id = page[i]
-    changed = changed + remark(id, s16(page[i + 1]), redis.call('HGET', KEYS[4], id),
-      payloads[(i + 1) / 2])
+  for n = 1, #ids do
+    changed = changed + remark(ids[n], s16(page[2 * n]), blobs[n], nil, payloads[n])
   end
-  if #page / 2 == budget then next_cursor = page[#page] end
+  if #ids == budget then next_cursor = page[#page] end
 else
   -- Remove every mark of every message: drop the two mark structures.
   changed = redis.call('HLEN', KEYS[4])
   redis.call('UNLINK', KEYS[4], KEYS[5])
 end
+if #zrem > 0 then bulk('ZREM', KEYS[5], zrem) end
+if #zadd > 0 then bulk('ZADD', KEYS[5], zadd) end
+if #hset > 0 then bulk('HSET', KEYS[4], hset) end
+if #hdel > 0 then bulk('HDEL', KEYS[4], hdel) end
 slide()
 return {changed, next_cursor}
