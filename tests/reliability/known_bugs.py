@@ -22,17 +22,9 @@ SQLITE_CANCEL = (
     "database stays locked, so later writes from every memory wait out the busy timeout and "
     "fail with 'database is locked'"
 )
-PG_HOOK = (
-    "memmark-sql on PostgreSQL (since 085f957, the asyncpg hot path): when the pool's 'connect' "
-    "event runs a statement through the DBAPI cursor (SQLAlchemy's documented way to SET a "
-    "search_path), the adapter leaves a transaction open on the new connection; the hot path "
-    "writes inside it, add() returns, and the pool's reset-on-return rolls the write back: "
-    "acknowledged messages are lost"
-)
 
 KNOWN: dict[tuple[str, str], str] = {
     ("cancel", "sqlite"): SQLITE_CANCEL,
-    ("connect-hook", "postgres"): PG_HOOK,
     **{("surrogate-ids", b): SQL_SURROGATES for b in ("sqlite", "postgres", "mysql")},
 }
 

@@ -143,7 +143,9 @@ async def _loop(
 ) -> None:
     deadline = time.monotonic() + plan.seconds
     i = 0
-    while not stop.is_set() and time.monotonic() < deadline:
+    # At least one round, even when the writers finished before this process
+    # was up: every role is measured.
+    while i == 0 or (not stop.is_set() and time.monotonic() < deadline):
         t0 = time.perf_counter()
         try:
             await step(i)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,15 +33,15 @@ def sizes(ci: dict[str, Any], full: dict[str, Any]) -> Any:
     """Return a ``parametrize`` decorator over the reduced and the full run.
 
     The full run carries the ``slow`` marker, so the default selection runs
-    only the reduced one.
+    only the reduced one. ``MEMMARK_RELIABILITY_SIZE=full`` (or ``ci``), as
+    the runner sets it, keeps only that size.
     """
-    return pytest.mark.parametrize(
-        "size",
-        [
-            pytest.param(Size("ci", ci), id="ci"),
-            pytest.param(Size("full", full), id="full", marks=pytest.mark.slow),
-        ],
-    )
+    only = os.environ.get("MEMMARK_RELIABILITY_SIZE", "")
+    params = [
+        pytest.param(Size("ci", ci), id="ci"),
+        pytest.param(Size("full", full), id="full", marks=pytest.mark.slow),
+    ]
+    return pytest.mark.parametrize("size", [p for p in params if only in ("", p.id)])
 
 
 def message(content: str, msg_id: str | None = None, **kwargs: Any) -> Msg:

@@ -118,7 +118,7 @@ def _name(exc: BaseException) -> str:
 
 @sizes(
     ci={"callers": 2, "calls": 25, "timeout": 0.25},
-    full={"callers": 10, "calls": 1000, "timeout": 0.25},
+    full={"callers": 20, "calls": 500, "timeout": 0.25},
 )
 async def test_ambiguous_calls_retried_without_duplicates(backend: Backend, size: Size) -> None:
     if backend.kind == "inproc" or backend.url.startswith("sqlite"):
