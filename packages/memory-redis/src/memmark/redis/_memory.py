@@ -100,26 +100,24 @@ def _packb(obj: Any) -> bytes:
     return cast("bytes", msgpack.packb(obj, use_bin_type=True))
 
 
-def _unpack_joined(count: int, joined: bytes) -> list[list[Any]]:
-    # The payloads come joined; an array header around them makes one C call.
+def _unpack(payloads: list[bytes]) -> list[list[Any]]:
+    # An array header in front of the payloads makes one C call of them all;
+    # joining header and payloads at once copies the bytes only once.
+    parts = [b"\xdd" + len(payloads).to_bytes(4, "big")]
+    parts += payloads
     return cast(
-        "list[list[Any]]",
-        msgpack.unpackb(
-            b"\xdd" + count.to_bytes(4, "big") + joined, raw=False, strict_map_key=False
-        ),
+        "list[list[Any]]", msgpack.unpackb(b"".join(parts), raw=False, strict_map_key=False)
     )
 
 
-def _to_msgs(count: int, joined: bytes) -> list[Msg]:
+def _to_msgs(payloads: list[bytes]) -> list[Msg]:
     # The payloads are what this class wrote from valid messages, so the
     # checks of Msg.from_dict would only repeat what held when they were
     # stored; setting the slots directly keeps long reads cheap.
     out: list[Msg] = []
     append = out.append
     new = _new_msg
-    for m_id, name, role, content, metadata, timestamp, invocation_id in _unpack_joined(
-        count, joined
-    ):
+    for m_id, name, role, content, metadata, timestamp, invocation_id in _unpack(payloads):
         m = new(Msg)
         m.id = m_id
         m.name = name
@@ -464,11 +462,11 @@ class RedisMemory(MemoryBase):
         if not payloads:
             result = []
         elif mark is None:
-            result = _to_msgs(len(payloads), b"".join(payloads))
+            result = _to_msgs(payloads)
         else:
             # Mark index entries: "<len>:<mark>" + 16-digit seq + payload.
             head = len(args[1]) + len(b"%d" % len(args[1])) + 17
-            result = _to_msgs(len(payloads), b"".join([p[head:] for p in payloads]))
+            result = _to_msgs([p[head:] for p in payloads])
         if prepend_summary:
             self._compressed_summary = "" if summary is None else _dec(summary)
             if summary:
@@ -534,7 +532,7 @@ class RedisMemory(MemoryBase):
             n = reply[2]
             payloads = reply[3 + n : 3 + 2 * n]
             blobs = reply[3 + 2 * n : 3 + 3 * n]
-            fields = _unpack_joined(n, b"".join(payloads))
+            fields = _unpack(payloads)
             for one, blob in zip(fields, blobs, strict=True):
                 content.append([_to_dict(one), _split_blob(blob)])
         state: dict[str, Any] = {"content": content}
