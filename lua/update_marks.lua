@@ -20,12 +20,13 @@ end
 -- The writes are gathered and sent in a few bulk commands at the end: a
 -- command per message costs the server more than the change itself. Each
 -- message is seen once per run, so nothing below reads what is deferred.
-local zrem, zadd, hset, hdel = {}, {}, {}, {}
+local zadd, hset, hdel = {}, {}, {}
 
 -- Work out the change of one message; returns 1 if its mark set changes.
--- `entry` is its index entry under old when the caller holds it, and
--- `payload` its payload when at hand (read only if a mark is added).
-local function remark(id, s, blob, entry, payload)
+-- `walked`: the caller walks old's index and removes the walked entries
+-- itself, in one range command. `payload`: the message's payload when at
+-- hand (read only if a mark is added).
+local function remark(id, s, blob, walked, payload)
   local ps = blob and pieces(blob) or {}
   if not en and not eo then
     if #ps == 0 then return 0 end
@@ -45,13 +46,7 @@ local function remark(id, s, blob, entry, payload)
   -- The selection is narrowed to messages carrying old, when old is given.
   if eo and not has_old then return 0 end
   if not has_old and has_new then return 0 end
-  if has_old then
-    if entry then
-      zrem[#zrem + 1] = entry
-    else
-      unmark(eo, s)
-    end
-  end
+  if has_old and not walked then unmark(eo, s) end
   if en and not has_new then
     payload = payload or redis.call('ZRANGEBYSCORE', KEYS[2], s, s)[1]
     zadd[#zadd + 1] = 0
@@ -89,8 +84,14 @@ elseif eo then
   for n, member in ipairs(members) do ids[n] = pid(member, #eo + 17) end
   local blobs = blobs_of(ids)
   for n, member in ipairs(members) do
-    changed = changed + remark(ids[n], string.sub(member, #eo + 1, #eo + 16), blobs[n], member,
+    changed = changed + remark(ids[n], string.sub(member, #eo + 1, #eo + 16), blobs[n], true,
       en and string.sub(member, #eo + 17))
+  end
+  -- The walked entries are the first of old's range up to the last one
+  -- read: one range removal, instead of sending every entry (payload
+  -- included) back to the server.
+  if #members > 0 then
+    redis.call('ZREMRANGEBYLEX', KEYS[5], '[' .. eo, '[' .. members[#members])
   end
   if #members == budget then next_cursor = '' end
 elseif en then
@@ -110,7 +111,6 @@ else
   changed = redis.call('HLEN', KEYS[4])
   redis.call('UNLINK', KEYS[4], KEYS[5])
 end
-if #zrem > 0 then bulk('ZREM', KEYS[5], zrem) end
 if #zadd > 0 then bulk('ZADD', KEYS[5], zadd) end
 if #hset > 0 then bulk('HSET', KEYS[4], hset) end
 if #hdel > 0 then bulk('HDEL', KEYS[4], hdel) end
