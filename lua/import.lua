@@ -28,10 +28,10 @@ for j = 5, #ARGV, 3 do
   if blob ~= '' then
     hx[#hx + 1] = id
     hx[#hx + 1] = blob
-    local sp = s16(seq) .. ARGV[j + 1]
+    local s = s16(seq)
     for _, p in ipairs(pieces(blob)) do
       zk[#zk + 1] = 0
-      zk[#zk + 1] = p .. sp
+      zk[#zk + 1] = p .. s .. ARGV[j + 1]
     end
   end
 end
