@@ -126,6 +126,16 @@ def _concurrency(figures: dict[str, Any]) -> str:
             _name(r), f"{r['adds']} adds, 8 at a time, pool `connect` hook runs a SET",
             "—", f"{r['adds']} acked messages", r["lost"], 0, 0, "acked writes kept",
         ])  # fmt: skip
+    for r in _rows(figures, "big_calls"):
+        partial = r["rounds_with_partial_reads"]
+        body.append([
+            _name(r), f"{r['rounds']} × (add {r['messages']:,} messages in one call, then "
+            "delete_by_mark them) under a polling reader", "—", f"{r['reads']:,} reads",
+            0, 0, partial,
+            "a reader saw big calls half done in "
+            f"{partial} of {r['rounds']} rounds (calls are cut into atomic runs)"
+            if partial else "never seen half done",
+        ])  # fmt: skip
     head = ["backend", "load", "faults injected", "inputs tried", "lost", "duplicated",
             "mixed (order, half-read)", "throughput / latency"]  # fmt: skip
     return _table(head, body)

@@ -176,3 +176,50 @@ async def test_connect_hook_keeps_acknowledged_writes(
     lost = sum(1 for n in sizes_seen if n != 1)
     record("concurrency_hook", name, "ci", adds=64, lost=lost)
     assert lost == 0
+
+
+@sizes(ci={"messages": 2_500, "rounds": 2}, full={"messages": 20_000, "rounds": 5})
+async def test_big_calls_seen_by_a_reader(store: Store, size: Size) -> None:
+    """A reader polls while one big add and one big delete_by_mark run: does it see them half done?
+
+    Every backend but Redis runs a call as one transaction (or one step), so
+    a read sees all of it or none. Redis cuts calls over 2,000 messages into
+    atomic runs to keep scripts short (see RELIABILITY.md): there a reader
+    may see part of a big call. The figures say how often.
+    """
+    n = size["messages"]
+    writer = await store.make("u", "big-calls")
+    reader = await store.make("u", "big-calls")
+    partial = reads = 0
+    for r in range(size["rounds"]):
+        batch = [Msg("big", f"round {r} message {i}", "user") for i in range(n)]
+        for i, m in enumerate(batch):
+            m.id = f"r{r}-{i:06d}"
+        stop = asyncio.Event()
+        seen: set[int] = set()
+
+        async def poll(stop: asyncio.Event = stop, seen: set[int] = seen) -> int:
+            count = 0
+            while not stop.is_set():
+                seen.add(await reader.size())
+                count += 1
+                await asyncio.sleep(0)
+            return count
+
+        poller = asyncio.ensure_future(poll())
+        await writer.add(batch, "big")
+        await writer.delete_by_mark("big")
+        stop.set()
+        reads += await poller
+        partial += any(0 < s < n for s in seen)
+    record(
+        "big_calls",
+        store.backend.name,
+        size.name,
+        messages=n,
+        rounds=size["rounds"],
+        reads=reads,
+        rounds_with_partial_reads=partial,
+    )
+    if store.backend.kind != "redis":
+        assert partial == 0
