@@ -80,7 +80,11 @@ while not done and examined < budget do
   examined = examined + n
   if n < w then done = true end
   if n > 0 then
-    if em then
+    if em and not ee and not back and #list == 0 then
+      -- A plain forward mark read keeps every entry of the page as it is.
+      list = items
+      cur = items[#items]
+    elseif em then
       for i = 1, #items do
         local member = items[i]
         local keep = true
