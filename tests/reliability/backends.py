@@ -325,7 +325,7 @@ async def redis_connections(client: Any, name: str) -> dict[str, int]:
         free = sum(len(getattr(n, "_free", ())) for n in nodes)
         server = 0
         for node in nodes:
-            probe = aioredis.Redis(host=node.host, port=node.port)
+            probe = aioredis.Redis(host=node.host, port=int(node.port))
             try:
                 server += await _named_clients(probe, name)
             finally:
@@ -338,7 +338,9 @@ async def redis_connections(client: Any, name: str) -> dict[str, int]:
     available = sum(1 for c in pool._available_connections if c.is_connected)
     kwargs = pool.connection_kwargs
     probe = aioredis.Redis(
-        host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379), db=kwargs.get("db", 0)
+        host=kwargs.get("host", "127.0.0.1"),
+        port=int(kwargs.get("port", 6379)),
+        db=int(kwargs.get("db", 0)),
     )
     try:
         server = await _named_clients(probe, name)

@@ -75,8 +75,13 @@ def merge(files: list[Path]) -> dict[str, Any]:
         if not meta or data.get("size") == "full":
             meta = {k: v for k, v in data.items() if k != "rows"}
         for row in data["rows"]:
-            key = (row["guarantee"], row["backend"], str(row.get("fault", "")))
-            key += (str(row.get("depth", "")), str(row.get("id", "")))
+            key = (
+                row["guarantee"],
+                row["backend"],
+                str(row.get("fault", "")),
+                str(row.get("depth", "")),
+                str(row.get("id", "")),
+            )
             old = merged.get(key)
             if old is None or row["size"] == "full" or old["size"] != "full":
                 merged[key] = row

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from reliability.backends import Backend, importable, resolve
@@ -16,6 +16,7 @@ from servers import require_server
 from memmark.core import MemoryBase, Msg
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Size:
         return self.values[key]
 
 
-def sizes(ci: dict[str, Any], full: dict[str, Any]) -> Any:
+def sizes(ci: dict[str, Any], full: dict[str, Any]) -> Callable[[F], F]:
     """Return a ``parametrize`` decorator over the reduced and the full run.
 
     The full run carries the ``slow`` marker, so the default selection runs
@@ -41,7 +42,8 @@ def sizes(ci: dict[str, Any], full: dict[str, Any]) -> Any:
         pytest.param(Size("ci", ci), id="ci"),
         pytest.param(Size("full", full), id="full", marks=pytest.mark.slow),
     ]
-    return pytest.mark.parametrize("size", [p for p in params if only in ("", p.id)])
+    mark = pytest.mark.parametrize("size", [p for p in params if only in ("", p.id)])
+    return cast("Callable[[F], F]", mark)
 
 
 def message(content: str, msg_id: str | None = None, **kwargs: Any) -> Msg:
@@ -79,7 +81,7 @@ class LoopRunner:
 
     def run(self, aw: Awaitable[T]) -> T:
         """Run ``aw`` to completion on the kept loop."""
-        return self.loop.run_until_complete(aw)  # type: ignore[arg-type]
+        return self.loop.run_until_complete(aw)
 
     def close(self) -> None:
         """Finish async generators and close the loop."""

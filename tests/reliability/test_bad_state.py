@@ -42,7 +42,7 @@ _json = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
     max_leaves=8,
 )
-_ids = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+_ids = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=8)
 
 
 @st.composite

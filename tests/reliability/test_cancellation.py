@@ -105,7 +105,7 @@ def _unknown(stats: dict[str, int]) -> int:
     return -1 if stats["server"] == -1 else stats["server"] - stats["pooled"]
 
 
-async def _settle(store: Store, baseline: dict[str, int]) -> dict[str, int]:
+async def _settle(store: Store, baseline: dict[str, int]) -> Any:
     # A cancelled call's connection is closed or returned by callbacks that
     # run on the next loop turns; give them a bounded number of turns.
     stats = await store.connections()

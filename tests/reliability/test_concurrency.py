@@ -28,7 +28,7 @@ def _is_doomed(mid: str, seed: int) -> bool:
     if mid.startswith("shared-"):
         return False
     writer, seq, _ = mid.split("-")
-    return kind_of(int(writer[1:]), int(seq), seed) == "doomed"
+    return bool(kind_of(int(writer[1:]), int(seq), seed) == "doomed")
 
 
 def _final_checks(state: dict[str, Any], plan: Plan) -> dict[str, list[str]]:
@@ -170,7 +170,7 @@ async def test_connect_hook_keeps_acknowledged_writes(
                 memory = await store.make("u", f"hook-{i}")
                 m = Msg("hook", f"message {i}", "user")
                 await memory.add(m, "k")
-                return await memory.size()
+                return int(await memory.size())
 
         sizes_seen = await asyncio.gather(*(one(i) for i in range(64)))
     lost = sum(1 for n in sizes_seen if n != 1)

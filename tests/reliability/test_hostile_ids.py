@@ -100,7 +100,7 @@ class Outcome:
 
 async def _write(
     store: Store, user: str, session: str, msg_id: str, mark: str, out: Outcome
-) -> MemoryBase | None:
+) -> Any:
     try:
         memory = await store.make(user, session, raw_ids=True)
         await memory.clear()  # a crashed earlier run may have left this pair behind
@@ -225,7 +225,7 @@ async def test_megabyte_ids(store: Store, size: Size) -> None:
         ("u", big, big, big),
         ("u", big + "z", big, big + "z"),
     ]
-    written: list[tuple[MemoryBase, Any]] = []
+    written: list[tuple[MemoryBase, tuple[str, str, str, str]]] = []
     for row in rows:
         memory = await _write(store, *row, out)
         if memory is not None:
@@ -254,7 +254,7 @@ async def test_unencodable_ids(store: Store, bad: str, request: pytest.FixtureRe
     expect_known_bug(request, "surrogate-ids", store.backend.name)
     out = Outcome()
     rows = [(bad, "s", "m", "k"), ("u", bad, "m", "k"), ("u", "s", bad, "k"), ("u", "s2", "m", bad)]
-    written: list[tuple[MemoryBase, Any]] = []
+    written: list[tuple[MemoryBase, tuple[str, str, str, str]]] = []
     for row in rows:
         memory = await _write(store, *row, out)
         if memory is not None:

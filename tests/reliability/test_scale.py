@@ -148,7 +148,7 @@ async def _slowest_scripts(nodes: list[Any]) -> tuple[float, int]:
 
 
 def _rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
+    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 class Timer:
