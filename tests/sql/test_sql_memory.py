@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -336,9 +337,8 @@ async def test_pg_failed_and_cancelled_calls_return_their_connection(
         task = asyncio.create_task(memory.delete_by_mark("m"))
         await asyncio.sleep(delay)
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await asyncio.sleep(0.05)  # a finished task may have been too quick to cancel
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # a quick delete may have finished before the cancel
         got = await memory.get_memory(mark="m")
         # Whole or absent: the marks go with their messages, never apart.
         assert [m.id for m in got] in (["a", "b"], [])

@@ -522,15 +522,12 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         for chunk in _chunks(gone, MAX_IN):
             await conn.execute(plan.delete_marks_of, {"sid": self._sid, "mids": chunk})
 
-    def _raw_delete(self, which: str, keys: list[bytes]) -> _RawOp[int]:
-        """Return the raw-path work of a delete by ids or marks, by ``PgSQL`` name."""
-        sid = self._sid
+    def _raw_delete(self, keys: list[bytes], *, by_mark: bool) -> _RawOp[int]:
+        """Return the asyncpg-path work of a delete: one query, its own transaction."""
 
         async def op(conn: Any, sql: PgSQL) -> int:
-            gone = [r[0] for r in await conn.fetch(getattr(sql, which), sid, keys)]
-            if gone:
-                await conn.execute(sql.delete_marks_of, sid, gone)
-            return len(gone)
+            tag: str = await conn.execute(sql.delete_script(self._sid, keys, by_mark=by_mark))
+            return int(tag.rsplit(" ", 1)[1])  # "SELECT n": one row per message removed
 
         return op
 
@@ -541,7 +538,7 @@ class AsyncSQLAlchemyMemory(MemoryBase):
             return 0
         sid = self._sid
         if self._raw:
-            return await self._run_raw(self._raw_delete("delete_by_ids", mids), write=True, tx=True)
+            return await self._run_raw(self._raw_delete(mids, by_mark=False), write=True, tx=False)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             gone: list[bytes] = []
@@ -561,7 +558,7 @@ class AsyncSQLAlchemyMemory(MemoryBase):
             return 0
         sid = self._sid
         if self._raw:
-            return await self._run_raw(self._raw_delete("delete_by_mark", mks), write=True, tx=True)
+            return await self._run_raw(self._raw_delete(mks, by_mark=True), write=True, tx=False)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
             gone: list[bytes] = []

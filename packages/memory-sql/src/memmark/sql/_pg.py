@@ -11,7 +11,9 @@ The text is built from the same :class:`~memmark.sql._schema.Tables` as the
 Core statements in :mod:`memmark.sql._plan`, with names quoted by the
 PostgreSQL dialect, so a prefix or a column can never differ between the two.
 Every statement is bound to ``$1``, the session digest; id lists travel as
-one array parameter (``= ANY($2)``), so no call is ever cut into chunks.
+one array parameter, so no call is ever cut into chunks. The deletes are the
+exception: one simple query of three statements (see
+:meth:`PgSQL.delete_script`), with their values inlined as hex.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from sqlalchemy.dialects import postgresql
 from memmark.sql._schema import Tables
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+# A transaction-local setting (a custom "class.name" parameter) that carries the
+# removed ids between the statements of one delete.
+_GONE = "memmark.gone"
+
+
+def _bytea(value: bytes) -> str:
+    # decode(hex): the same literal whatever standard_conforming_strings says.
+    return f"decode('{value.hex()}', 'hex')"
+
+
+def _bytea_rows(values: list[bytes]) -> str:
+    # One text-array literal of hex (no character in it needs escaping),
+    # decoded row by row: an ARRAY[...] of thousands of expressions would
+    # cost the planner far more than the delete itself.
+    hexes = ",".join(v.hex() for v in values)
+    return f"SELECT decode(h, 'hex') FROM unnest('{{{hexes}}}'::text[]) AS h"
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,6 @@ class PgSQL:
     tables: Tables
     add: str = field(init=False)
     size: str = field(init=False)
-    delete_by_ids: str = field(init=False)
-    delete_by_mark: str = field(init=False)
-    delete_marks_of: str = field(init=False)
     _reads: dict[ReadKey, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,19 +94,49 @@ class PgSQL:
             SELECT mid FROM ins
         """
         self.size = f"SELECT count(*) FROM {msg} WHERE sid = $1"
-        # Messages go first, then (a second statement, so a fresh snapshot)
-        # the marks of exactly the messages removed: a concurrent re-mark,
-        # which locks the messages it reads, either commits first and its
-        # marks are seen and removed, or finds the message gone.
-        self.delete_by_ids = (
-            f"DELETE FROM {msg} WHERE sid = $1 AND mid = ANY($2::bytea[]) RETURNING mid"
-        )
-        self.delete_by_mark = f"""
-            DELETE FROM {msg} WHERE sid = $1 AND mid IN (
-                SELECT mid FROM {mark} WHERE sid = $1 AND mk = ANY($2::bytea[])
-            ) RETURNING mid
+
+    def delete_script(self, sid: bytes, keys: list[bytes], *, by_mark: bool) -> str:
+        """Return the SQL of a whole delete, three statements sent as one query.
+
+        Messages go first, then (a second statement, so a fresh snapshot) the
+        marks of exactly the messages removed: a concurrent re-mark, which
+        locks the messages it reads, either committed first and its marks
+        are seen and removed, or finds the message gone. One CTE would read
+        the marks in the snapshot taken before that wait and miss them.
+
+        PostgreSQL runs the statements of one simple query as one implicit
+        transaction (atomic, also when cancelled), each with a fresh snapshot,
+        so the delete costs one round trip instead of four (BEGIN, two
+        statements, COMMIT). The removed ids pass from the first statement to
+        the next through a transaction-local setting, and the last statement
+        returns one row per id, so the command tag (``SELECT n``) is the count.
+        A simple query takes no parameters: the values are inlined, and they
+        are only digests the memory computed (hex), never caller text.
+
+        Args:
+            sid: The session digest.
+            keys: Message-id digests, or mark digests when ``by_mark``.
+            by_mark: Remove the messages carrying any of ``keys``.
         """
-        self.delete_marks_of = f"DELETE FROM {mark} WHERE sid = $1 AND mid = ANY($2::bytea[])"
+        session = _bytea(sid)
+        listed = _bytea_rows(keys)
+        msg, mark = self._msg, self._mark
+        if by_mark:
+            carriers = f"SELECT mid FROM {mark} WHERE sid = {session} AND mk IN ({listed})"
+            where = f"mid IN ({carriers})"
+        else:
+            where = f"mid IN ({listed})"
+        # Read as rows of a subquery, so the setting is parsed once, not once
+        # per mark row the DELETE looks at.
+        gone = f"SELECT unnest(current_setting('{_GONE}')::bytea[])"
+        return f"""
+            WITH gone AS (
+                DELETE FROM {msg} WHERE sid = {session} AND {where} RETURNING mid
+            )
+            SELECT set_config('{_GONE}', coalesce(array_agg(mid)::text, '{{}}'), true) FROM gone;
+            DELETE FROM {mark} WHERE sid = {session} AND mid IN ({gone});
+            {gone}
+        """
 
     def read(self, key: ReadKey) -> str:
         """Return the ``get_memory`` text for ``key``.
