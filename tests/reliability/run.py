@@ -236,6 +236,21 @@ def _hostile(figures: dict[str, Any]) -> str:
                 f"refused before I/O: {_cell(r['refused_before_io'])}; refused inside the "
                 f"driver: {r['refused_late']}; unclear errors: {r['unclear_errors']}",
             ])  # fmt: skip
+    surrogates: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(figures, "hostile_ids_surrogates"):
+        surrogates.setdefault(r["backend"], []).append(r)
+    for backend, rows in sorted(surrogates.items(), key=lambda kv: ORDER.index(kv[0])):
+        pairs = sum(r["pairs"] for r in rows)
+        stored = sum(r["stored"] for r in rows)
+        early = sum(sum(r["refused_before_io"].values()) for r in rows)
+        late = sum(r["refused_late"] + r["unclear_errors"] for r in rows)
+        body.append([
+            NAMES[backend], f"{pairs} pairs", "—",
+            f"{len(rows)} lone-surrogate ids as user, session, message id and mark", "—", "—",
+            sum(r["leaks"] for r in rows),
+            f"stored and kept apart: {stored}; refused before I/O: {early}; failed inside the "
+            f"driver: {late}",
+        ])  # fmt: skip
     head = ["backend", "load", "faults injected", "inputs tried", "lost", "duplicated",
             "visible across pairs", "refusals"]  # fmt: skip
     return _table(head, body)

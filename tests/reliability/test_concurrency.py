@@ -59,7 +59,7 @@ def _final_checks(state: dict[str, Any], plan: Plan) -> dict[str, list[str]]:
 
 @sizes(
     ci={"writers": 3, "adds": 60, "batch": 2, "seconds": 60},
-    full={"writers": 8, "adds": 2000, "batch": 2, "seconds": 600},
+    full={"writers": 8, "adds": 2000, "batch": 2, "seconds": 420},
 )
 async def test_concurrent_writers(store: Store, size: Size) -> None:
     plan = Plan(
