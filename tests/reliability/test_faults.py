@@ -24,9 +24,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from reliability.backends import BY_NAME, Backend, importable, kill_sql_connections, open_store
+from reliability.backends import (
+    BY_NAME,
+    Backend,
+    importable,
+    kill_sql_connections,
+    open_store,
+    redis_helpers,
+)
 from reliability.figures import percentile, record
-from reliability.own_redis import own_redis
+from reliability.own_redis import PERSISTENCE, own_redis
 from reliability.proxy import proxied
 from reliability.support import Size, sizes, usable
 
@@ -414,3 +421,115 @@ async def test_stall_longer_than_timeout(backend: Backend, size: Size) -> None:
     # sends a cancel request over a new connection, which the stall holds too),
     # but never by more than a bounded few seconds.
     assert max(waits) < size["timeout"] + 10
+
+
+# -- Redis Cluster: SIGKILL and restart of the master holding the session ---------------
+
+
+def _restart_node(cluster: Any, index: int, persistence: str) -> float:
+    """Start node ``index`` of a throwaway cluster again, as it was; return the seconds taken."""
+    import subprocess
+
+    helpers = redis_helpers()
+    port = cluster.ports[index]
+    node_dir = cluster.root / str(port)
+    t0 = time.monotonic()
+    cluster.procs[index] = subprocess.Popen(
+        [
+            "redis-server",
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(node_dir / "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+            "--dir", str(node_dir),
+            "--logfile", str(node_dir / "redis.log"),
+            *PERSISTENCE[persistence],
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    helpers._poll(lambda: helpers._cli(port, "ping").strip() == "PONG", f"node {port}")
+    for p in cluster.ports:
+        helpers._poll(lambda p=p: "cluster_state:ok" in helpers._cli(p, "cluster", "info"), "ok")
+    return time.monotonic() - t0
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+@pytest.mark.parametrize("persistence", ["none", "aof-always"])
+@sizes(ci={"before": 30, "after": 30}, full={"before": 1000, "after": 1000})
+async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size) -> None:
+    why = importable(BY_NAME["redis"])
+    if why is not None:
+        pytest.skip(why)
+    from redis.crc import key_slot
+
+    helpers = redis_helpers()
+    with helpers.start_cluster() as cluster:
+        url = f"redis-cluster://127.0.0.1:{cluster.ports[0]}"
+        backend = replace(BY_NAME["cluster"], url=url)
+        kwargs = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+        async with open_store(backend, client_kwargs=kwargs) as store:
+            memory = await store.make("u", "cluster-kill9")
+            await memory.size()
+            first_key = memory.keys[0]  # type: ignore[attr-defined]  # a RedisMemory
+            slot = key_slot(first_key)
+            node = store.client.get_node_from_key(first_key)
+            index = cluster.ports.index(int(node.port))
+            if persistence != "none":
+                for arg in (("appendonly", "yes"), ("appendfsync", "always")):
+                    helpers._cli(cluster.ports[index], "config", "set", *arg)
+                helpers._poll(
+                    lambda: (
+                        "aof_rewrite_in_progress:0"
+                        in helpers._cli(cluster.ports[index], "info", "persistence")
+                    ),
+                    "AOF on",
+                )
+            writer = Writer(memory, "c", timeout=5.0)
+            for i in range(size["before"]):
+                await writer.call(i, time.monotonic() + 30)
+            acked_before = len(writer.acked)
+            in_flight = asyncio.ensure_future(writer.call(size["before"], time.monotonic() + 60))
+            await asyncio.sleep(0)
+            t_fault = time.monotonic()
+            proc = cluster.procs[index]
+            proc.kill()
+            proc.wait(timeout=10)
+            restart = await asyncio.to_thread(_restart_node, cluster, index, persistence)
+            t_ready = time.monotonic()
+            await in_flight
+            for i in range(size["before"] + 1, size["before"] + 1 + size["after"]):
+                await writer.call(i, time.monotonic() + 30)
+            t_ok = writer.first_ok_after(t_fault)
+            state = await memory.export_state()
+    present = {d["id"] for d, _ in state["content"]}
+    lost = [m for m in writer.acked if m not in present]
+    record(
+        "faults",
+        "cluster",
+        size.name,
+        fault=f"kill -9 and restart of the master of slot {slot}, persistence={persistence}",
+        injected=1,
+        acked=len(writer.acked),
+        lost=len(lost),
+        duplicated=_dups(state),
+        half_written=len(_whole(state)),
+        caller_saw=dict(writer.errors),
+        failed_calls=writer.failed_calls,
+        restart_s=round(restart, 3),
+        outage_s=round((t_ok or t_ready) - t_fault, 3),
+        recover_after_ready_s=round(max(0.0, (t_ok or t_ready) - t_ready), 3),
+        detected=[f"the session holds {len(present)} of {len(writer.acked)} acked messages"]
+        if lost
+        else [],
+        gave_up=len(writer.gave_up),
+    )
+    assert writer.gave_up == []
+    assert _dups(state) == 0
+    assert _whole(state) == []
+    if persistence == "aof-always":
+        assert lost == []
+    else:
+        assert len(lost) >= acked_before  # the node came back empty: a crash loses the session
