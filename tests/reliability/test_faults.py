@@ -33,6 +33,7 @@ from reliability.backends import (
     redis_helpers,
 )
 from reliability.figures import percentile, record
+from reliability.known_bugs import expect_known_bug
 from reliability.own_redis import PERSISTENCE, own_redis
 from reliability.proxy import proxied
 from reliability.support import Size, sizes, usable
@@ -249,6 +250,56 @@ _SQL = [pytest.param(BY_NAME[n], id=n, marks=getattr(pytest.mark, m)) for n, m i
         (("postgres", "postgres"), ("mysql", "mysql"))]  # fmt: skip
 
 
+async def _read_retrying(memory: MemoryBase) -> dict[str, Any]:
+    for attempt in range(5):
+        try:
+            return await memory.export_state()
+        except Exception:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("sql_backend", _SQL)
+async def test_next_call_after_connections_killed(
+    sql_backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """Kill every pooled connection while idle; the very next call must work.
+
+    A server restart, a fail-over or an idle timeout closes pooled
+    connections behind the pool's back; an agent's next call should not be
+    the one to find out.
+    """
+    backend = usable(request, sql_backend)
+    expect_known_bug(request, "stale-pool", backend.name)
+    async with open_store(backend, engine_kwargs={"pool_size": 4}) as store:
+        memories = [await store.make("u", f"stale-{i}") for i in range(4)]
+        # Four calls at once put four connections in the pool.
+        await asyncio.gather(*(m.add(_batch(f"s{i}", 0), "k") for i, m in enumerate(memories)))
+        killed = await kill_sql_connections(backend.url, set(store.server_ids))
+        seen: list[str] = []
+        for i, memory in enumerate(memories):
+            try:
+                await memory.add(_batch(f"s{i}", 1), "k")
+            except Exception as exc:
+                seen.append(_name(exc))
+        record(
+            "faults",
+            backend.name,
+            "ci",
+            fault="every idle pooled connection killed, then one call per memory",
+            injected=killed,
+            acked=8 - 2 * len(seen),
+            lost=0,
+            duplicated=0,
+            half_written=0,
+            caller_saw=dict(Counter(seen)),
+            failed_calls=len(seen),
+        )
+    assert killed == 4
+    assert seen == [], f"the first calls after the kill failed: {seen}"
+
+
 def _import_state(gen: int, n: int) -> dict[str, Any]:
     return {"content": [[_batch(f"imp{gen}", i, 1)[0].to_dict(), ["imp"]] for i in range(n)]}
 
@@ -311,8 +362,10 @@ async def test_sql_connections_terminated(
         await asyncio.gather(*tasks)
         stop.set()
         await side
-        states = [await w.memory.export_state() for w in writers]
-        final_import = await importer.export_state()
+        # The first call on a pooled connection the server killed may fail
+        # (see test_next_call_after_connections_killed); the reads retry.
+        states = [await _read_retrying(w.memory) for w in writers]
+        final_import = await _read_retrying(importer)
     lost = sum(
         1 for w, s in zip(writers, states, strict=True)
         for m in set(w.acked) - {d["id"] for d, _ in s["content"]}
