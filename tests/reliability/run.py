@@ -264,8 +264,8 @@ def _scale(figures: dict[str, Any]) -> str:
         for s in steps:
             one = r["steps"].get(s)
             cells.append(f"{one['p50_ms']:,} / {one['p99_ms']:,}" if one else "—")
-        if r.get("timed_out"):
-            cells[2 + steps.index(r["timed_out"])] += f" (over {r['step_limit_s']} s: stopped)"
+        for slow in r.get("timed_out") or ():
+            cells[2 + steps.index(slow)] += f" (a call over {r['step_limit_s']} s: stopped)"
         cells.append(f"{r['peak_rss_mb']:,}")
         slowest = r.get("slowest_script_ms")
         redis_note = (

@@ -158,6 +158,7 @@ class Timer:
         self.times: dict[str, list[float]] = {}
         self.base = _rss_mb()
         self.peak = self.base
+        self.timeouts: list[str] = []
 
     async def step(self, name: str, call: Awaitable[T], limit: float) -> T:
         """Run one timed step, bounded by ``limit`` seconds."""
@@ -197,35 +198,52 @@ async def _fill(store: Store, n: int, timer: Timer, limit: float) -> Any:
 
 
 async def _steps(store: Store, n: int, half: int, size: Size, timer: Timer) -> None:
-    """Fill a session of ``n`` messages, read it three ways, delete half, clear; check each."""
+    """Fill a session of ``n`` messages, read it three ways, delete half, clear; check each.
+
+    A step over the time limit is recorded in ``timer.timeouts`` and the run
+    goes on with the next kind of step, so one slow call does not hide the
+    figures of the others.
+    """
     limit = size["step_limit"]
     memory = await _fill(store, n, timer, limit)
     assert await memory.size() == n
-    for _ in range(size["reads"]):
-        got = await timer.step("get whole", memory.get_memory(), limit)
-        assert len(got) == n
-        assert got[0].id == "m0000000"
-        assert got[-1].id == f"m{n - 1:07d}"
-        del got
-        gc.collect()
-    for _ in range(size["reads"]):
-        got = await timer.step("get by mark", memory.get_memory(mark="half"), limit)
-        assert len(got) == half
-        del got
-    for _ in range(10 * size["reads"]):
-        got = await timer.step("get limit=50", memory.get_memory(limit=50), limit)
-        assert [m.id for m in got][-1] == f"m{n - 1:07d}"
-        assert len(got) == 50
-    removed = await timer.step("delete_by_mark half", memory.delete_by_mark("half"), limit)
-    assert removed == half
-    assert await memory.size() == n - half
+    try:
+        for _ in range(size["reads"]):
+            got = await timer.step("get whole", memory.get_memory(), limit)
+            assert len(got) == n
+            assert got[0].id == "m0000000"
+            assert got[-1].id == f"m{n - 1:07d}"
+            del got
+            gc.collect()
+    except asyncio.TimeoutError:
+        timer.timeouts.append("get whole")
+    try:
+        for _ in range(size["reads"]):
+            got = await timer.step("get by mark", memory.get_memory(mark="half"), limit)
+            assert len(got) == half
+            del got
+    except asyncio.TimeoutError:
+        timer.timeouts.append("get by mark")
+    try:
+        for _ in range(10 * size["reads"]):
+            got = await timer.step("get limit=50", memory.get_memory(limit=50), limit)
+            assert [m.id for m in got][-1] == f"m{n - 1:07d}"
+            assert len(got) == 50
+    except asyncio.TimeoutError:
+        timer.timeouts.append("get limit=50")
+    try:
+        removed = await timer.step("delete_by_mark half", memory.delete_by_mark("half"), limit)
+        assert removed == half
+        assert await memory.size() == n - half
+    except asyncio.TimeoutError:
+        timer.timeouts.append("delete_by_mark half")
     await timer.step("clear", memory.clear(), limit)
     assert await memory.size() == 0
 
 
 @sizes(
     ci={"n": 2_000, "redis_n": 2_000, "reads": 3, "step_limit": 60},
-    full={"n": 100_000, "redis_n": 1_000_000, "reads": 3, "step_limit": 300},
+    full={"n": 100_000, "redis_n": 1_000_000, "reads": 3, "step_limit": 120},
 )
 async def test_long_sessions(backend: Backend, size: Size) -> None:
     n = size["redis_n"] if backend.name == "redis" else size["n"]
@@ -240,12 +258,8 @@ async def test_long_sessions(backend: Backend, size: Size) -> None:
         ]
         timer = Timer()
         started = time.perf_counter()
-        unfinished = ""
         with Watch(addresses) as watch:
-            try:
-                await _steps(store, n, half, size, timer)
-            except asyncio.TimeoutError:
-                unfinished = list(timer.times)[-1]
+            await _steps(store, n, half, size, timer)
         worst_script_ms, over = await _slowest_scripts(nodes) if nodes else (0.0, 0)
     row = record(
         "scale",
@@ -253,7 +267,7 @@ async def test_long_sessions(backend: Backend, size: Size) -> None:
         size.name,
         messages=n,
         steps=timer.figures(),
-        timed_out=unfinished or None,
+        timed_out=timer.timeouts or None,
         step_limit_s=size["step_limit"],
         peak_rss_mb=round(timer.peak, 1),
         rss_growth_mb=round(timer.peak - timer.base, 1),
@@ -263,7 +277,7 @@ async def test_long_sessions(backend: Backend, size: Size) -> None:
         worst_ping_ms=round(watch.worst_ms, 2) if nodes else None,
         seconds=round(time.perf_counter() - started, 1),
     )
-    assert not unfinished, f"{unfinished} took over {size['step_limit']} s"
+    assert timer.timeouts == [], f"over {size['step_limit']} s: {timer.timeouts}"
     assert watch.errors == []
     if nodes:
         assert watch.busy == 0, row
