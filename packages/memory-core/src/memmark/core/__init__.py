@@ -10,6 +10,7 @@ from memmark.core.errors import (
 )
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
+from memmark.core.stored import StoreBackedMemory
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -21,4 +22,5 @@ __all__ = [
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",
+    "StoreBackedMemory",
 ]

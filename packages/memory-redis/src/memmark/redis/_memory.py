@@ -11,9 +11,9 @@ import msgpack  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 
 from memmark.core import _checks
-from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
+from memmark.core.stored import StoreBackedMemory
 from memmark.redis._scripts import Script, scripts
 
 # How much one script run may do. Each run is atomic; a call that needs more
@@ -166,7 +166,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-class RedisMemory(MemoryBase):
+class RedisMemory(StoreBackedMemory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
@@ -488,31 +488,6 @@ class RedisMemory(MemoryBase):
         return payloads
 
     # -- state ----------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return ``{"_compressed_summary": <the last summary this handle saw>}``.
-
-        The messages live in Redis; use :meth:`export_state` for them.
-        """
-        return {"_compressed_summary": self._compressed_summary}
-
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Take the summary of a :meth:`state_dict` as the last one seen.
-
-        This cannot reach Redis (it is not async); use :meth:`import_state`
-        to replace the session. A state carrying messages is refused.
-
-        Raises:
-            ValueError: The state is malformed or carries ``content``.
-            TypeError: ``state`` is not a dict.
-        """
-        content, summary = _checks.parse_state(state, strict=False)
-        if content:
-            raise ValueError(
-                "state: RedisMemory.load_state_dict cannot store messages; "
-                "use 'await memory.import_state(state)'"
-            )
-        self._compressed_summary = summary
 
     async def export_state(self) -> dict[str, Any]:
         """Return the session in the in-process memory's ``state_dict()`` format.

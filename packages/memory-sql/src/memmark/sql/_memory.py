@@ -19,9 +19,9 @@ from sqlalchemy.pool import PoolProxiedConnection, SingletonThreadPool, StaticPo
 from sqlalchemy.util import greenlet_spawn
 
 from memmark.core import _checks
-from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
+from memmark.core.stored import StoreBackedMemory
 from memmark.sql._pg import PgSQL, ReadKey
 from memmark.sql._plan import ARRAY_ROWS, MAX_IN, MAX_PARAMS, Plan
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, make_tables, pair_digest
@@ -168,7 +168,7 @@ def _check_no_nul(values: Iterable[str], arg: str) -> None:
             )
 
 
-class AsyncSQLAlchemyMemory(MemoryBase):
+class AsyncSQLAlchemyMemory(StoreBackedMemory):
     r"""Messages and marks of one ``(user_id, session_id)`` in a SQL database.
 
     Works on PostgreSQL (asyncpg), SQLite (aiosqlite, file or ``:memory:``
@@ -741,32 +741,6 @@ class AsyncSQLAlchemyMemory(MemoryBase):
         return result
 
     # -- state ------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return ``{"_compressed_summary": <the last summary this handle saw>}``.
-
-        The messages live in the database; :meth:`export_state` returns them.
-        """
-        return {"_compressed_summary": self._compressed_summary}
-
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Take the summary of a :meth:`state_dict` as the last one seen.
-
-        This cannot reach the database (it is not async); use
-        :meth:`import_state` to replace the session. A state carrying
-        messages is refused.
-
-        Raises:
-            ValueError: The state is malformed or carries messages.
-            TypeError: ``state`` is not a dict.
-        """
-        content, summary = _checks.parse_state(state, strict=False)
-        if content:
-            raise ValueError(
-                "state: AsyncSQLAlchemyMemory.load_state_dict cannot store messages; "
-                "use 'await memory.import_state(state)'"
-            )
-        self._compressed_summary = summary
 
     async def export_state(self) -> dict[str, Any]:
         """Return the whole session as ``{"content": [[msg_dict, [marks]], ...]}``.

@@ -1,0 +1,40 @@
+"""The base of memories whose messages live in a shared store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memmark.core import _checks
+from memmark.core.base import MemoryBase
+
+
+class StoreBackedMemory(MemoryBase):
+    """A memory whose messages live in a store that other handles share.
+
+    ``state_dict`` and ``load_state_dict`` are sync, so they cannot reach the
+    store: they carry only the last summary this handle saw. Whole sessions
+    move with the async ``export_state`` and ``import_state``. The SQL and
+    Redis memories build on this.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``{"_compressed_summary": <the last summary this handle saw>}``."""
+        return {"_compressed_summary": self._compressed_summary}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Take the summary of a :meth:`state_dict` as the last one seen.
+
+        A state that carries messages is refused: storing them needs I/O,
+        which ``await memory.import_state(state)`` does.
+
+        Raises:
+            ValueError: The state is malformed or carries messages.
+            TypeError: ``state`` is not a dict.
+        """
+        content, summary = _checks.parse_state(state, strict=False)
+        if content:
+            raise ValueError(
+                f"state: {type(self).__name__}.load_state_dict cannot store messages; "
+                "use 'await memory.import_state(state)'"
+            )
+        self._compressed_summary = summary
