@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
-from conftest import Cluster, drop_prefix, unique_prefix
+from redis_support import Cluster, drop_prefix, unique_prefix
 from servers import REDIS_URL
 
 from memmark.core import MemoryBase

@@ -10,7 +10,7 @@ from types import ModuleType
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from conftest import drop_prefix, unique_prefix
+from redis_support import drop_prefix, unique_prefix
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_redis.py"
 

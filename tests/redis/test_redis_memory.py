@@ -13,8 +13,8 @@ import fakeredis
 import msgpack
 import pytest
 import redis.asyncio as aioredis
-from conftest import Cluster, Server, drop_prefix, unique_prefix
 from redis.crc import key_slot
+from redis_support import Cluster, Server, drop_prefix, unique_prefix
 
 from memmark.core import DuplicateMessageError, InMemoryMemory, Msg
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS

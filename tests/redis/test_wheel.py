@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import unique_prefix
+from redis_support import unique_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -106,9 +106,9 @@ def importable(backend: Backend) -> str | None:
 def load_test_module(relative: str, name: str) -> ModuleType:
     """Import a helper file of another test directory by path, once.
 
-    The colleagues' helpers live in their ``conftest.py`` files, which pytest
-    imports under the shared name ``conftest``; loading them under a name of
-    our own avoids picking up whichever ``conftest`` was imported last.
+    The Redis tests' helpers live in ``tests/redis/redis_support.py``, a
+    folder that is not on this one's import path; loading the file by path,
+    under a name of our own, keeps it one module however pytest was started.
 
     Args:
         relative: The file's path below ``tests/``.
@@ -129,7 +129,7 @@ def load_test_module(relative: str, name: str) -> ModuleType:
 
 def redis_helpers() -> ModuleType:
     """The Redis tests' server helpers: ``start_cluster``, ``_free_ports``, ``_poll``..."""
-    return load_test_module("redis/conftest.py", "memmark_tests_redis_servers")
+    return load_test_module("redis/redis_support.py", "memmark_tests_redis_servers")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 It listens on a free loopback port, keeps its files in its own temporary
 directory and is stopped afterwards. The port, polling and CLI helpers are
-the Redis tests' own (``tests/redis/conftest.py``).
+the Redis tests' own (``tests/redis/redis_support.py``).
 """
 
 from __future__ import annotations

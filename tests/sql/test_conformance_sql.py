@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from conftest import sql_factory
+from sql_support import sql_factory
 
 from memmark.core.testing import MemoryConformance, MemoryFactory
 

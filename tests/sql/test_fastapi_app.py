@@ -11,8 +11,8 @@ from types import ModuleType
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import drop_tables, unique_prefix
 from servers import PG_URL, require_server
+from sql_support import drop_tables, unique_prefix
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app.py"
 
