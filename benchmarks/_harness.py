@@ -134,6 +134,32 @@ def payload(n: int, size: int) -> str:
     return head + "x" * max(0, size - len(head))
 
 
+def session_messages(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
+    """Return ``n`` messages of ``msg_cls`` and their marks: 10 % "hint", 10 % "tool".
+
+    Every section fills its sessions with these, so each row compares like with like.
+    """
+    out = []
+    for i in range(n):
+        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
+        out.append((msg_cls("user", payload(i, size), "user"), marks))
+    return out
+
+
+async def fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
+    """Add ``msgs`` in order, grouped by mark set: a few calls, not one per message."""
+    group: list[Any] = []
+    marks: list[str] = []
+    for m, these in msgs:
+        if these != marks and group:
+            await memory.add(group, marks=marks or None)
+            group = []
+        group.append(m)
+        marks = these
+    if group:
+        await memory.add(group, marks=marks or None)
+
+
 def progress(text: str) -> None:
     """Print a progress line on stderr, out of the table's way."""
     print(f"  .. {text}", file=sys.stderr, flush=True)

@@ -5,23 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _harness import Config, Row, Table, payload, progress, side_by_side
+from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
 
 from memmark.core import InMemoryMemory, Msg
-
-
-def _session(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
-    """Return ``n`` messages and their marks: 10 % "hint", 10 % "tool"."""
-    out = []
-    for i in range(n):
-        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
-        out.append((msg_cls("user", payload(i, size), "user"), marks))
-    return out
-
-
-async def _fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
-    for m, marks in msgs:
-        await memory.add(m, marks=marks or None)
 
 
 async def run(table: Table, cfg: Config) -> None:
@@ -31,8 +17,8 @@ async def run(table: Table, cfg: Config) -> None:
 
     progress(f"in-process: filling two sessions of {cfg.messages} messages")
     ours, peer = InMemoryMemory(), PeerMemory()
-    await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
-    await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
+    await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
+    await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
     backend = "in-process"
     counter = iter(range(10**9))
 

@@ -19,36 +19,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from _harness import Config, Row, Table, payload, progress, side_by_side
+from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
 
 from memmark.core import Msg
 from memmark.redis import RedisMemory
 
 REDIS_URL = os.environ.get("MEMMARK_REDIS_URL", "redis://127.0.0.1:6379/15")
 TTL_SECONDS = 3600
-
-
-def _session(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
-    """Return ``n`` messages and their marks: 10 % "hint", 10 % "tool"."""
-    out = []
-    for i in range(n):
-        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
-        out.append((msg_cls("user", payload(i, size), "user"), marks))
-    return out
-
-
-async def _fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
-    # Grouped by mark set, in order: a few calls instead of one per message.
-    group: list[Any] = []
-    marks: list[str] = []
-    for m, these in msgs:
-        if these != marks and group:
-            await memory.add(group, marks=marks or None)
-            group = []
-        group.append(m)
-        marks = these
-    if group:
-        await memory.add(group, marks=marks or None)
 
 
 async def _drop(client: aioredis.Redis, prefix: str) -> None:
@@ -113,8 +90,8 @@ async def _section(
 
     try:
         progress(f"{backend}: filling two sessions of {cfg.messages} messages")
-        await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
-        await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
+        await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
+        await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
         counter = iter(range(10**9))
         pending: dict[str, Any] = {}
 

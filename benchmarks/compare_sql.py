@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from _harness import Config, Row, Table, payload, progress, side_by_side
+from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -33,29 +33,6 @@ from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata, pair_di
 PG_URL = os.environ.get("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
 PEER_DB = "memmark_bench_peer"
-
-
-def _session(msg_cls: Any, n: int, size: int) -> list[tuple[Any, list[str]]]:
-    """Return ``n`` messages and their marks: 10 % "hint", 10 % "tool"."""
-    out = []
-    for i in range(n):
-        marks = ["hint"] if i % 10 == 3 else ["tool"] if i % 10 == 7 else []
-        out.append((msg_cls("user", payload(i, size), "user"), marks))
-    return out
-
-
-async def _fill(memory: Any, msgs: list[tuple[Any, list[str]]]) -> None:
-    # Grouped by mark set, in order: a few calls instead of one per message.
-    group: list[Any] = []
-    marks: list[str] = []
-    for m, these in msgs:
-        if these != marks and group:
-            await memory.add(group, marks=marks or None)
-            group = []
-        group.append(m)
-        marks = these
-    if group:
-        await memory.add(group, marks=marks or None)
 
 
 @contextlib.asynccontextmanager
@@ -153,8 +130,8 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
         )
         try:
             progress(f"{backend}: filling two sessions of {cfg.messages} messages")
-            await _fill(peer, _session(PeerMsg, cfg.messages, cfg.payload_bytes))
-            await _fill(ours, _session(Msg, cfg.messages, cfg.payload_bytes))
+            await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
+            await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
             if backend == "postgresql":
                 # Fresh tables have no statistics until autovacuum's next pass;
                 # both sides get them now, so plans are the ones that run later.
