@@ -153,3 +153,38 @@ async def test_nesting_up_to_the_portable_depth_is_kept() -> None:
     edge = Msg("a", "edge", "user", metadata=nested(29))  # JSON_DEPTH 30
     await memory.add(edge)
     assert (await memory.get_memory())[0].metadata == nested(29)
+
+
+LONE = "a\udc80"  # a valid Python str, but no valid UTF-8
+
+
+async def test_strings_no_store_can_encode_are_refused_before_any_write() -> None:
+    memory = InMemoryMemory()
+    await memory.add(Msg("a", "kept", "user"), marks="ok")
+    before = memory.state_dict()
+    with_id = Msg("a", "x", "user")
+    with_id.id = LONE
+    bad_messages = [
+        Msg("a", LONE, "user"),
+        Msg(LONE, "x", "user"),
+        with_id,
+        Msg("a", [{"type": "text", "text": LONE}], "user"),
+        Msg("a", "x", "user", metadata={"k": [LONE]}),
+    ]
+    for bad in bad_messages:
+        with pytest.raises(ValueError, match="lone surrogate"):
+            await memory.add([Msg("a", "fine", "user"), bad])
+        with pytest.raises(ValueError, match="lone surrogate"):
+            await memory.import_state({"content": [[bad.to_dict(), []]]})
+    with pytest.raises(ValueError, match=r"marks.*lone surrogate"):
+        await memory.add(Msg("a", "x", "user"), marks=LONE)
+    with pytest.raises(ValueError, match=r"summary.*lone surrogate"):
+        await memory.update_compressed_summary(LONE)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        memory.load_state_dict({"content": [], "_compressed_summary": LONE})
+    assert memory.state_dict() == before
+    # Lookups by such an id are harmless: nothing can carry it.
+    assert await memory.delete([LONE]) == 0
+    # Non-ASCII text that is valid Unicode is of course fine.
+    await memory.add(Msg("名前", "é 🙂 e\u0301", "user"), marks="ü")
+    assert await memory.size() == 2

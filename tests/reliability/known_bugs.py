@@ -9,13 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-SQL_SURROGATES = (
-    "memmark-sql: ids and text holding lone surrogates are not refused before I/O: aiosqlite "
-    "and asyncmy raise UnicodeEncodeError from inside the driver, asyncpg a DBAPIError; on "
-    "MariaDB '\\udc80'..'\\udcff' are even stored silently as '?' (asyncmy encodes with "
-    "surrogateescape, and INSERT IGNORE turns the server's 'Incorrect string value' error into a "
-    "warning), so the id read back is not the id written"
-)
 SQLITE_CANCEL = (
     "memmark-sql on SQLite: a write cancelled while its transaction is open leaks the aiosqlite "
     "connection with the transaction still open; the pool reports nothing checked out, but the "
@@ -41,7 +34,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("cancel", "sqlite"): SQLITE_CANCEL,
     ("stale-pool", "postgres"): STALE_POOL_PG,
     ("stale-pool", "mysql"): STALE_POOL_MYSQL,
-    **{("surrogate-ids", b): SQL_SURROGATES for b in ("sqlite", "postgres", "mysql")},
 }
 
 

@@ -26,12 +26,43 @@ def check_msgs(memories: object) -> list[Msg]:
     )
 
 
+def encodable(text: str) -> bool:
+    """Return whether ``text`` encodes as UTF-8 (it holds no lone surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable(arg: str) -> ValueError:
+    return ValueError(f"{arg}: holds a lone surrogate, which no store can keep as UTF-8 text")
+
+
+def check_text(value: object, arg: str) -> str:
+    """Return ``value`` if it is a ``str`` that every store can hold.
+
+    For ids a backend keeps as text (``user_id``, ``session_id``): a lone
+    surrogate is a valid Python string but no valid UTF-8, and drivers either
+    fail on it deep inside or, worse, store something else.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{arg}: expected a str, got {type(value).__name__}")
+    if not encodable(value):
+        raise _unencodable(arg)
+    return value
+
+
 def check_mark(mark: object, arg: str) -> str:
-    """Return ``mark`` if it is a non-empty ``str``; raise naming ``arg`` otherwise."""
+    """Return ``mark`` if it is a non-empty, storable ``str``; raise naming ``arg`` otherwise."""
     if not isinstance(mark, str):
         raise TypeError(f"{arg}: expected a str, got {type(mark).__name__}")
     if not mark:
         raise ValueError(f"{arg}: a mark must be a non-empty string")
+    if not encodable(mark):
+        raise _unencodable(arg)
     return mark
 
 
@@ -85,10 +116,8 @@ def check_bool(value: object, arg: str) -> bool:
 
 
 def check_summary(summary: object) -> str:
-    """Return ``summary`` if it is a ``str``."""
-    if not isinstance(summary, str):
-        raise TypeError(f"summary: expected a str, got {type(summary).__name__}")
-    return summary
+    """Return ``summary`` if it is a ``str`` every store can hold."""
+    return check_text(summary, "summary")
 
 
 def find_duplicates(msgs: list[Msg]) -> list[str]:
@@ -122,6 +151,8 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
         raise InvalidStateError(
             f"state['_compressed_summary']: expected a str, got {type(summary).__name__}"
         )
+    if not encodable(summary):
+        raise InvalidStateError("state['_compressed_summary']: holds a lone surrogate")
     if "content" not in state:
         if strict:
             raise KeyError("state: missing 'content'")
@@ -145,7 +176,7 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
             raise InvalidStateError(f"{where}: the message must be a dict")
         try:
             msg = Msg.from_dict(data)
-            check_nesting(msg, where)
+            check_message(msg, where)
             checked = check_marks(marks, f"{where} marks")
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidStateError(f"{where}: {exc}") from exc
@@ -191,8 +222,14 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def check_nesting(msg: Msg, where: str) -> None:
-    """Raise :class:`MessageTooLargeError` if the message nests too deep."""
+def check_message(msg: Msg, where: str) -> None:
+    """Refuse a message no store can keep: nested too deep, or not encodable as UTF-8.
+
+    Raises:
+        MessageTooLargeError: The content or metadata nest deeper than
+            :data:`MAX_JSON_DEPTH`.
+        ValueError: A string of the message holds a lone surrogate.
+    """
     if (type(msg.content) is not str and too_deep(msg.content)) or (
         msg.metadata is not None and too_deep(msg.metadata)
     ):
@@ -200,17 +237,32 @@ def check_nesting(msg: Msg, where: str) -> None:
             f"{where}: message {msg.id[:40]!r} nests deeper than {MAX_JSON_DEPTH} levels "
             "in its content or metadata"
         )
+    if not _fields_encodable(msg):
+        raise _unencodable(f"{where}: message {msg.id[:40]!a}")
+
+
+def _fields_encodable(msg: Msg) -> bool:
+    if type(msg.content) is str and msg.metadata is None:
+        texts = (msg.id, msg.name, msg.content, msg.timestamp, msg.invocation_id or "")
+        return all(encodable(text) for text in texts)
+    try:
+        json.dumps(msg.to_dict(), ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") -> None:
-    """Refuse messages that nest too deep or whose JSON exceeds ``limit`` bytes.
+    """Refuse messages no store can keep, or whose JSON exceeds ``limit`` bytes.
 
-    Plain-text messages far below the limit pass on a length check alone; the
-    others are walked for depth and measured as the UTF-8 JSON of ``to_dict()``.
+    Plain ASCII messages far below the limit pass on a length test alone;
+    the others are walked for depth, checked to encode as UTF-8, and
+    measured as the UTF-8 JSON of ``to_dict()``.
 
     Raises:
         MessageTooLargeError: A message is too large or nests too deep (a
             ``ValueError``).
+        ValueError: A string of a message holds a lone surrogate.
     """
     quick = (limit if limit is not None else 1 << 62) // 4  # a character is <= 4 UTF-8 bytes
     for i, m in enumerate(msgs):
@@ -219,9 +271,12 @@ def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") ->
             type(content) is str
             and m.metadata is None
             and len(content) + len(m.name) + len(m.id) < quick
+            and content.isascii()
+            and m.id.isascii()
+            and m.name.isascii()
         ):
             continue
-        check_nesting(m, f"{arg}[{i}]")
+        check_message(m, f"{arg}[{i}]")
         if limit is None:
             continue
         size = len(json.dumps(m.to_dict(), ensure_ascii=False, default=str).encode())

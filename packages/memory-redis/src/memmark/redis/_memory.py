@@ -218,8 +218,7 @@ class RedisMemory(StoreBackedMemory):
         **client_kwargs: Any,
     ) -> None:
         for arg, value in (("session_id", session_id), ("user_id", user_id)):
-            if not isinstance(value, str):
-                raise TypeError(f"{arg}: expected a str, got {type(value).__name__}")
+            _checks.check_text(value, arg)
         if not isinstance(key_prefix, str):
             raise TypeError(f"key_prefix: expected a str, got {type(key_prefix).__name__}")
         given = [

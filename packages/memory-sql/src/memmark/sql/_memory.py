@@ -207,8 +207,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         session_id = "default_session" if session_id is None else session_id
         user_id = "default_user" if user_id is None else user_id
         for value, arg in ((session_id, "session_id"), (user_id, "user_id")):
-            if not isinstance(value, str):
-                raise TypeError(f"{arg}: expected a str or None, got {type(value).__name__}")
+            _checks.check_text(value, arg)
         if not isinstance(table_prefix, str):
             raise TypeError(f"table_prefix: expected a str, got {type(table_prefix).__name__}")
 
