@@ -15,25 +15,8 @@ SQLITE_CANCEL = (
     "database stays locked, so later writes from every memory wait out the busy timeout and "
     "fail with 'database is locked'"
 )
-STALE_POOL_PG = (
-    "memmark-sql on PostgreSQL: after the server closes pooled connections (pg_terminate_backend "
-    "here; a restart, fail-over or idle timeout alike), every stale connection fails the next "
-    "call it is handed, with raw asyncpg exceptions (InterfaceError 'connection is closed', "
-    "InternalClientError) escaping the asyncpg path unwrapped, so SQLAlchemy's pool never "
-    "learns of the disconnect: 4 of 4 calls failed. No retry of a call that failed on a "
-    "disconnect, though every call is idempotent"
-)
-STALE_POOL_MYSQL = (
-    "memmark-sql on MariaDB: after the server closes pooled connections (KILL CONNECTION), "
-    "the next call fails with OperationalError (Lost connection); SQLAlchemy then invalidates "
-    "the pool, so only that one call fails. No retry of a call that failed on a disconnect, "
-    "though every call is idempotent"
-)
-
 KNOWN: dict[tuple[str, str], str] = {
     ("cancel", "sqlite"): SQLITE_CANCEL,
-    ("stale-pool", "postgres"): STALE_POOL_PG,
-    ("stale-pool", "mysql"): STALE_POOL_MYSQL,
 }
 
 

@@ -89,6 +89,16 @@ def _to_msgs(dicts: Iterable[dict[str, Any]]) -> list[Msg]:
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RETRY_MYSQL = frozenset({1213, 1205})
 _ATTEMPTS = 4
+# A pooled connection the server closed (restart, fail-over, idle timeout,
+# pg_terminate_backend) fails the call it is handed. Every call is idempotent
+# by message id, so a call that failed on a lost connection runs again on
+# another one; the server either committed the lost transaction or rolled it
+# back, and the retry finds the same end state either way. Bounded, so a
+# server that drops every connection still fails the call.
+_RECONNECTS = 3
+# Raw asyncpg checkouts found closed before use are dropped without a round
+# trip; a pool holds no more than this many (it re-creates the rest).
+_MAX_DEAD_CHECKOUTS = 64
 
 
 class _EngineState:
@@ -136,6 +146,7 @@ def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    """Whether the server rolled the failed transaction back (deadlock, lock wait)."""
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _RETRY_SQLSTATES:
@@ -324,7 +335,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         lock = self._state.lock
         async with lock if lock is not None else contextlib.nullcontext():
             plan = self._plan or await self._ready()
-            for attempt in range(_ATTEMPTS):
+            attempt = reconnects = 0
+            while True:
                 try:
                     if single and plan.autocommit:
                         async with engine.connect() as conn:
@@ -336,9 +348,15 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                     async with engine.connect() as conn:
                         return await op(conn, plan)
                 except DBAPIError as exc:
-                    if not write or attempt == _ATTEMPTS - 1 or not _retryable(exc):
+                    # SQLAlchemy flags a lost connection and invalidates the
+                    # pool's older connections with it, so one retry gets a
+                    # fresh one.
+                    if exc.connection_invalidated and reconnects < _RECONNECTS:
+                        reconnects += 1
+                        continue
+                    attempt += 1
+                    if not write or attempt == _ATTEMPTS or not _retryable(exc):
                         raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _run_raw(self, op: _RawOp[_T], *, write: bool, tx: bool) -> _T:
         """Run ``op`` on the asyncpg connection under a pooled SQLAlchemy one.
@@ -358,9 +376,9 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         async with lock if lock is not None else contextlib.nullcontext():
             plan = self._plan or await self._ready()
             sql = cast(PgSQL, plan.pg_sql)
-            for attempt in range(_ATTEMPTS):
-                fairy = await engine.raw_connection()
-                conn: Any = fairy.driver_connection
+            attempt = reconnects = 0
+            while True:
+                fairy, conn = await self._raw_checkout(engine)
                 reusable = False
                 try:
                     if conn.is_in_transaction():
@@ -378,14 +396,39 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                     reusable = True
                     return result
                 except Exception as exc:
+                    if conn.is_closed():
+                        # The connection was lost under the call (asyncpg
+                        # raises ConnectionDoesNotExistError, InterfaceError
+                        # or InternalClientError for it): run it again on
+                        # another (see _RECONNECTS).
+                        if reconnects < _RECONNECTS:
+                            reconnects += 1
+                            continue
+                        raise
                     # A server error leaves the connection idle: keep it.
-                    reusable = not conn.is_closed() and not conn.is_in_transaction()
+                    reusable = not conn.is_in_transaction()
+                    attempt += 1
                     code = getattr(exc, "sqlstate", None)
-                    if not write or attempt == _ATTEMPTS - 1 or code not in _RETRY_SQLSTATES:
+                    if not write or attempt == _ATTEMPTS or code not in _RETRY_SQLSTATES:
                         raise
                 finally:
                     await _give_back(fairy, reusable)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    async def _raw_checkout(engine: AsyncEngine) -> tuple[PoolProxiedConnection, Any]:
+        """Check out a pooled connection whose asyncpg connection is still open.
+
+        asyncpg marks a connection closed as soon as the event loop sees the
+        server hang up, so connections the server dropped while they sat in
+        the pool are found here and replaced, without a failed call.
+        """
+        for _ in range(_MAX_DEAD_CHECKOUTS):
+            fairy = await engine.raw_connection()
+            conn: Any = fairy.driver_connection
+            if not conn.is_closed():
+                return fairy, conn
+            await _give_back(fairy, reusable=False)
+        raise ConnectionError("every pooled connection to the database was closed")
 
     def _decode(self, plan: Plan, body: Any) -> Any:
         return body if plan.json_decoded else _loads(body)
