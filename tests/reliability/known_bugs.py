@@ -9,15 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-SQLITE_CANCEL = (
-    "memmark-sql on SQLite: a write cancelled while its transaction is open leaks the aiosqlite "
-    "connection with the transaction still open; the pool reports nothing checked out, but the "
-    "database stays locked, so later writes from every memory wait out the busy timeout and "
-    "fail with 'database is locked'"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    ("cancel", "sqlite"): SQLITE_CANCEL,
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def expect_known_bug(request: pytest.FixtureRequest, check: str, backend: str) -> None:

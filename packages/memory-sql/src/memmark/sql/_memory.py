@@ -170,6 +170,25 @@ async def _give_back(fairy: PoolProxiedConnection, reusable: bool) -> None:
         await asyncio.shield(greenlet_spawn(fairy.invalidate))
 
 
+async def _finish_on_cancel(call: Awaitable[_T]) -> _T:
+    """Await ``call`` in its own task; if the caller is cancelled, let it end first.
+
+    The caller's cancellation is raised once the call has finished (applied
+    whole, or failed and rolled back), never in the middle of it.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            # A second cancellation must not strand the call either.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((task,))
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller gets its cancellation instead
+        raise
+
+
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
     for value in values:
         if "\x00" in value:
@@ -237,6 +256,13 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                 f"got {type(engine_or_session).__name__}"
             )
         self._pg = sync.dialect.name == "postgresql"
+        # aiosqlite runs SQLite in a thread. A call cancelled mid-transaction
+        # makes SQLAlchemy terminate its connection, which on aiosqlite stops
+        # the thread without closing the database: the open transaction keeps
+        # the write lock and every later write fails "database is locked".
+        # So on SQLite a call runs to its end, and a cancellation takes effect
+        # then (the call is local and short).
+        self._finish_first = sync.dialect.name == "sqlite"
         # Engine mode on PostgreSQL runs the hot calls on asyncpg directly
         # (see _run_raw); with a session, the caller's transaction decides.
         self._raw = self._pg and self._engine is not None
@@ -322,6 +348,11 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             write: Whether ``op`` writes (commit it; retry a deadlock).
             single: ``op`` runs exactly one statement, atomic on its own.
         """
+        if self._finish_first:
+            return await _finish_on_cancel(self._run_now(op, write, single))
+        return await self._run_now(op, write, single)
+
+    async def _run_now(self, op: _Op[_T], write: bool, single: bool) -> _T:
         session = self._session
         if session is not None:
             lock = _SESSION_LOCKS.get(session)
@@ -824,7 +855,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             KeyError: ``content`` is missing.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, strict=True)
+        content, summary = _checks.parse_state(state, True, self.max_message_bytes)
         assert content is not None  # strict: a missing content raised KeyError
         if self._pg:
             _check_no_nul((m.id for m, _ in content), "state")
