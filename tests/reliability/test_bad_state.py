@@ -341,12 +341,12 @@ async def test_max_message_bytes(store: Store, size: Size) -> None:
     got = await memory.get_memory(mark="m")
     assert [m.id for m in got] == ["k", "fits"]
     assert got[-1].content == fits.content
-    # import_state has no size check in core: record what each backend does.
-    try:
-        await memory.import_state({"content": [[over.to_dict(), []]]})
-        imported = "stored"
-    except DOCUMENTED as exc:
-        imported = type(exc).__name__
+    after_add = await snapshot(memory)
+    # import_state holds messages to the same limit, and writes nothing when it refuses.
+    with pytest.raises(MessageTooLargeError, match="max_message_bytes"):
+        await memory.import_state({"content": [[fits.to_dict(), []], [over.to_dict(), []]]})
+    assert await snapshot(memory) == after_add, "a refused import_state wrote something"
+    imported = "MessageTooLargeError, nothing written"
     record(
         "max_message_bytes",
         store.backend.name,

@@ -131,15 +131,24 @@ def find_duplicates(msgs: list[Msg]) -> list[str]:
     return list(dups)
 
 
-def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]] | None, str]:
+def parse_state(
+    state: object, strict: bool, limit: int | None = None
+) -> tuple[list[tuple[Msg, list[str]]] | None, str]:
     """Validate a state dict and return its ``(content, summary)``.
 
     ``content`` is ``None`` when the state has none and ``strict`` is false
     (the memory keeps what it holds). Nothing is changed on error.
 
+    Args:
+        state: What ``state_dict()`` or ``export_state()`` gave.
+        strict: Whether ``content`` must be there.
+        limit: The memory's ``max_message_bytes``: a bigger message is refused,
+            as ``add`` would refuse it.
+
     Raises:
         TypeError: ``state`` is not a mapping.
         KeyError: ``content`` is missing and ``strict`` is true.
+        MessageTooLargeError: A message is over ``limit`` or nests too deep.
         InvalidStateError: Anything else is malformed (a ``ValueError``).
     """
     if not isinstance(state, Mapping):
@@ -178,8 +187,12 @@ def parse_state(state: object, strict: bool) -> tuple[list[tuple[Msg, list[str]]
             msg = Msg.from_dict(data)
             check_message(msg, where)
             checked = check_marks(marks, f"{where} marks")
+        except MessageTooLargeError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidStateError(f"{where}: {exc}") from exc
+        if limit is not None:
+            check_size(msg, limit, where)
         if not isinstance(marks, list):
             raise InvalidStateError(f"{where}: marks must be a list")
         if msg.id in seen:
@@ -276,12 +289,21 @@ def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") ->
             and m.name.isascii()
         ):
             continue
-        check_message(m, f"{arg}[{i}]")
-        if limit is None:
-            continue
-        size = len(json.dumps(m.to_dict(), ensure_ascii=False, default=str).encode())
-        if size > limit:
-            raise MessageTooLargeError(
-                f"{arg}[{i}]: message {m.id[:40]!r} is {size:,} bytes, over the limit of "
-                f"{limit:,} (max_message_bytes)"
-            )
+        where = f"{arg}[{i}]"
+        check_message(m, where)
+        if limit is not None:
+            check_size(m, limit, where)
+
+
+def check_size(msg: Msg, limit: int, where: str) -> None:
+    """Refuse a message whose UTF-8 JSON is over ``limit`` bytes.
+
+    Raises:
+        MessageTooLargeError: It is.
+    """
+    size = len(json.dumps(msg.to_dict(), ensure_ascii=False, default=str).encode())
+    if size > limit:
+        raise MessageTooLargeError(
+            f"{where}: message {msg.id[:40]!r} is {size:,} bytes, over the limit of "
+            f"{limit:,} (max_message_bytes)"
+        )

@@ -136,8 +136,8 @@ class MemoryBase(ABC):
     :class:`~memmark.core.errors.MessageTooLargeError`.
 
     Attributes:
-        max_message_bytes: The largest message ``add`` accepts; set it on an
-            instance or a subclass.
+        max_message_bytes: The largest message ``add``, ``import_state`` and
+            ``load_state_dict`` accept; set it on an instance or a subclass.
     """
 
     max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES
@@ -283,7 +283,10 @@ class MemoryBase(ABC):
         """Replace the session's content with ``state``, atomically.
 
         Raises:
-            ValueError: The state is malformed; the session is left as it was.
+            ValueError: The state is malformed, or holds a message ``add``
+                would refuse (over ``max_message_bytes``: a
+                :class:`~memmark.core.errors.MessageTooLargeError`); the
+                session is left as it was.
             KeyError: ``content`` is missing.
         """
 

@@ -292,7 +292,7 @@ class InMemoryMemory(MemoryBase):
             KeyError: ``content`` is missing and ``strict`` is true.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, strict)
+        content, summary = _checks.parse_state(state, strict, self.max_message_bytes)
         if content is not None:
             self._replace(content)
         self._compressed_summary = summary

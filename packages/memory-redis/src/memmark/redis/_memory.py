@@ -526,7 +526,7 @@ class RedisMemory(StoreBackedMemory):
             KeyError: ``content`` is missing.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, strict=True)
+        content, summary = _checks.parse_state(state, True, self.max_message_bytes)
         triples: list[bytes] = []
         for msg, marks in content or ():
             triples += (_enc(msg.id), _pack(msg), _marks_blob(marks))

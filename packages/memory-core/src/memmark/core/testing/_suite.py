@@ -13,7 +13,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, settings
 
 from memmark.core.base import MemoryBase
-from memmark.core.errors import DuplicateMessageError
+from memmark.core.errors import DuplicateMessageError, MessageTooLargeError
 from memmark.core.msg import Msg
 from memmark.core.testing._corpus import COLLIDING_PAIRS, HOSTILE_IDS, HOSTILE_IDS_WITHOUT_NUL
 from memmark.core.testing._machine import run_state_machine
@@ -456,6 +456,21 @@ class MemoryConformance:
         with pytest.raises(TypeError):
             await memory.import_state(["not", "a", "dict"])  # type: ignore[arg-type]
         assert await memory.export_state() == before
+
+    @asyncio_test
+    async def test_max_message_bytes_holds_for_add_and_import(self, memory: MemoryBase) -> None:
+        await self._fill(memory)
+        before = await memory.export_state()
+        memory.max_message_bytes = 2_000
+        small, big = msg("s" * 100, "small"), msg("b" * 2_000, "big")
+        with pytest.raises(MessageTooLargeError, match="max_message_bytes"):
+            await memory.add([small, big])
+        with pytest.raises(MessageTooLargeError, match="max_message_bytes"):
+            await memory.import_state({"content": [[small.to_dict(), []], [big.to_dict(), []]]})
+        assert await memory.export_state() == before
+        memory.max_message_bytes = None
+        await memory.import_state({"content": [[big.to_dict(), ["m"]]]})
+        assert contents(await memory.get_memory(mark="m")) == [big.content]
 
     @asyncio_test
     async def test_state_dict_carries_the_summary(self, memory: MemoryBase) -> None:
