@@ -30,6 +30,11 @@ MAX_IN = 5_000
 ARRAY_ROWS = 5_000
 
 
+def _array(select: sa.Select[Any]) -> sa.ColumnElement[Any]:
+    """PostgreSQL's ``ARRAY(select)``: an init plan, read once, not a join."""
+    return sa.func.array(select.scalar_subquery())
+
+
 class UnsupportedDatabaseError(NotImplementedError):
     """The database lacks ``INSERT ... RETURNING``, which the add path relies on."""
 
@@ -84,13 +89,15 @@ class Plan:
         self.delete_msgs_by_id: sa.Executable = (
             sa.delete(msg).where(msg.c.sid == sid, msg.c.mid.in_(mids)).returning(msg.c.mid)
         )
+        carriers = sa.select(mark.c.mid).where(mark.c.sid == sid, mark.c.mk.in_(mks))
+        if self.pg:
+            # No join on PostgreSQL (see memmark.sql._pg): the carriers' seqs
+            # as an array built once, then the message index walked with it.
+            carried = msg.c.seq == sa.any_(_array(carriers.with_only_columns(mark.c.seq)))
+        else:
+            carried = msg.c.mid.in_(carriers)
         self.delete_msgs_by_mark: sa.Executable = (
-            sa.delete(msg)
-            .where(
-                msg.c.sid == sid,
-                msg.c.mid.in_(sa.select(mark.c.mid).where(mark.c.sid == sid, mark.c.mk.in_(mks))),
-            )
-            .returning(msg.c.mid)
+            sa.delete(msg).where(msg.c.sid == sid, carried).returning(msg.c.mid)
         )
         # MariaDB runs a DELETE with an IN (subquery) as a scan of the whole
         # table, so there the ids carrying the marks are read first, locked.
@@ -112,19 +119,26 @@ class Plan:
         old_mk = sa.bindparam("old_mk", type_=Digest)
 
         def add_new_to_all(by_ids: bool) -> Insert:
-            has_new = (
-                sa.select(sa.literal_column("1"))
-                .where(mark.c.sid == msg.c.sid, mark.c.mid == msg.c.mid, mark.c.mk == new_mk)
-                .exists()
-            )
+            lacks_new = self._lacks_mark(msg, new_mk, mark)
             src = sa.select(msg.c.sid, msg.c.mid, new_mk, new_mark, msg.c.seq).where(
-                msg.c.sid == sid, ~has_new
+                msg.c.sid == sid, lacks_new
             )
             if by_ids:
                 src = src.where(msg.c.mid.in_(mids))
             return self._insert_marks_from(src)
 
         def replace_old(by_ids: bool) -> Insert:
+            if self.pg:
+                # The messages carrying the old mark, found without a join
+                # (see memmark.sql._pg) and read from the message table, whose
+                # rows are locked.
+                old_seqs = sa.select(mark.c.seq).where(mark.c.sid == sid, mark.c.mk == old_mk)
+                if by_ids:
+                    old_seqs = old_seqs.where(mark.c.mid.in_(mids))
+                src = sa.select(msg.c.sid, msg.c.mid, new_mk, new_mark, msg.c.seq).where(
+                    msg.c.sid == sid, msg.c.seq == sa.any_(_array(old_seqs))
+                )
+                return self._insert_marks_from(src, lock_of=msg)
             joined = mark.join(msg, sa.and_(msg.c.sid == mark.c.sid, msg.c.mid == mark.c.mid))
             src = (
                 sa.select(mark.c.sid, mark.c.mid, new_mk, new_mark, mark.c.seq)
@@ -161,9 +175,23 @@ class Plan:
         )
         self._summary_row = summary_row
         self.summary = sa.select(ses.c.summary).where(ses.c.sid == sid)
-        marks_of = sa.outerjoin(
-            msg, mark, sa.and_(mark.c.sid == msg.c.sid, mark.c.mid == msg.c.mid)
-        )
+        if self.pg:
+            # A lateral subquery that cannot be flattened into a join (OFFSET
+            # 0): each message's marks are read on the mark table's primary
+            # key, whatever the statistics say (see memmark.sql._pg).
+            its_marks = (
+                sa.select(mark.c.mark)
+                .where(mark.c.sid == msg.c.sid, mark.c.mid == msg.c.mid)
+                .offset(sa.literal_column("0"))
+                .lateral("k")
+            )
+            marks_of = sa.outerjoin(msg, its_marks, sa.true())
+            mark_col = its_marks.c.mark
+        else:
+            marks_of = sa.outerjoin(
+                msg, mark, sa.and_(mark.c.sid == msg.c.sid, mark.c.mid == msg.c.mid)
+            )
+            mark_col = mark.c.mark
         # One statement, so the export is one consistent snapshot: the summary
         # (seq 0), then each message once per mark (or once, unmarked).
         self.export = sa.union_all(
@@ -172,12 +200,28 @@ class Plan:
                 ses.c.summary.label("body"),
                 sa.null().label("mark"),
             ).where(ses.c.sid == sid),
-            sa.select(msg.c.seq, msg.c.msg, mark.c.mark)
-            .select_from(marks_of)
-            .where(msg.c.sid == sid),
+            sa.select(msg.c.seq, msg.c.msg, mark_col).select_from(marks_of).where(msg.c.sid == sid),
         )
 
     # -- builders --------------------------------------------------------------
+
+    def _lacks_mark(
+        self, row: sa.FromClause, mk: Any, mark: sa.FromClause
+    ) -> sa.ColumnElement[bool]:
+        """True where the message of ``row`` lacks the mark digest ``mk`` in ``mark``."""
+        if self.pg:
+            # Per row, on the mark table's primary key, with the session taken
+            # from the row: an anti-join could be planned as a scan of all the
+            # session's marks per message (see memmark.sql._pg).
+            its_marks = sa.select(mark.c.mk).where(mark.c.sid == row.c.sid, mark.c.mid == row.c.mid)
+            lacks: sa.ColumnElement[bool] = mk != sa.all_(its_marks.scalar_subquery())
+            return lacks
+        has = (
+            sa.select(sa.literal_column("1"))
+            .where(mark.c.sid == row.c.sid, mark.c.mid == row.c.mid, mark.c.mk == mk)
+            .exists()
+        )
+        return ~has
 
     def _param(self, name: str, type_: Any) -> Any:
         param = sa.bindparam(name, type_=type_)
@@ -236,7 +280,21 @@ class Plan:
         msg, marks = self.tables.message, self.tables.mark
         sid = sa.bindparam("sid", type_=Digest)
         q: Any  # Select, typed loosely: its column types vary by branch
-        if mark:
+        row: sa.FromClause = msg
+        if mark and self.pg:
+            # As the asyncpg path reads (see memmark.sql._pg): each message by
+            # its primary key, per mark row, with no join to plan badly.
+            body = (
+                sa.select(msg.c.msg)
+                .where(msg.c.seq == marks.c.seq, msg.c.sid == marks.c.sid)
+                .scalar_subquery()
+            )
+            q = sa.select(body.label("body"), marks.c.seq.label("seq")).where(
+                marks.c.sid == sid, marks.c.mk == sa.bindparam("mk", type_=Digest)
+            )
+            order = marks.c.seq
+            row = marks
+        elif mark:
             joined = marks.join(msg, sa.and_(msg.c.sid == marks.c.sid, msg.c.mid == marks.c.mid))
             q = (
                 sa.select(msg.c.msg.label("body"), marks.c.seq.label("seq"))
@@ -248,16 +306,10 @@ class Plan:
             q = sa.select(msg.c.msg.label("body"), msg.c.seq.label("seq")).where(msg.c.sid == sid)
             order = msg.c.seq
         if exclude:
-            x = marks.alias("x")
-            q = q.where(
-                ~sa.select(sa.literal_column("1"))
-                .where(
-                    x.c.sid == msg.c.sid,
-                    x.c.mid == msg.c.mid,
-                    x.c.mk == sa.bindparam("xmk", type_=Digest),
-                )
-                .exists()
-            )
+            # The mark table aliased, so the subquery correlates to the row
+            # even when the row is a mark row itself.
+            xmk = sa.bindparam("xmk", type_=Digest)
+            q = q.where(self._lacks_mark(row, xmk, marks.alias("x")))
         if limit:
             q = q.order_by(order.desc()).limit(sa.bindparam("lim", type_=sa.Integer))
         elif not summary:

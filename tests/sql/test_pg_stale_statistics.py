@@ -1,0 +1,142 @@
+"""PostgreSQL: every call reads a number of rows linear in the session, whatever the statistics.
+
+The planner estimates a session's rows from the last ANALYZE. Taken before
+the session existed (new tables, a new tenant), those statistics count it as
+one row, and a join of the mark and message tables could then be planned as
+a loop that scans the whole session once per row: quadratic work, seconds
+for a few thousand messages. Here the statistics are made stale on purpose
+(analysed with another, small session; autovacuum off for these tables), a
+session is grown past them, and the rows each call reads are counted from
+PostgreSQL's own statistics views (index entries returned plus rows read by
+sequential scans), not timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from servers import PG_URL, require_server
+from sql_support import drop_tables, unique_prefix
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from memmark.core import Msg
+from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
+
+pytestmark = pytest.mark.postgres
+
+N = 1_000  # messages in the session; half carry "even"
+# A linear plan reads a few rows per message; the quadratic ones read about
+# N * N / 2 (500,000 here).
+BUDGET = 20 * N
+
+
+def _batch(tag: str) -> list[Msg]:
+    out = []
+    for i in range(100):
+        m = Msg("n", "x" * 200, "user")
+        m.id = f"{tag}-{i}"
+        out.append(m)
+    return out
+
+
+class Counter:
+    """Counts the rows PostgreSQL read from one prefix's tables, call by call."""
+
+    def __init__(self, engine: AsyncEngine, prefix: str) -> None:
+        self.engine = engine
+        self.names = [t.name for t in make_metadata(prefix).sorted_tables]
+
+    async def total(self) -> int:
+        async with self.engine.connect() as conn:
+            # Statistics are cached per transaction: take a fresh look.
+            await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes"
+                        "        WHERE relname = ANY(:names))"
+                        "     + (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables"
+                        "        WHERE relname = ANY(:names))"
+                    ),
+                    {"names": self.names},
+                )
+            ).one()
+        return int(row[0])
+
+
+@pytest.fixture(params=["engine", "session"])
+async def stale(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[AsyncSQLAlchemyMemory, Callable[[], Awaitable[None]], Counter]]:
+    url = require_server("PostgreSQL", PG_URL)
+    # One connection, so the backend that did the work is the one told to
+    # publish its statistics.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    observer = create_async_engine(url, pool_size=1, max_overflow=0)
+    prefix = unique_prefix()
+    session = AsyncSession(engine) if request.param == "session" else None
+    try:
+        small = AsyncSQLAlchemyMemory(engine, "small", "u", table_prefix=prefix)
+        await small.add(_batch("small")[:50], "even")
+        async with engine.begin() as conn:
+            for name in make_metadata(prefix).tables:
+                await conn.execute(text(f"ALTER TABLE {name} SET (autovacuum_enabled = false)"))
+                await conn.execute(text(f"ANALYZE {name}"))
+        memory = AsyncSQLAlchemyMemory(session or engine, "big", "u", table_prefix=prefix)
+        for b in range(N // 100):
+            await memory.add(_batch(f"b{b}"), ["even", "all"] if b % 2 == 0 else ["all"])
+
+        async def publish() -> None:
+            # Sent on the memory's own connection; the backend publishes its
+            # pending statistics before it answers.
+            flush = text("SELECT pg_stat_force_next_flush()")
+            if session is not None:
+                await session.execute(flush)
+                await session.commit()
+            else:
+                async with engine.connect() as conn:
+                    await conn.execute(flush)
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))  # the flush ran when that one went idle
+
+        yield memory, publish, Counter(observer, prefix)
+    finally:
+        if session is not None:
+            await session.close()
+        await drop_tables(engine, prefix)
+        await engine.dispose()
+        await observer.dispose()
+
+
+async def test_every_call_reads_rows_linear_in_the_session(
+    stale: tuple[AsyncSQLAlchemyMemory, Callable[[], Awaitable[None]], Counter],
+) -> None:
+    memory, publish, counter = stale
+    calls: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("get_memory()", lambda: memory.get_memory()),
+        ("get_memory(mark)", lambda: memory.get_memory(mark="even")),
+        ("get_memory(mark, limit=20)", lambda: memory.get_memory(mark="even", limit=20)),
+        ("get_memory(exclude_mark)", lambda: memory.get_memory(exclude_mark="even")),
+        ("get_memory(mark, exclude_mark)", lambda: memory.get_memory("all", "even")),
+        ("export_state()", lambda: memory.export_state()),
+        ("update_messages_mark(odd, even)", lambda: memory.update_messages_mark("odd", "even")),
+        ("update_messages_mark(new)", lambda: memory.update_messages_mark("new")),
+        ("delete_by_mark(odd)", lambda: memory.delete_by_mark("odd")),
+    ]
+    read: dict[str, int] = {}
+    await publish()
+    before = await counter.total()
+    for name, call in calls:
+        await call()
+        await publish()
+        after = await counter.total()
+        read[name] = after - before
+        before = after
+    # The counters moved at all, or this test would prove nothing.
+    assert read["get_memory()"] >= N, read
+    over = {name: rows for name, rows in read.items() if rows > BUDGET}
+    assert not over, f"rows read per call, for a {N:,}-message session: {read}"
+    assert await memory.size() == N // 2
