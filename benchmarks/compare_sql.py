@@ -16,7 +16,6 @@ import json
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import asyncpg
 import sqlalchemy as sa
 from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata, pair_digest
@@ -49,16 +48,9 @@ async def _engines(backend: str, tmp: Path) -> AsyncIterator[tuple[AsyncEngine, 
         return
     url = PG_URL if backend == "postgresql" else MYSQL_URL
     admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    drop = (
-        f"DROP DATABASE IF EXISTS {PEER_DB} WITH (FORCE)"
-        if backend == "postgresql"
-        else f"DROP DATABASE IF EXISTS {PEER_DB}"
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MariaDB warns when IF EXISTS finds nothing
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(drop))
-            await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
+    async with admin.connect() as conn:
+        await _drop_peer_db(conn)
+        await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
     peer = create_async_engine(make_url(url).set(database=PEER_DB))
     ours = create_async_engine(url)
     try:
@@ -67,8 +59,21 @@ async def _engines(backend: str, tmp: Path) -> AsyncIterator[tuple[AsyncEngine, 
         await peer.dispose()
         await ours.dispose()
         async with admin.connect() as conn:
-            await conn.execute(sa.text(drop))
+            await _drop_peer_db(conn)
         await admin.dispose()
+
+
+async def _drop_peer_db(conn: AsyncConnection) -> None:
+    # Looked up first: MariaDB's driver prints a warning of its own when
+    # DROP DATABASE IF EXISTS finds nothing.
+    if conn.dialect.name == "postgresql":
+        exists = "SELECT 1 FROM pg_database WHERE datname = :name"
+        drop = f"DROP DATABASE {PEER_DB} WITH (FORCE)"
+    else:
+        exists = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
+        drop = f"DROP DATABASE {PEER_DB}"
+    if (await conn.execute(sa.text(exists), {"name": PEER_DB})).first() is not None:
+        await conn.execute(sa.text(drop))
 
 
 async def _floors(table: Table, cfg: Config, prefix: str, sid: bytes) -> None:
