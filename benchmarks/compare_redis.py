@@ -19,7 +19,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
+from _harness import (
+    Config,
+    Contract,
+    Row,
+    Step,
+    Table,
+    fill,
+    payload,
+    progress,
+    session_messages,
+    side_by_side,
+)
 
 from memmark.core import Msg
 from memmark.redis import RedisMemory
@@ -59,13 +70,12 @@ async def _interleaved_floor(
     table: Table,
     op: str,
     backend: str,
-    peer_call: Callable[[], Awaitable[Any]],
+    peer: Step,
     floor_call: Callable[[], Awaitable[Any]],
     rounds: int,
-    peer_setup: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
     # The peer's time is not shown: its row above already gives it.
-    _, floor = await side_by_side(peer_call, floor_call, rounds=rounds, peer_setup=peer_setup)
+    _, floor = await side_by_side(peer.call, floor_call, rounds=rounds, peer_setup=peer.setup)
     table.add(Row(op, backend, None, floor, "raw client, between peer calls"))
 
 
@@ -92,146 +102,23 @@ async def _section(
         progress(f"{backend}: filling two sessions of {cfg.messages} messages")
         await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
         await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
-        counter = iter(range(10**9))
-        pending: dict[str, Any] = {}
+        rows = Contract(table, cfg, backend, peer, ours, PeerMsg, Msg, rounds)
 
-        async def row(
-            op: str,
-            peer_call: Callable[[], Awaitable[Any]],
-            our_call: Callable[[], Awaitable[Any]],
-            **setups: Callable[[], Awaitable[Any]],
-        ) -> None:
-            p, o = await side_by_side(peer_call, our_call, rounds=rounds, **setups)
-            table.add(Row(op, backend, p, o))
+        async def floor(op: str, step: Step, call: Callable[[], Awaitable[Any]]) -> None:
+            await _interleaved_floor(table, op, backend, step, call, rounds)
 
-        def fresh(cls: Any) -> Any:
-            return cls("user", payload(next(counter), cfg.payload_bytes), "user")
-
-        # add 1: a fresh message per call, deleted again (untimed) to keep the size.
-        async def peer_prepare_one() -> None:
-            if "peer_id" in pending:
-                await peer.delete([pending.pop("peer_id")])
-            pending["peer"] = fresh(PeerMsg)
-            pending["peer_id"] = pending["peer"].id
-
-        async def our_prepare_one() -> None:
-            if "our_id" in pending:
-                await ours.delete([pending.pop("our_id")])
-            pending["ours"] = fresh(Msg)
-            pending["our_id"] = pending["ours"].id
-
-        await row(
-            "add 1",
-            lambda: peer.add(pending["peer"]),
-            lambda: ours.add(pending["ours"]),
-            peer_setup=peer_prepare_one,
-            our_setup=our_prepare_one,
-        )
-        await _interleaved_floor(
-            table,
-            "floor: EVALSHA empty (add 1)",
-            backend,
-            lambda: peer.add(pending["peer"]),
-            empty_script,
-            rounds,
-            peer_setup=peer_prepare_one,
-        )
-        for side, memory in (("peer_id", peer), ("our_id", ours)):
-            if side in pending:
-                await memory.delete([pending.pop(side)])
-
-        async def peer_prepare_batch() -> None:
-            await peer.delete_by_mark("batch")
-            pending["peer"] = [fresh(PeerMsg) for _ in range(100)]
-
-        async def our_prepare_batch() -> None:
-            await ours.delete_by_mark("batch")
-            pending["ours"] = [fresh(Msg) for _ in range(100)]
-
-        await row(
-            "add 100 (2 marks)",
-            lambda: peer.add(pending["peer"], marks=["batch", "tool"]),
-            lambda: ours.add(pending["ours"], marks=["batch", "tool"]),
-            peer_setup=peer_prepare_batch,
-            our_setup=our_prepare_batch,
-        )
-        await peer.delete_by_mark("batch")
-        await ours.delete_by_mark("batch")
-
-        await row("get_memory all", lambda: peer.get_memory(), lambda: ours.get_memory())
+        await floor("floor: EVALSHA empty (add 1)", await rows.add_one(), empty_script)
+        await rows.add_batch()
+        step = await rows.get_all()
         fields = {f"id-{i}": payload(i, cfg.payload_bytes) for i in range(cfg.messages)}
         await client.hset(floor_hash, mapping=fields)  # type: ignore[arg-type]
-        await _interleaved_floor(
-            table,
-            f"floor: HGETALL {cfg.messages} (get all)",
-            backend,
-            lambda: peer.get_memory(),
-            lambda: client.hgetall(floor_hash),
-            rounds,
+        await floor(
+            f"floor: HGETALL {cfg.messages} (get all)", step, lambda: client.hgetall(floor_hash)
         )
-        await row(
-            "get_memory mark",
-            lambda: peer.get_memory(mark="hint"),
-            lambda: ours.get_memory(mark="hint"),
-        )
-        await _interleaved_floor(
-            table,
-            "floor: EVALSHA empty (get mark)",
-            backend,
-            lambda: peer.get_memory(mark="hint"),
-            empty_script,
-            rounds,
-        )
-
-        async def peer_prepare_delete() -> None:
-            m = fresh(PeerMsg)
-            await peer.add(m)
-            pending["peer"] = m.id
-
-        async def our_prepare_delete() -> None:
-            m = fresh(Msg)
-            await ours.add(m)
-            pending["ours"] = m.id
-
-        await row(
-            "delete 1",
-            lambda: peer.delete([pending["peer"]]),
-            lambda: ours.delete([pending["ours"]]),
-            peer_setup=peer_prepare_delete,
-            our_setup=our_prepare_delete,
-        )
-        await _interleaved_floor(
-            table,
-            "floor: EVALSHA empty (delete 1)",
-            backend,
-            lambda: peer.delete([pending["peer"]]),
-            empty_script,
-            rounds,
-            peer_setup=peer_prepare_delete,
-        )
-
-        async def peer_prepare_doomed() -> None:
-            await peer.add([fresh(PeerMsg) for _ in range(10)], marks="doomed")
-
-        async def our_prepare_doomed() -> None:
-            await ours.add([fresh(Msg) for _ in range(10)], marks="doomed")
-
-        await row(
-            "delete_by_mark (10 msgs)",
-            lambda: peer.delete_by_mark("doomed"),
-            lambda: ours.delete_by_mark("doomed"),
-            peer_setup=peer_prepare_doomed,
-            our_setup=our_prepare_doomed,
-        )
-
-        # Re-mark the 10 % carrying "hint"; the untimed setup turns them back.
-        await row(
-            "update_messages_mark (10 %)",
-            lambda: peer.update_messages_mark("done", old_mark="hint"),
-            lambda: ours.update_messages_mark("done", old_mark="hint"),
-            peer_setup=lambda: peer.update_messages_mark("hint", old_mark="done"),
-            our_setup=lambda: ours.update_messages_mark("hint", old_mark="done"),
-        )
+        await floor("floor: EVALSHA empty (get mark)", await rows.get_mark(), empty_script)
+        await floor("floor: EVALSHA empty (delete 1)", await rows.delete_one(), empty_script)
+        await rows.delete_by_mark()
+        await rows.update_marks()
     finally:
         await _drop(client, peer_prefix)
         await _drop(client, our_prefix)

@@ -22,7 +22,17 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from _harness import Config, Row, Table, fill, payload, progress, session_messages, side_by_side
+from _harness import (
+    Config,
+    Contract,
+    Row,
+    Table,
+    fill,
+    payload,
+    progress,
+    session_messages,
+    side_by_side,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -162,7 +172,7 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
                         await conn.execution_options(isolation_level="AUTOCOMMIT")
                         await conn.exec_driver_sql(sql)
 
-            await _rows(table, cfg, backend, peer, ours, PeerMsg, settle)
+            await _rows(Contract(table, cfg, backend, peer, ours, PeerMsg, Msg), settle)
             if backend == "postgresql":
                 await _floors(table, cfg, prefix, pair_digest("bench", "bench"))
         finally:
@@ -172,119 +182,15 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
                 await conn.run_sync(make_metadata(prefix).drop_all)
 
 
-async def _rows(
-    table: Table,
-    cfg: Config,
-    backend: str,
-    peer: Any,
-    ours: AsyncSQLAlchemyMemory,
-    peer_msg: Any,
-    settle: Callable[[], Awaitable[None]],
-) -> None:
-    counter = iter(range(10**9))
-    size = cfg.payload_bytes
-
-    async def row(
-        op: str,
-        peer_call: Callable[[], Awaitable[Any]],
-        our_call: Callable[[], Awaitable[Any]],
-        **setups: Callable[[], Awaitable[Any]],
-    ) -> None:
-        p, o = await side_by_side(peer_call, our_call, rounds=cfg.rounds, **setups)
-        table.add(Row(op, backend, p, o))
-
-    pending: dict[str, Any] = {}
-
-    # add 1: a fresh message each call; the session grows by `rounds`, a few %.
-    async def peer_prepare_one() -> None:
-        pending["peer"] = peer_msg("user", payload(next(counter), size), "user")
-
-    async def our_prepare_one() -> None:
-        pending["ours"] = Msg("user", payload(next(counter), size), "user")
-
-    await row(
-        "add 1",
-        lambda: peer.add(pending["peer"]),
-        lambda: ours.add(pending["ours"]),
-        peer_setup=peer_prepare_one,
-        our_setup=our_prepare_one,
-    )
-
-    # add 100 with two marks; the batch is dropped again (untimed) before the next.
-    async def peer_prepare_batch() -> None:
-        await peer.delete_by_mark("batch")
-        pending["peer"] = [
-            peer_msg("user", payload(next(counter), size), "user") for _ in range(100)
-        ]
-
-    async def our_prepare_batch() -> None:
-        await ours.delete_by_mark("batch")
-        pending["ours"] = [Msg("user", payload(next(counter), size), "user") for _ in range(100)]
-
-    await row(
-        "add 100 (2 marks)",
-        lambda: peer.add(pending["peer"], marks=["batch", "tool"]),
-        lambda: ours.add(pending["ours"], marks=["batch", "tool"]),
-        peer_setup=peer_prepare_batch,
-        our_setup=our_prepare_batch,
-    )
-    await peer.delete_by_mark("batch")
-    await ours.delete_by_mark("batch")
+async def _rows(rows: Contract, settle: Callable[[], Awaitable[None]]) -> None:
+    await rows.add_one()
+    await rows.add_batch()
     await settle()
-
-    await row("get_memory all", lambda: peer.get_memory(), lambda: ours.get_memory())
-    await row(
-        "get_memory mark",
-        lambda: peer.get_memory(mark="hint"),
-        lambda: ours.get_memory(mark="hint"),
-    )
-
-    async def peer_prepare_delete() -> None:
-        m = peer_msg("user", payload(next(counter), size), "user")
-        await peer.add(m)
-        pending["peer"] = m.id
-
-    async def our_prepare_delete() -> None:
-        m = Msg("user", payload(next(counter), size), "user")
-        await ours.add(m)
-        pending["ours"] = m.id
-
-    await row(
-        "delete 1",
-        lambda: peer.delete([pending["peer"]]),
-        lambda: ours.delete([pending["ours"]]),
-        peer_setup=peer_prepare_delete,
-        our_setup=our_prepare_delete,
-    )
-
-    async def peer_prepare_doomed() -> None:
-        await peer.add(
-            [peer_msg("user", payload(next(counter), size), "user") for _ in range(10)],
-            marks="doomed",
-        )
-
-    async def our_prepare_doomed() -> None:
-        await ours.add(
-            [Msg("user", payload(next(counter), size), "user") for _ in range(10)],
-            marks="doomed",
-        )
-
-    await row(
-        "delete_by_mark (10 msgs)",
-        lambda: peer.delete_by_mark("doomed"),
-        lambda: ours.delete_by_mark("doomed"),
-        peer_setup=peer_prepare_doomed,
-        our_setup=our_prepare_doomed,
-    )
-
-    # Re-mark the 10 % carrying "hint"; the untimed setup turns them back.
-    await row(
-        "update_messages_mark (10 %)",
-        lambda: peer.update_messages_mark("done", old_mark="hint"),
-        lambda: ours.update_messages_mark("done", old_mark="hint"),
-        peer_setup=lambda: peer.update_messages_mark("hint", old_mark="done"),
-        our_setup=lambda: ours.update_messages_mark("hint", old_mark="done"),
-    )
+    await rows.get_all()
+    await rows.get_mark()
+    await rows.delete_one()
+    await rows.delete_by_mark()
+    await rows.update_marks()
 
 
 async def run(table: Table, cfg: Config) -> None:
