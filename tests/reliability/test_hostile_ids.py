@@ -214,6 +214,20 @@ async def test_colliding_joins_stay_apart(store: Store, pair: tuple[str, str]) -
     assert [m.content for m in await b.get_memory()] == ["B"]
 
 
+async def _write_then_check(
+    store: Store, rows: list[tuple[str, str, str, str]], out: Outcome
+) -> list[tuple[MemoryBase, tuple[str, str, str, str]]]:
+    """Write every row (user, session, message id, mark), then read each back; return those kept."""
+    written: list[tuple[MemoryBase, tuple[str, str, str, str]]] = []
+    for row in rows:
+        memory = await _write(store, *row, out)
+        if memory is not None:
+            written.append((memory, row))
+    for memory, row in written:
+        await _check(memory, *row, out)
+    return written
+
+
 @sizes(ci={"mb": 1}, full={"mb": 1})
 async def test_megabyte_ids(store: Store, size: Size) -> None:
     """A 1 MB id as user, session, message id and mark: kept apart, or refused before I/O."""
@@ -225,13 +239,7 @@ async def test_megabyte_ids(store: Store, size: Size) -> None:
         ("u", big, big, big),
         ("u", big + "z", big, big + "z"),
     ]
-    written: list[tuple[MemoryBase, tuple[str, str, str, str]]] = []
-    for row in rows:
-        memory = await _write(store, *row, out)
-        if memory is not None:
-            written.append((memory, row))
-    for memory, row in written:
-        await _check(memory, *row, out)
+    await _write_then_check(store, rows, out)
     record(
         "hostile_ids_1mb",
         store.backend.name,
@@ -254,13 +262,7 @@ async def test_unencodable_ids(store: Store, bad: str, request: pytest.FixtureRe
     expect_known_bug(request, "surrogate-ids", store.backend.name)
     out = Outcome()
     rows = [(bad, "s", "m", "k"), ("u", bad, "m", "k"), ("u", "s", bad, "k"), ("u", "s2", "m", bad)]
-    written: list[tuple[MemoryBase, tuple[str, str, str, str]]] = []
-    for row in rows:
-        memory = await _write(store, *row, out)
-        if memory is not None:
-            written.append((memory, row))
-    for memory, row in written:
-        await _check(memory, *row, out)
+    written = await _write_then_check(store, rows, out)
     record(
         "hostile_ids_surrogates",
         store.backend.name,
