@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from itertools import islice
@@ -88,7 +89,19 @@ def _to_msgs(dicts: Iterable[dict[str, Any]]) -> list[Msg]:
 # call again is safe (ids make writes idempotent).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RETRY_MYSQL = frozenset({1213, 1205})
-_ATTEMPTS = 4
+_ATTEMPTS = 8
+
+
+async def _back_off(attempt: int) -> None:
+    """Wait a random while, longer each attempt, before a deadlocked call runs again.
+
+    Writers that deadlocked on each other and retried at once would meet
+    again in the same order; a random wait (up to 2, 4, ... 128 ms) lets one
+    go first.
+    """
+    await asyncio.sleep(random.uniform(0, 0.001 * 2**attempt))
+
+
 # A pooled connection the server closed (restart, fail-over, idle timeout,
 # pg_terminate_backend) fails the call it is handed. Every call is idempotent
 # by message id, so a call that failed on a lost connection runs again on
@@ -388,6 +401,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                     attempt += 1
                     if not write or attempt == _ATTEMPTS or not _retryable(exc):
                         raise
+                    await _back_off(attempt)
 
     async def _run_raw(self, op: _RawOp[_T], *, write: bool, tx: bool) -> _T:
         """Run ``op`` on the asyncpg connection under a pooled SQLAlchemy one.
@@ -444,6 +458,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                         raise
                 finally:
                     await _give_back(fairy, reusable)
+                await _back_off(attempt)
 
     @staticmethod
     async def _raw_checkout(engine: AsyncEngine) -> tuple[PoolProxiedConnection, Any]:

@@ -127,26 +127,32 @@ class PgSQL:
             by_mark: Remove the messages carrying any of ``keys``.
         """
         session = _bytea(sid)
+        # (SELECT sid) where a table is walked with an array built by a
+        # subquery: a value the planner cannot look up in its statistics.
+        # Those may count the session as one row, and then a scan of all its
+        # rows that tests each against the whole array (unlike a constant
+        # list, such an array is not hashed) looks as cheap as walking the
+        # index with the array, and is quadratic on a big delete.
+        unknown_session = f"(SELECT {session})"
         listed = _bytea_array(keys)
         msg, mark = self._msg, self._mark
+        msg_session = session
         if by_mark:
             # ARRAY(subquery), not IN (subquery): an init plan read once, then
-            # the message index walked with the array. A semi-join could be
-            # planned as a loop over the session per carrier (see the module docstring).
+            # the primary key walked with the array. A semi-join could be
+            # planned as a loop over the session per carrier (see the module
+            # docstring).
             carriers = f"SELECT seq FROM {mark} WHERE sid = {session} AND mk = ANY({listed})"
             where = f"seq = ANY(ARRAY({carriers}))"
+            msg_session = unknown_session
         else:
             where = f"mid = ANY({listed})"
         # ARRAY(subquery): an init plan, so the setting is parsed once, not
         # once per row looked at, and the index is walked with the array.
         gone = f"ARRAY(SELECT unnest(current_setting('{_GONE}')::bytea[]))"
-        # (SELECT sid): a value the planner cannot look up in the statistics,
-        # which may count the session's marks as one and pick a scan of all
-        # of them that tests every one against the whole array.
-        unknown_session = f"(SELECT {session})"
         return f"""
             WITH gone AS (
-                DELETE FROM {msg} WHERE sid = {session} AND {where} RETURNING mid
+                DELETE FROM {msg} WHERE sid = {msg_session} AND {where} RETURNING mid
             )
             SELECT set_config('{_GONE}', coalesce(array_agg(mid)::text, '{{}}'), true) FROM gone;
             DELETE FROM {mark} WHERE sid = {unknown_session} AND mid = ANY({gone});

@@ -81,6 +81,15 @@ class Plan:
         self.msg_params = 4  # parameters per message row
         self.mark_params = 5
 
+        # The session key where a statement walks the message table with an
+        # array built by a subquery (see memmark.sql._pg). On PostgreSQL it is
+        # (SELECT :sid), a value the planner cannot look up in its statistics:
+        # those may count the session as one row, and then a scan of all its
+        # rows that tests each against the whole array (an array from a
+        # subquery is not hashed, as a constant list is) looks as cheap as
+        # walking the primary key with it, and is quadratic.
+        key: Any = sa.select(sid).scalar_subquery() if self.pg else sid
+
         # -- delete ------------------------------------------------------------
         # Messages go first, then the marks of exactly the messages removed
         # (RETURNING), so a concurrent re-mark that locked a message either
@@ -97,7 +106,7 @@ class Plan:
         else:
             carried = msg.c.mid.in_(carriers)
         self.delete_msgs_by_mark: sa.Executable = (
-            sa.delete(msg).where(msg.c.sid == sid, carried).returning(msg.c.mid)
+            sa.delete(msg).where(msg.c.sid == key, carried).returning(msg.c.mid)
         )
         # MariaDB runs a DELETE with an IN (subquery) as a scan of the whole
         # table, so there the ids carrying the marks are read first, locked.
@@ -136,7 +145,7 @@ class Plan:
                 if by_ids:
                     old_seqs = old_seqs.where(mark.c.mid.in_(mids))
                 src = sa.select(msg.c.sid, msg.c.mid, new_mk, new_mark, msg.c.seq).where(
-                    msg.c.sid == sid, msg.c.seq == sa.any_(_array(old_seqs))
+                    msg.c.sid == key, msg.c.seq == sa.any_(_array(old_seqs))
                 )
                 return self._insert_marks_from(src, lock_of=msg)
             joined = mark.join(msg, sa.and_(msg.c.sid == mark.c.sid, msg.c.mid == mark.c.mid))
