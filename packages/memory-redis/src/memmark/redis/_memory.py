@@ -23,7 +23,7 @@ ADD_BYTES = 8 << 20  # payload bytes per run, so huge messages go a few at a tim
 DELETE_BUDGET = 2000  # ids per run
 DELETE_BY_MARK_BUDGET = 1000  # messages removed per run
 UPDATE_BUDGET = 2000  # messages re-marked per run
-READ_BUDGET = 10000  # messages examined per run of get_memory
+READ_BUDGET = 5000  # messages examined per run of get_memory
 EXPORT_BUDGET = 5000  # messages per run of export_state
 IMPORT_BUDGET = 2000  # messages per run of import_state
 

@@ -81,14 +81,13 @@ class Plan:
         self.msg_params = 4  # parameters per message row
         self.mark_params = 5
 
-        # The session key where a statement walks the message table with an
-        # array built by a subquery (see memmark.sql._pg). On PostgreSQL it is
-        # (SELECT :sid), a value the planner cannot look up in its statistics:
-        # those may count the session as one row, and then a scan of all its
-        # rows that tests each against the whole array (an array from a
-        # subquery is not hashed, as a constant list is) looks as cheap as
-        # walking the primary key with it, and is quadratic.
-        key: Any = sa.select(sid).scalar_subquery() if self.pg else sid
+        # Where a statement walks the message table's primary key with an
+        # array built by a subquery, the session is checked on each row in a
+        # form no index can take ((sid = :sid) IS TRUE). Otherwise statistics
+        # that count the session as one row make the planner read it by its
+        # sid index and test each row against the whole array (see
+        # memmark.sql._pg): quadratic.
+        same_session = (msg.c.sid == sid).is_(sa.true()) if self.pg else msg.c.sid == sid
 
         # -- delete ------------------------------------------------------------
         # Messages go first, then the marks of exactly the messages removed
@@ -106,7 +105,7 @@ class Plan:
         else:
             carried = msg.c.mid.in_(carriers)
         self.delete_msgs_by_mark: sa.Executable = (
-            sa.delete(msg).where(msg.c.sid == key, carried).returning(msg.c.mid)
+            sa.delete(msg).where(same_session, carried).returning(msg.c.mid)
         )
         # MariaDB runs a DELETE with an IN (subquery) as a scan of the whole
         # table, so there the ids carrying the marks are read first, locked.
@@ -145,7 +144,7 @@ class Plan:
                 if by_ids:
                     old_seqs = old_seqs.where(mark.c.mid.in_(mids))
                 src = sa.select(msg.c.sid, msg.c.mid, new_mk, new_mark, msg.c.seq).where(
-                    msg.c.sid == key, msg.c.seq == sa.any_(_array(old_seqs))
+                    same_session, msg.c.seq == sa.any_(_array(old_seqs))
                 )
                 return self._insert_marks_from(src, lock_of=msg)
             joined = mark.join(msg, sa.and_(msg.c.sid == mark.c.sid, msg.c.mid == mark.c.mid))
