@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import msgpack  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from memmark.core import _checks
 from memmark.core.errors import DuplicateMessageError
@@ -300,7 +301,17 @@ class RedisMemory(StoreBackedMemory):
         if self._cluster_pending:
             await self._client.initialize()
             self._cluster_pending = False
-        return await script.run(self._client, self._keys if keys is None else keys, args)
+        try:
+            return await script.run(self._client, self._keys if keys is None else keys, args)
+        except RedisConnectionError:
+            pool = getattr(self._client, "connection_pool", None)
+            if pool is None:
+                raise  # a cluster client re-routes and reconnects on its own
+            # The client gave up on a connection the server closed (a restart,
+            # a fail-over). Every script is idempotent, so after dropping the
+            # pool's idle connections the call runs once more on a new one.
+            await pool.disconnect(inuse_connections=False)
+            return await script.run(self._client, self._keys if keys is None else keys, args)
 
     # -- writes ---------------------------------------------------------------
 
