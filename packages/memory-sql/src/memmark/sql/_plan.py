@@ -189,7 +189,7 @@ class Plan:
             # key, whatever the statistics say (see memmark.sql._pg).
             its_marks = (
                 sa.select(mark.c.mark)
-                .where(mark.c.sid == msg.c.sid, mark.c.mid == msg.c.mid)
+                .where(mark.c.seq == msg.c.seq, (mark.c.sid == msg.c.sid).is_(sa.true()))
                 .offset(sa.literal_column("0"))
                 .lateral("k")
             )
@@ -218,10 +218,13 @@ class Plan:
     ) -> sa.ColumnElement[bool]:
         """True where the message of ``row`` lacks the mark digest ``mk`` in ``mark``."""
         if self.pg:
-            # Per row, on the mark table's primary key, with the session taken
-            # from the row: an anti-join could be planned as a scan of all the
-            # session's marks per message (see memmark.sql._pg).
-            its_marks = sa.select(mark.c.mk).where(mark.c.sid == row.c.sid, mark.c.mid == row.c.mid)
+            # Per row, by the row's seq through the mark(seq) index, with the
+            # session checked in a form no index takes: an anti-join, or a
+            # lookup by (sid, mid) that stale statistics turn into a walk over
+            # the session's marks, would be quadratic (see memmark.sql._pg).
+            its_marks = sa.select(mark.c.mk).where(
+                mark.c.seq == row.c.seq, (mark.c.sid == row.c.sid).is_(sa.true())
+            )
             lacks: sa.ColumnElement[bool] = mk != sa.all_(its_marks.scalar_subquery())
             return lacks
         has = (
