@@ -301,8 +301,9 @@ class RedisMemory(StoreBackedMemory):
         if self._cluster_pending:
             await self._client.initialize()
             self._cluster_pending = False
+        keys = self._keys if keys is None else keys
         try:
-            return await script.run(self._client, self._keys if keys is None else keys, args)
+            return await script.run(self._client, keys, args)
         except RedisConnectionError:
             pool = getattr(self._client, "connection_pool", None)
             if pool is None:
@@ -311,7 +312,7 @@ class RedisMemory(StoreBackedMemory):
             # a fail-over). Every script is idempotent, so after dropping the
             # pool's idle connections the call runs once more on a new one.
             await pool.disconnect(inuse_connections=False)
-            return await script.run(self._client, self._keys if keys is None else keys, args)
+            return await script.run(self._client, keys, args)
 
     # -- writes ---------------------------------------------------------------
 

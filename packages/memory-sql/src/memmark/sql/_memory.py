@@ -158,16 +158,42 @@ def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
         yield chunk
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    """Whether the server rolled the failed transaction back (deadlock, lock wait)."""
-    orig = exc.orig
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+def _rolled_back(error: BaseException | None) -> bool:
+    """Whether the driver's ``error`` says the server rolled the transaction back.
+
+    Deadlocks, serialisation failures and lock waits: the whole call may run
+    again.
+    """
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if code in _RETRY_SQLSTATES:
         return True
-    args = getattr(orig, "args", ())
+    args = getattr(error, "args", ())
     if args and args[0] in _RETRY_MYSQL:
         return True
-    return "database is locked" in str(orig)
+    return "database is locked" in str(error)
+
+
+class _Retries:
+    """When one call runs again: after a lost connection, or a rolled-back write."""
+
+    __slots__ = ("attempts", "reconnects")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.reconnects = 0
+
+    def after_lost_connection(self) -> bool:
+        """Count a call that lost its connection; whether to run it again."""
+        self.reconnects += 1
+        return self.reconnects <= _RECONNECTS
+
+    async def after_failure(self, write: bool, error: BaseException | None) -> bool:
+        """Count a failed attempt; wait and return true if the call should run again."""
+        self.attempts += 1
+        if not write or self.attempts == _ATTEMPTS or not _rolled_back(error):
+            return False
+        await _back_off(self.attempts)
+        return True
 
 
 async def _give_back(fairy: PoolProxiedConnection, reusable: bool) -> None:
@@ -200,6 +226,21 @@ async def _finish_on_cancel(call: Awaitable[_T]) -> _T:
         if not task.cancelled():
             task.exception()  # retrieved: the caller gets its cancellation instead
         raise
+
+
+async def _insert_returning(
+    conn: AsyncConnection, plan: Plan, rows: list[dict[str, Any]]
+) -> list[Any]:
+    """Insert message rows in chunks, skipping taken ids; return ``(seq, mid)`` of those added."""
+    inserted: list[Any] = []
+    for chunk in _chunks(rows, MAX_PARAMS // plan.msg_params):
+        inserted.extend(await conn.execute(plan.insert_msgs_returning, chunk))
+    return inserted
+
+
+async def _insert_marks(conn: AsyncConnection, plan: Plan, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows, MAX_PARAMS // plan.mark_params):
+        await conn.execute(plan.insert_marks, chunk)
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -379,7 +420,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         lock = self._state.lock
         async with lock if lock is not None else contextlib.nullcontext():
             plan = self._plan or await self._ready()
-            attempt = reconnects = 0
+            retries = _Retries()
             while True:
                 try:
                     if single and plan.autocommit:
@@ -395,13 +436,10 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
                     # fresh one.
-                    if exc.connection_invalidated and reconnects < _RECONNECTS:
-                        reconnects += 1
+                    if exc.connection_invalidated and retries.after_lost_connection():
                         continue
-                    attempt += 1
-                    if not write or attempt == _ATTEMPTS or not _retryable(exc):
+                    if not await retries.after_failure(write, exc.orig):
                         raise
-                    await _back_off(attempt)
 
     async def _run_raw(self, op: _RawOp[_T], *, write: bool, tx: bool) -> _T:
         """Run ``op`` on the asyncpg connection under a pooled SQLAlchemy one.
@@ -421,7 +459,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         async with lock if lock is not None else contextlib.nullcontext():
             plan = self._plan or await self._ready()
             sql = cast(PgSQL, plan.pg_sql)
-            attempt = reconnects = 0
+            retries = _Retries()
             while True:
                 fairy, conn = await self._raw_checkout(engine)
                 reusable = False
@@ -446,19 +484,18 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                         # raises ConnectionDoesNotExistError, InterfaceError
                         # or InternalClientError for it): run it again on
                         # another (see _RECONNECTS).
-                        if reconnects < _RECONNECTS:
-                            reconnects += 1
+                        if retries.after_lost_connection():
                             continue
                         raise
                     # A server error leaves the connection idle: keep it.
                     reusable = not conn.is_in_transaction()
-                    attempt += 1
-                    code = getattr(exc, "sqlstate", None)
-                    if not write or attempt == _ATTEMPTS or code not in _RETRY_SQLSTATES:
-                        raise
+                    failed: BaseException = exc
                 finally:
                     await _give_back(fairy, reusable)
-                await _back_off(attempt)
+                # Decided once the connection is back in the pool, as the
+                # back-off waits.
+                if not await retries.after_failure(write, failed):
+                    raise failed
 
     @staticmethod
     async def _raw_checkout(engine: AsyncEngine) -> tuple[PoolProxiedConnection, Any]:
@@ -540,9 +577,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                 for chunk in _chunks(rows, per_chunk):
                     await conn.execute(plan.insert_msgs, chunk)
                 return
-            inserted: list[Any] = []
-            for chunk in _chunks(rows, per_chunk):
-                inserted.extend(await conn.execute(plan.insert_msgs_returning, chunk))
+            inserted = await _insert_returning(conn, plan, rows)
             if not skip_duplicated and len(inserted) < len(rows):
                 got = {mid for _, mid in inserted}
                 # Raising rolls the transaction back: nothing of the call stays.
@@ -554,8 +589,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                 for seq, mid in inserted
                 for mk, text in mark_keys
             ]
-            for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
-                await conn.execute(plan.insert_marks, chunk)
+            await _insert_marks(conn, plan, mark_rows)
 
         await self._run(op, write=True, single=len(rows) == 1 and not mark_keys)
 
@@ -606,6 +640,15 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         await self._run(op, write=True, single=not tx)
 
+    async def _delete_ids(self, conn: AsyncConnection, plan: Plan, mids: Sequence[bytes]) -> int:
+        """Delete the messages ``mids``, then the marks of those removed; return how many."""
+        gone: list[bytes] = []
+        for chunk in _chunks(mids, MAX_IN):
+            result = await conn.execute(plan.delete_msgs_by_id, {"sid": self._sid, "mids": chunk})
+            gone.extend(result.scalars())
+        await self._delete_marks_of(conn, plan, gone)
+        return len(gone)
+
     async def _delete_marks_of(self, conn: AsyncConnection, plan: Plan, gone: list[bytes]) -> None:
         for chunk in _chunks(gone, MAX_IN):
             await conn.execute(plan.delete_marks_of, {"sid": self._sid, "mids": chunk})
@@ -624,18 +667,11 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         mids = [id_digest(i) for i in cast("list[str]", msg_ids)]
         if not mids:
             return 0
-        sid = self._sid
         if self._raw:
             return await self._run_raw(self._raw_delete(mids, by_mark=False), write=True, tx=False)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
-            gone: list[bytes] = []
-            for chunk in _chunks(mids, MAX_IN):
-                result = await conn.execute(plan.delete_msgs_by_id, {"sid": sid, "mids": chunk})
-                gone.extend(result.scalars())
-            if gone:
-                await self._delete_marks_of(conn, plan, gone)
-            return len(gone)
+            return await self._delete_ids(conn, plan, mids)
 
         return await self._run(op, write=True)
 
@@ -649,36 +685,41 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             return await self._run_raw(self._raw_delete(mks, by_mark=True), write=True, tx=False)
 
         async def op(conn: AsyncConnection, plan: Plan) -> int:
-            gone: list[bytes] = []
             if plan.mysql:
                 carriers: list[bytes] = []
                 for chunk in _chunks(mks, MAX_IN):
                     result = await conn.execute(plan.mids_with_marks, {"sid": sid, "mks": chunk})
                     carriers.extend(result.scalars())
-                for chunk in _chunks(sorted(set(carriers)), MAX_IN):
-                    result = await conn.execute(plan.delete_msgs_by_id, {"sid": sid, "mids": chunk})
-                    gone.extend(result.scalars())
-            else:
-                for chunk in _chunks(mks, MAX_IN):
-                    result = await conn.execute(
-                        plan.delete_msgs_by_mark, {"sid": sid, "mks": chunk}
-                    )
-                    gone.extend(result.scalars())
-            if gone:
-                await self._delete_marks_of(conn, plan, gone)
+                return await self._delete_ids(conn, plan, sorted(set(carriers)))
+            gone: list[bytes] = []
+            for chunk in _chunks(mks, MAX_IN):
+                result = await conn.execute(plan.delete_msgs_by_mark, {"sid": sid, "mks": chunk})
+                gone.extend(result.scalars())
+            await self._delete_marks_of(conn, plan, gone)
             return len(gone)
 
         return await self._run(op, write=True)
 
     async def clear(self) -> None:
         """Remove every message and mark of the session; the summary stays."""
-        params = {"sid": self._sid}
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
-            await conn.execute(plan.clear_msgs, params)
-            await conn.execute(plan.clear_marks, params)
+            await self._clear(conn, plan)
 
         await self._run(op, write=True)
+
+    async def _clear(self, conn: AsyncConnection, plan: Plan) -> None:
+        params = {"sid": self._sid}
+        await conn.execute(plan.clear_msgs, params)
+        await conn.execute(plan.clear_marks, params)
+
+    def _summary_row(self, summary: str) -> dict[str, Any]:
+        return {
+            "sid": self._sid,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "summary": _dumps(summary),
+        }
 
     async def update_messages_mark(
         self,
@@ -732,12 +773,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
     async def update_compressed_summary(self, summary: str) -> None:
         """Store the summary in the database; every handle on the session sees it."""
-        row = {
-            "sid": self._sid,
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "summary": _dumps(summary),
-        }
+        row = self._summary_row(summary)
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
             await conn.execute(plan.upsert_summary, row)
@@ -881,26 +917,17 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             for m, _ in content
         ]
         marks_of = {row["mid"]: marks for row, (_, marks) in zip(rows, content, strict=True)}
-        summary_row = {
-            "sid": sid,
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "summary": _dumps(summary),
-        }
+        summary_row = self._summary_row(summary)
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
-            await conn.execute(plan.clear_msgs, {"sid": sid})
-            await conn.execute(plan.clear_marks, {"sid": sid})
-            inserted: list[Any] = []
-            for chunk in _chunks(rows, MAX_PARAMS // plan.msg_params):
-                inserted.extend(await conn.execute(plan.insert_msgs_returning, chunk))
+            await self._clear(conn, plan)
+            inserted = await _insert_returning(conn, plan, rows)
             mark_rows = [
                 {"sid": sid, "mid": mid, "mk": id_digest(k), "mark": k, "seq": seq}
                 for seq, mid in inserted
                 for k in marks_of[mid]
             ]
-            for chunk in _chunks(mark_rows, MAX_PARAMS // plan.mark_params):
-                await conn.execute(plan.insert_marks, chunk)
+            await _insert_marks(conn, plan, mark_rows)
             await conn.execute(plan.upsert_summary, summary_row)
 
         await self._run(op, write=True)

@@ -30,6 +30,15 @@ MAX_IN = 5_000
 ARRAY_ROWS = 5_000
 
 
+def _per_row(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """``(condition) IS TRUE``: the same test, in a form no index can take.
+
+    It leaves the planner only the other conditions' indexes, whatever its
+    statistics say (see memmark.sql._pg).
+    """
+    return condition.is_(sa.true())
+
+
 def _array(select: sa.Select[Any]) -> sa.ColumnElement[Any]:
     """PostgreSQL's ``ARRAY(select)``: an init plan, read once, not a join."""
     return sa.func.array(select.scalar_subquery())
@@ -87,7 +96,7 @@ class Plan:
         # that count the session as one row make the planner read it by its
         # sid index and test each row against the whole array (see
         # memmark.sql._pg): quadratic.
-        same_session = (msg.c.sid == sid).is_(sa.true()) if self.pg else msg.c.sid == sid
+        same_session = _per_row(msg.c.sid == sid) if self.pg else msg.c.sid == sid
 
         # -- delete ------------------------------------------------------------
         # Messages go first, then the marks of exactly the messages removed
@@ -189,7 +198,7 @@ class Plan:
             # key, whatever the statistics say (see memmark.sql._pg).
             its_marks = (
                 sa.select(mark.c.mark)
-                .where(mark.c.seq == msg.c.seq, (mark.c.sid == msg.c.sid).is_(sa.true()))
+                .where(mark.c.seq == msg.c.seq, _per_row(mark.c.sid == msg.c.sid))
                 .offset(sa.literal_column("0"))
                 .lateral("k")
             )
@@ -223,7 +232,7 @@ class Plan:
             # lookup by (sid, mid) that stale statistics turn into a walk over
             # the session's marks, would be quadratic (see memmark.sql._pg).
             its_marks = sa.select(mark.c.mk).where(
-                mark.c.seq == row.c.seq, (mark.c.sid == row.c.sid).is_(sa.true())
+                mark.c.seq == row.c.seq, _per_row(mark.c.sid == row.c.sid)
             )
             lacks: sa.ColumnElement[bool] = mk != sa.all_(its_marks.scalar_subquery())
             return lacks
