@@ -25,7 +25,6 @@ class Config:
     messages: int = 1000
     payload_bytes: int = 200
     rounds: int = 200
-    only: set[str] = field(default_factory=set)  # backends to run; empty: all
 
 
 @dataclass
@@ -208,6 +207,13 @@ class Contract:
         self.rounds = cfg.rounds if rounds is None else rounds
         self._counter = iter(range(10**9))
         self._pending: dict[str, Any] = {}
+
+    async def fill(self) -> None:
+        """Fill both sessions with the same :func:`session_messages` (untimed)."""
+        cfg = self.cfg
+        progress(f"{self.backend}: filling two sessions of {cfg.messages} messages")
+        await fill(self.peer, session_messages(self.peer_msg, cfg.messages, cfg.payload_bytes))
+        await fill(self.ours, session_messages(self.our_msg, cfg.messages, cfg.payload_bytes))
 
     def _fresh(self, cls: Any, n: int = 1) -> list[Any]:
         size = self.cfg.payload_bytes

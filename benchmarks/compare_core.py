@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _harness import Config, Contract, Table, fill, progress, session_messages
+from _harness import Config, Contract, Table
 
 from memmark.core import InMemoryMemory, Msg
 
@@ -12,11 +12,8 @@ async def run(table: Table, cfg: Config) -> None:
     from agentscope.memory import InMemoryMemory as PeerMemory
     from agentscope.message import Msg as PeerMsg
 
-    progress(f"in-process: filling two sessions of {cfg.messages} messages")
-    ours, peer = InMemoryMemory(), PeerMemory()
-    await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
-    await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
-    rows = Contract(table, cfg, "in-process", peer, ours, PeerMsg, Msg)
+    rows = Contract(table, cfg, "in-process", PeerMemory(), InMemoryMemory(), PeerMsg, Msg)
+    await rows.fill()
     await rows.add_one()
     await rows.add_batch()
     await rows.get_all()

@@ -19,18 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from _harness import (
-    Config,
-    Contract,
-    Row,
-    Step,
-    Table,
-    fill,
-    payload,
-    progress,
-    session_messages,
-    side_by_side,
-)
+from _harness import Config, Contract, Row, Step, Table, payload, side_by_side
 
 from memmark.core import Msg
 from memmark.redis import RedisMemory
@@ -46,41 +35,29 @@ async def _drop(client: aioredis.Redis, prefix: str) -> None:
         await client.delete(*keys[start : start + 500])
 
 
-async def _floors(table: Table, cfg: Config, client: aioredis.Redis, prefix: str) -> None:
+Call = Callable[[], Awaitable[Any]]
+
+
+async def _floors(
+    table: Table, cfg: Config, client: aioredis.Redis, key: str, empty_script: Call
+) -> None:
     await client.ping()
     _, ping = await side_by_side(None, client.ping, rounds=cfg.rounds)
     table.add(Row("floor: PING", "redis", None, ping, "raw client"))
-
-    sha = await client.script_load("return 0")
-
-    async def empty_script() -> Any:
-        return await client.execute_command("EVALSHA", sha, 0)
-
     _, evalsha = await side_by_side(None, empty_script, rounds=cfg.rounds)
     table.add(Row("floor: EVALSHA empty script", "redis", None, evalsha, "raw client"))
-
-    key = f"{prefix}floor-hash"
-    fields = {f"id-{i}": payload(i, cfg.payload_bytes) for i in range(cfg.messages)}
-    await client.hset(key, mapping=fields)  # type: ignore[arg-type]
     _, hgetall = await side_by_side(None, lambda: client.hgetall(key), rounds=cfg.rounds)
     table.add(Row(f"floor: HGETALL {cfg.messages} payloads", "redis", None, hgetall, "raw client"))
 
 
-async def _interleaved_floor(
-    table: Table,
-    op: str,
-    backend: str,
-    peer: Step,
-    floor_call: Callable[[], Awaitable[Any]],
-    rounds: int,
-) -> None:
-    # The peer's time is not shown: its row above already gives it.
-    _, floor = await side_by_side(peer.call, floor_call, rounds=rounds, peer_setup=peer.setup)
-    table.add(Row(op, backend, None, floor, "raw client, between peer calls"))
-
-
 async def _section(
-    table: Table, cfg: Config, client: aioredis.Redis, key_ttl: int | None, rounds: int
+    table: Table,
+    cfg: Config,
+    client: aioredis.Redis,
+    key_ttl: int | None,
+    rounds: int,
+    empty_script: Call,
+    fields: dict[str, str],
 ) -> None:
     from agentscope.memory import RedisMemory as PeerMemory
     from agentscope.message import Msg as PeerMsg
@@ -92,25 +69,19 @@ async def _section(
         connection_pool=client.connection_pool, key_prefix=peer_prefix, key_ttl=key_ttl
     )
     ours = RedisMemory(client=client, key_prefix=our_prefix, key_ttl=key_ttl)
-    empty_sha = await client.script_load("return 0")
     floor_hash = f"{our_prefix}floor-hash"
 
-    async def empty_script() -> Any:
-        return await client.execute_command("EVALSHA", empty_sha, 0)
+    async def floor(op: str, step: Step, call: Call) -> None:
+        # The peer's time is not shown: its row already gives it.
+        _, us = await side_by_side(step.call, call, rounds=rounds, peer_setup=step.setup)
+        table.add(Row(op, backend, None, us, "raw client, between peer calls"))
 
     try:
-        progress(f"{backend}: filling two sessions of {cfg.messages} messages")
-        await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
-        await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
         rows = Contract(table, cfg, backend, peer, ours, PeerMsg, Msg, rounds)
-
-        async def floor(op: str, step: Step, call: Callable[[], Awaitable[Any]]) -> None:
-            await _interleaved_floor(table, op, backend, step, call, rounds)
-
+        await rows.fill()
         await floor("floor: EVALSHA empty (add 1)", await rows.add_one(), empty_script)
         await rows.add_batch()
         step = await rows.get_all()
-        fields = {f"id-{i}": payload(i, cfg.payload_bytes) for i in range(cfg.messages)}
         await client.hset(floor_hash, mapping=fields)  # type: ignore[arg-type]
         await floor(
             f"floor: HGETALL {cfg.messages} (get all)", step, lambda: client.hgetall(floor_hash)
@@ -128,12 +99,21 @@ async def run(table: Table, cfg: Config) -> None:
     """Measure the Redis rows: floors, then both memories without and with a key TTL."""
     client = aioredis.Redis.from_url(REDIS_URL)
     prefix = f"bench-floor:{uuid.uuid4().hex}:"
+    sha = await client.script_load("return 0")
+
+    async def empty_script() -> Any:
+        return await client.execute_command("EVALSHA", sha, 0)
+
+    # The session's payloads as a plain hash: what an HGETALL floor reads.
+    fields = {f"id-{i}": payload(i, cfg.payload_bytes) for i in range(cfg.messages)}
     try:
-        await _floors(table, cfg, client, prefix)
-        await _section(table, cfg, client, None, cfg.rounds)
+        await client.hset(f"{prefix}floor-hash", mapping=fields)  # type: ignore[arg-type]
+        await _floors(table, cfg, client, f"{prefix}floor-hash", empty_script)
+        await _section(table, cfg, client, None, cfg.rounds, empty_script, fields)
         # The peer scans the keyspace on every call with a TTL; fewer rounds
         # keep the run short, and a median of 50 is still steady.
-        await _section(table, cfg, client, TTL_SECONDS, max(20, cfg.rounds // 4))
+        ttl_rounds = max(20, cfg.rounds // 4)
+        await _section(table, cfg, client, TTL_SECONDS, ttl_rounds, empty_script, fields)
     finally:
         await _drop(client, prefix)
         await client.aclose()

@@ -22,17 +22,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from _harness import (
-    Config,
-    Contract,
-    Row,
-    Table,
-    fill,
-    payload,
-    progress,
-    session_messages,
-    side_by_side,
-)
+from _harness import Config, Contract, Row, Table, payload, side_by_side
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -143,10 +133,9 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
         ours = AsyncSQLAlchemyMemory(
             our_engine, session_id="bench", user_id="bench", table_prefix=prefix
         )
+        rows = Contract(table, cfg, backend, peer, ours, PeerMsg, Msg)
         try:
-            progress(f"{backend}: filling two sessions of {cfg.messages} messages")
-            await fill(peer, session_messages(PeerMsg, cfg.messages, cfg.payload_bytes))
-            await fill(ours, session_messages(Msg, cfg.messages, cfg.payload_bytes))
+            await rows.fill()
             if backend == "postgresql":
                 # Fresh tables have no statistics until autovacuum's next pass;
                 # both sides get them now, so plans are the ones that run later.
@@ -172,7 +161,7 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
                         await conn.execution_options(isolation_level="AUTOCOMMIT")
                         await conn.exec_driver_sql(sql)
 
-            await _rows(Contract(table, cfg, backend, peer, ours, PeerMsg, Msg), settle)
+            await _rows(rows, settle)
             if backend == "postgresql":
                 await _floors(table, cfg, prefix, pair_digest("bench", "bench"))
         finally:

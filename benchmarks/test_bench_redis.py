@@ -55,8 +55,7 @@ class Bench:
                 batch = []
 
     def close(self) -> None:
-        self.run(self.memory.clear())
-        self.run(self.client.delete(*self.memory.keys))
+        self.run(self.client.delete(*self.memory.keys))  # every key of the session
         self.run(self.client.aclose())
         self.loop.close()
 

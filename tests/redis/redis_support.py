@@ -106,14 +106,20 @@ def _cli(port: int, *args: str) -> str:
     return out.stdout
 
 
-@contextlib.contextmanager
-def start_cluster() -> Iterator[Cluster]:
-    """Start three cluster masters in a temporary directory; stop them after."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        message = "redis-server / redis-cli are not installed"
+def require_binaries(*names: str) -> None:
+    """Skip (fail under ``MEMMARK_REQUIRE_SERVERS``) unless every program is installed."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        message = f"{' / '.join(missing)} not installed"
         if REQUIRE_SERVERS:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def start_cluster() -> Iterator[Cluster]:
+    """Start three cluster masters in a temporary directory; stop them after."""
+    require_binaries("redis-server", "redis-cli")
     root = Path(tempfile.mkdtemp(prefix="memmark-cluster-"))
     ports = _free_ports(3)
     procs: list[subprocess.Popen[bytes]] = []
@@ -218,11 +224,7 @@ class Server:
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[Server]:
     """A redis-server of the test's own: nothing else talks to it."""
-    if shutil.which("redis-server") is None:
-        message = "redis-server is not installed"
-        if REQUIRE_SERVERS:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    require_binaries("redis-server")
     root = Path(tempfile.mkdtemp(prefix="memmark-redis-"))
     server = Server(_free_ports(1)[0], root)
     try:

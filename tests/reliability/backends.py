@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from servers import MYSQL_URL, PG_URL, REDIS_URL
 
 from memmark.core import InMemoryMemory, MemoryBase
 
@@ -36,7 +37,6 @@ class Backend:
             Empty until resolved (SQLite gets a temporary file, the cluster
             its startup node).
         module: The package that must import for the backend to exist.
-        holds_nul: Whether ids and text may hold NUL on this store.
         shared: Whether several processes can open the same session.
         server: The server's name for ``require_server`` (``""``: none needed).
         marks: pytest marker names the backend's tests carry.
@@ -46,14 +46,9 @@ class Backend:
     kind: str
     url: str = ""
     module: str = "memmark.core"
-    holds_nul: bool = True
     shared: bool = True
     server: str = ""
     marks: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
 
 
 BACKENDS: tuple[Backend, ...] = (
@@ -62,16 +57,15 @@ BACKENDS: tuple[Backend, ...] = (
     Backend(
         "postgres",
         "sql",
-        _env("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        PG_URL,
         module="memmark.sql",
-        holds_nul=False,
         server="PostgreSQL",
         marks=("postgres",),
     ),
     Backend(
         "mysql",
         "sql",
-        _env("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test"),
+        MYSQL_URL,
         module="memmark.sql",
         server="MariaDB",
         marks=("mysql",),
@@ -79,7 +73,7 @@ BACKENDS: tuple[Backend, ...] = (
     Backend(
         "redis",
         "redis",
-        _env("MEMMARK_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        REDIS_URL,
         module="memmark.redis",
         server="Redis",
         marks=("redis",),

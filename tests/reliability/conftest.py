@@ -6,7 +6,6 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -14,18 +13,8 @@ import pytest_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reliability import figures
-from reliability.backends import BACKENDS, Backend, Store, open_store
-from reliability.support import usable
-from servers import REQUIRE_SERVERS
-
-
-def backend_params(*, names: tuple[str, ...] | None = None) -> list[Any]:
-    """Return ``pytest.param`` rows for the backend table, with each row's markers."""
-    return [
-        pytest.param(b, id=b.name, marks=[getattr(pytest.mark, m) for m in b.marks])
-        for b in BACKENDS
-        if names is None or b.name in names
-    ]
+from reliability.backends import Backend, Store, open_store
+from reliability.support import backend_params, usable
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +43,3 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     out = os.environ.get("MEMMARK_RELIABILITY_OUT")
     if out and figures.ROWS:
         figures.write(Path(out))
-
-
-__all__ = ["REQUIRE_SERVERS", "backend_params", "usable"]

@@ -284,8 +284,3 @@ async def run_tasks(store: Store, plan: Plan) -> list[Report]:
     stop.set()
     reports += await asyncio.gather(*others)
     return reports
-
-
-def open_plan_store(plan: Plan) -> Any:
-    """Open a store on the plan's backend with its tag (the test's view of the session)."""
-    return open_store(plan.backend, tag=plan.tag)

@@ -15,12 +15,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from reliability.backends import redis_helpers
-from servers import REQUIRE_SERVERS
 
 PERSISTENCE: dict[str, tuple[str, ...]] = {
     "none": ("--save", "", "--appendonly", "no"),
@@ -45,7 +43,6 @@ class OwnRedis:
     persistence: str = "none"
     extra: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
-    starts: int = field(default=0)
 
     @property
     def url(self) -> str:
@@ -72,7 +69,6 @@ class OwnRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        self.starts += 1
         # LOADING replies come while an AOF is read back: wait for a real PONG.
         redis_helpers()._poll(lambda: self.cli("ping").strip() == "PONG", f"redis {self.port}")
         return time.monotonic() - t0
@@ -112,11 +108,7 @@ class OwnRedis:
 @contextlib.contextmanager
 def own_redis(persistence: str = "none", extra: tuple[str, ...] = ()) -> Iterator[OwnRedis]:
     """Start an :class:`OwnRedis`; stop it and remove its directory afterwards."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        message = "redis-server / redis-cli are not installed"
-        if REQUIRE_SERVERS:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    redis_helpers().require_binaries("redis-server", "redis-cli")
     root = Path(tempfile.mkdtemp(prefix="memmark-rel-redis-"))
     server = OwnRedis(redis_helpers()._free_ports(1)[0], root, persistence, extra)
     try:

@@ -28,7 +28,6 @@ class Proxy:
             ``b"COMMIT"``); empty means the next request.
         delay: Seconds a ``delay`` holds the hurt reply back.
         fired: How many replies were hurt so far.
-        connections: Connections accepted so far.
         recorded: When a list, every request chunk is appended to it.
     """
 
@@ -38,7 +37,6 @@ class Proxy:
     trigger: bytes = b""
     delay: float = 1.0
     fired: int = 0
-    connections: int = 0
     recorded: list[bytes] | None = None
     _armed: str | None = None
     _running: asyncio.Event = field(default_factory=asyncio.Event)
@@ -83,11 +81,6 @@ class Proxy:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def cut_all(self) -> None:
-        """Reset every open connection, as a server crash would."""
-        for writer in list(self._writers):
-            writer.transport.abort()
-
     async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         # Resets and aborts are what this proxy is for: they end a connection
         # quietly instead of reaching the loop's exception handler.
@@ -95,7 +88,6 @@ class Proxy:
             await self._serve(c_reader, c_writer)
 
     async def _serve(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
         try:
             s_reader, s_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -157,9 +149,9 @@ class Proxy:
 
 
 @contextlib.asynccontextmanager
-async def running_proxy(host: str, port: int, **kwargs: object) -> AsyncIterator[Proxy]:
+async def running_proxy(host: str, port: int) -> AsyncIterator[Proxy]:
     """Start a :class:`Proxy` to ``host:port``; close it afterwards."""
-    proxy = Proxy(host, port, **kwargs)  # type: ignore[arg-type]
+    proxy = Proxy(host, port)
     await proxy.start()
     try:
         yield proxy

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import pytest
-from reliability.backends import Backend, importable, resolve
+from reliability.backends import BACKENDS, Backend, importable, resolve
 from servers import require_server
 
 from memmark.core import MemoryBase, Msg
@@ -59,16 +59,6 @@ async def snapshot(memory: MemoryBase) -> dict[str, Any]:
     return await memory.export_state()
 
 
-def content_ids(state: dict[str, Any]) -> list[str]:
-    """Return the message ids of an exported state, in order."""
-    return [d["id"] for d, _ in state["content"]]
-
-
-def marks_of(state: dict[str, Any]) -> dict[str, set[str]]:
-    """Return each message's marks in an exported state."""
-    return {d["id"]: set(marks) for d, marks in state["content"]}
-
-
 class LoopRunner:
     """One event loop kept across synchronous calls (Hypothesis examples run sync).
 
@@ -113,3 +103,12 @@ def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
     if backend.name == "cluster":
         return resolve(backend, request.getfixturevalue("reliability_cluster"))
     return resolve(backend)
+
+
+def backend_params(*names: str) -> list[Any]:
+    """``pytest.param`` rows of the backend table (only ``names`` when given), with markers."""
+    return [
+        pytest.param(b, id=b.name, marks=[getattr(pytest.mark, m) for m in b.marks])
+        for b in BACKENDS
+        if not names or b.name in names
+    ]

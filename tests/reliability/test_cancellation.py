@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from reliability.backends import Backend, Store, open_store
 from reliability.figures import record
-from reliability.known_bugs import KNOWN, expect_known_bug
+from reliability.known_bugs import expect_known_bug
 from reliability.support import Size, sizes
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
@@ -126,15 +126,7 @@ async def store(backend: Backend) -> AsyncIterator[Store]:
 
 
 @sizes(ci={"per_op": 40, "n": 40, "steps": 10}, full={"per_op": 250, "n": 40, "steps": 25})
-async def test_cancelled_calls_are_whole_or_absent(
-    store: Store, size: Size, request: pytest.FixtureRequest
-) -> None:
-    if ("cancel", store.backend.name) in KNOWN:
-        # Whether a sweep hits the window varies from run to run; the bug has
-        # its own test below, which always does.
-        pytest.skip(
-            f"known bug, see test_cancelled_write_leaves_no_lock: {KNOWN['cancel', 'sqlite']}"
-        )
+async def test_cancelled_calls_are_whole_or_absent(store: Store, size: Size) -> None:
     n, steps = size["n"], size["steps"]
     memory = await store.make("u", "cancel")
     checker = await store.make("u", "cancel")  # a second handle on the same session

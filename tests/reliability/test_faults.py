@@ -36,7 +36,7 @@ from reliability.figures import percentile, record
 from reliability.known_bugs import expect_known_bug
 from reliability.own_redis import PERSISTENCE, own_redis
 from reliability.proxy import proxied
-from reliability.support import Size, sizes, usable
+from reliability.support import Size, backend_params, sizes, usable
 
 from memmark.core import MemoryBase, Msg
 
@@ -100,6 +100,12 @@ def _whole(state: dict[str, Any], batch: int = 2) -> list[str]:
     return [b for b, n in sizes.items() if n != batch]
 
 
+def _lost(acked: list[str], state: dict[str, Any]) -> list[str]:
+    """Return the acknowledged ids that ``state`` does not hold."""
+    present = {d["id"] for d, _ in state["content"]}
+    return [m for m in acked if m not in present]
+
+
 def _dups(state: dict[str, Any]) -> int:
     ids = [d["id"] for d, _ in state["content"]]
     return len(ids) - len(set(ids))
@@ -160,8 +166,7 @@ async def test_redis_kill9_and_restart(persistence: str, size: Size) -> None:
                 await writer.call(i, time.monotonic() + 30)
                 i += 1
             state = await memory.export_state()
-    present = {d["id"] for d, _ in state["content"]}
-    lost = [m for m in writer.acked if m not in present]
+    lost = _lost(writer.acked, state)
     record(
         "faults",
         "redis",
@@ -227,7 +232,7 @@ async def test_redis_sigstop_longer_than_timeout(size: Size) -> None:
                 await writer.call(r, time.monotonic() + 10)
                 recover.append(time.monotonic() - t_resume)
             state = await memory.export_state()
-    present = {d["id"] for d, _ in state["content"]}
+    lost = _lost(writer.acked, state)
     record(
         "faults",
         "redis",
@@ -235,21 +240,20 @@ async def test_redis_sigstop_longer_than_timeout(size: Size) -> None:
         fault=f"SIGSTOP {size['timeout'] * 2:.1f} s > client timeout {size['timeout']} s",
         injected=size["rounds"],
         acked=len(writer.acked),
-        lost=len([m for m in writer.acked if m not in present]),
+        lost=len(lost),
         duplicated=_dups(state),
         half_written=len(_whole(state)),
         caller_saw=dict(seen),
         recover_after_ready_s=round(max(recover), 3),
     )
-    assert [m for m in writer.acked if m not in present] == []
+    assert lost == []
     assert _dups(state) == 0
     assert _whole(state) == []
 
 
 # -- PostgreSQL / MariaDB: the memory's connections terminated ------------------------
 
-_SQL = [pytest.param(BY_NAME[n], id=n, marks=getattr(pytest.mark, m)) for n, m in
-        (("postgres", "postgres"), ("mysql", "mysql"))]  # fmt: skip
+_SQL = backend_params("postgres", "mysql")
 
 
 async def _read_retrying(memory: MemoryBase) -> dict[str, Any]:
@@ -447,8 +451,7 @@ async def test_stall_longer_than_timeout(backend: Backend, size: Size) -> None:
             recover.append(time.monotonic() - t_resume)
         state = await memory.export_state()
         conns = await store.connections()
-    present = {d["id"] for d, _ in state["content"]}
-    lost = [m for m in writer.acked if m not in present]
+    lost = _lost(writer.acked, state)
     record(
         "faults",
         backend.name,
@@ -559,8 +562,8 @@ async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size
                 await writer.call(i, time.monotonic() + 30)
             t_ok = writer.first_ok_after(t_fault)
             state = await memory.export_state()
-    present = {d["id"] for d, _ in state["content"]}
-    lost = [m for m in writer.acked if m not in present]
+    lost = _lost(writer.acked, state)
+    held = len({d["id"] for d, _ in state["content"]})
     record(
         "faults",
         "cluster",
@@ -576,7 +579,7 @@ async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size
         restart_s=round(restart, 3),
         outage_s=round((t_ok or t_ready) - t_fault, 3),
         recover_after_ready_s=round(max(0.0, (t_ok or t_ready) - t_ready), 3),
-        detected=[f"the session holds {len(present)} of {len(writer.acked)} acked messages"]
+        detected=[f"the session holds {held} of {len(writer.acked)} acked messages"]
         if lost
         else [],
         gave_up=len(writer.gave_up),

@@ -195,9 +195,7 @@ async def _fill(store: Store, n: int, timer: Timer, limit: float) -> Any:
     for start in range(0, n, BATCH):
         batch = []
         for i in range(start, min(n, start + BATCH)):
-            m = Msg(
-                "scale", f"message {i} " + "x" * 40, "user", timestamp="2026-01-15 12:00:00.000"
-            )
+            m = Msg("scale", f"message {i} " + "x" * 40, "user", timestamp=_STAMP)
             m.id = f"m{i:07d}"
             batch.append(m)
         # Every other batch carries "half", so delete_by_mark removes half.
