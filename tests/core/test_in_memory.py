@@ -170,6 +170,7 @@ async def test_strings_no_store_can_encode_are_refused_before_any_write() -> Non
         with_id,
         Msg("a", [{"type": "text", "text": LONE}], "user"),
         Msg("a", "x", "user", metadata={"k": [LONE]}),
+        Msg("a", "x", "user", timestamp=LONE),
     ]
     for bad in bad_messages:
         with pytest.raises(ValueError, match="lone surrogate"):

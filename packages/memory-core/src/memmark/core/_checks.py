@@ -287,6 +287,8 @@ def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") ->
             and content.isascii()
             and m.id.isascii()
             and m.name.isascii()
+            and m.timestamp.isascii()
+            and (m.invocation_id is None or m.invocation_id.isascii())
         ):
             continue
         where = f"{arg}[{i}]"
