@@ -78,6 +78,9 @@ def valid_states(draw: st.DrawFn) -> dict[str, Any]:
     return state
 
 
+# Containers are built afresh per draw: ``st.just([])`` would hand every
+# example the same list, which a later mutation appends to, so generation
+# would change from run to run (Hypothesis calls that a flaky strategy).
 _WRONG = st.one_of(
     st.none(),
     st.integers(),
@@ -85,13 +88,13 @@ _WRONG = st.one_of(
     st.booleans(),
     st.binary(max_size=4),
     st.just(""),
-    st.just([]),
-    st.just({}),
+    st.builds(list),
+    st.builds(dict),
     st.just("robot"),
-    st.just([""]),
-    st.just([1]),
+    st.builds(lambda: [""]),
+    st.builds(lambda: [1]),
     st.just("x" * 200_000),
-    st.just(set()),
+    st.builds(set),
 )
 
 
