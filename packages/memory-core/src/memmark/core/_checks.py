@@ -10,22 +10,6 @@ from memmark.core.errors import InvalidStateError, MessageTooLargeError
 from memmark.core.msg import Msg
 
 
-def check_msgs(memories: object) -> list[Msg]:
-    """Normalise ``memories`` (a ``Msg``, a list of ``Msg`` or ``None``) to a list."""
-    if memories is None:
-        return []
-    if isinstance(memories, Msg):
-        return [memories]
-    if isinstance(memories, (list, tuple)):
-        for i, m in enumerate(memories):
-            if not isinstance(m, Msg):
-                raise TypeError(f"memories[{i}]: expected a Msg, got {type(m).__name__}")
-        return list(memories)
-    raise TypeError(
-        f"memories: expected a Msg, a list of Msg or None, got {type(memories).__name__}"
-    )
-
-
 def encodable(text: str) -> bool:
     """Return whether ``text`` encodes as UTF-8 (it holds no lone surrogate)."""
     if text.isascii():
@@ -265,23 +249,36 @@ def _fields_encodable(msg: Msg) -> bool:
     return True
 
 
-def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") -> None:
-    """Refuse messages no store can keep, or whose JSON exceeds ``limit`` bytes.
+def check_messages(memories: object, limit: int | None) -> list[Msg]:
+    """Normalise ``add``'s ``memories`` to a list of messages every store can keep.
 
-    Plain ASCII messages far below the limit pass on a length test alone;
-    the others are walked for depth, checked to encode as UTF-8, and
+    ``memories`` is a ``Msg``, a list or tuple of ``Msg``, or ``None`` (no
+    messages). One pass checks each item: an exact ``Msg`` of plain ASCII
+    text far below the limit passes on type and length tests alone; any
+    other is type-checked, walked for depth, checked to encode as UTF-8 and
     measured as the UTF-8 JSON of ``to_dict()``.
 
     Raises:
-        MessageTooLargeError: A message is too large or nests too deep (a
-            ``ValueError``).
+        TypeError: ``memories`` or one of its items is not a ``Msg``.
+        MessageTooLargeError: A message's JSON is over ``limit`` bytes, or it
+            nests too deep (a ``ValueError``).
         ValueError: A string of a message holds a lone surrogate.
     """
+    if memories is None:
+        return []
+    if isinstance(memories, Msg):
+        msgs = [memories]
+    elif isinstance(memories, (list, tuple)):
+        msgs = list(memories)
+    else:
+        raise TypeError(
+            f"memories: expected a Msg, a list of Msg or None, got {type(memories).__name__}"
+        )
     quick = (limit if limit is not None else 1 << 62) // 4  # a character is <= 4 UTF-8 bytes
     for i, m in enumerate(msgs):
-        content = m.content
         if (
-            type(content) is str
+            type(m) is Msg
+            and type(content := m.content) is str
             and m.metadata is None
             and len(content) + len(m.name) + len(m.id) < quick
             and content.isascii()
@@ -291,10 +288,13 @@ def check_messages(msgs: list[Msg], limit: int | None, arg: str = "memories") ->
             and (m.invocation_id is None or m.invocation_id.isascii())
         ):
             continue
-        where = f"{arg}[{i}]"
+        if not isinstance(m, Msg):
+            raise TypeError(f"memories[{i}]: expected a Msg, got {type(m).__name__}")
+        where = f"memories[{i}]"
         check_message(m, where)
         if limit is not None:
             check_size(m, limit, where)
+    return msgs
 
 
 def check_size(msg: Msg, limit: int, where: str) -> None:

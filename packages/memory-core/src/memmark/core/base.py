@@ -27,10 +27,9 @@ def _checked_add(impl: _F) -> _F:
         *,
         skip_duplicated: bool = True,
     ) -> Any:
-        msgs = _checks.check_msgs(memories)
+        msgs = _checks.check_messages(memories, self.max_message_bytes)
         mark_list = _checks.check_marks(marks, "marks")
         _checks.check_bool(skip_duplicated, "skip_duplicated")
-        _checks.check_messages(msgs, self.max_message_bytes)
         return await impl(self, msgs, mark_list or None, skip_duplicated=skip_duplicated)
 
     return add  # type: ignore[return-value]
