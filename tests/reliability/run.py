@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,23 @@ def _name(row: dict[str, Any]) -> str:
     return f"{name} (reduced run)" if row.get("size") == "ci" else name
 
 
+# Which row stands when two files measured the same thing: a full run's,
+# then a test that has one size only (measured alike in every run), then a
+# reduced run's; among equals, the newer file's.
+_RANK = {"ci": 0, "single": 1, "full": 2}
+
+
+def _key(row: dict[str, Any]) -> tuple[str, ...]:
+    """What a row measured; numbers in the fault (a Redis slot, a timeout) do not count."""
+    return (
+        row["guarantee"],
+        row["backend"],
+        re.sub(r"\d+(\.\d+)?", "#", str(row.get("fault", ""))),
+        str(row.get("depth", "")),
+        str(row.get("id", "")),
+    )
+
+
 def merge(files: list[Path]) -> dict[str, Any]:
     """Merge figures files: per measurement, a full run's row wins over a reduced one."""
     merged: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -75,18 +93,14 @@ def merge(files: list[Path]) -> dict[str, Any]:
         if not meta or data.get("size") == "full":
             meta = {k: v for k, v in data.items() if k != "rows"}
         for row in data["rows"]:
-            key = (
-                row["guarantee"],
-                row["backend"],
-                str(row.get("fault", "")),
-                str(row.get("depth", "")),
-                str(row.get("id", "")),
-            )
-            old = merged.get(key)
-            if old is None or row["size"] == "full" or old["size"] != "full":
-                merged[key] = row
+            if row["size"] == "ci" and data.get("size") == "full":
+                row = {**row, "size": "single"}  # a one-size test, run by the full run too
+            old = merged.get(_key(row))
+            if old is None or _RANK[row["size"]] >= _RANK[old["size"]]:
+                merged[_key(row)] = row
     meta["rows"] = list(merged.values())
-    meta["sizes"] = sorted({r["size"] for r in meta["rows"]})
+    # The kinds of run the rows come from ("single" rows come from full runs).
+    meta["sizes"] = sorted({r["size"].replace("single", "full") for r in meta["rows"]})
     return meta
 
 
