@@ -95,9 +95,10 @@ def merge(files: list[Path]) -> dict[str, Any]:
         for row in data["rows"]:
             if row["size"] == "ci" and data.get("size") == "full":
                 row = {**row, "size": "single"}  # a one-size test, run by the full run too
-            old = merged.get(_key(row))
+            key = _key(row)
+            old = merged.get(key)
             if old is None or _RANK[row["size"]] >= _RANK[old["size"]]:
-                merged[_key(row)] = row
+                merged[key] = row
     meta["rows"] = list(merged.values())
     # The kinds of run the rows come from ("single" rows come from full runs).
     meta["sizes"] = sorted({r["size"].replace("single", "full") for r in meta["rows"]})

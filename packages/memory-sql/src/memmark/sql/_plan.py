@@ -268,7 +268,7 @@ class Plan:
         session carries by walking all the session's marks on the primary
         key, and InnoDB locks every row it reads: a writer that has just
         added other marks then waits for the re-mark while the re-mark waits
-        for it, a deadlock on every such add. Only the multi-table form of
+        for it: a deadlock. Only the multi-table form of
         ``DELETE`` takes an index hint, hence the text.
         """
         mark = self.tables.mark
