@@ -268,8 +268,8 @@ class Plan:
         session carries by walking all the session's marks on the primary
         key, and InnoDB locks every row it reads: a writer that has just
         added other marks then waits for the re-mark while the re-mark waits
-        for it: a deadlock. Only the multi-table form of
-        ``DELETE`` takes an index hint, hence the text.
+        for it, a deadlock. Only the multi-table form of ``DELETE`` takes an
+        index hint, hence the text.
         """
         mark = self.tables.mark
         index = next(i for i in mark.indexes if [c.name for c in i.columns] == ["sid", "mk", "seq"])
