@@ -1,0 +1,168 @@
+"""Open a memory from a URL; the URL's scheme picks the backend.
+
+Each backend package registers the schemes it serves as entry points of the
+group ``memmark.backends`` (name: the scheme, value: a callable taking the URL
+and keyword options and returning a memory), so a backend installed alone is
+found without the core knowing it. ``memory://`` is served here, in process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from memmark.core._checks import check_text
+from memmark.core.base import MemoryBase
+from memmark.core.errors import MissingDependencyError
+from memmark.core.in_memory import InMemoryMemory
+
+ENTRY_POINT_GROUP = "memmark.backends"
+"""The entry-point group in which backends register the URL schemes they open."""
+
+Opener = Callable[..., MemoryBase]
+"""``opener(url, *, user_id, session_id, **options) -> MemoryBase``."""
+
+# Where each scheme memmark knows comes from, to name the install line when
+# its backend (or the backend's driver) is not installed.
+_INSTALL_LINES: dict[str, str] = {
+    "sqlite": "memmark-sql[sqlite]",
+    "sqlite+aiosqlite": "memmark-sql[sqlite]",
+    "postgresql": "memmark-sql[postgres]",
+    "postgresql+asyncpg": "memmark-sql[postgres]",
+    "mysql": "memmark-sql[mysql]",
+    "mysql+asyncmy": "memmark-sql[mysql]",
+    "mariadb": "memmark-sql[mysql]",
+    "mariadb+asyncmy": "memmark-sql[mysql]",
+    "redis": "memmark-redis",
+    "rediss": "memmark-redis",
+    "redis+cluster": "memmark-redis",
+    "rediss+cluster": "memmark-redis",
+}
+
+_in_process: dict[tuple[str, str, str], InMemoryMemory] = {}
+
+
+def mask_password(url: str) -> str:
+    """Return ``url`` with its password, if any, replaced by ``***``.
+
+    Args:
+        url: Any URL.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def url_scheme(url: object) -> str:
+    """Return the lower-cased scheme of a memory URL.
+
+    Raises:
+        TypeError: ``url`` is not a str.
+        ValueError: ``url`` has no ``scheme://``.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url: expected a str, got {type(url).__name__}")
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"url: expected 'scheme://...', got {mask_password(url)!r}")
+    return scheme.lower()
+
+
+DEFAULT_USER_ID = "default_user"
+DEFAULT_SESSION_ID = "default_session"
+
+
+def session_ids(user_id: object, session_id: object) -> tuple[str, str]:
+    """Return ``(user_id, session_id)`` under the one policy every backend keeps.
+
+    ``None`` stands for the default (``"default_user"`` / ``"default_session"``);
+    any other value must be a non-empty ``str`` every store can hold.
+
+    Raises:
+        TypeError: An id is neither ``None`` nor a ``str``.
+        ValueError: An id is ``""`` or holds a lone surrogate.
+    """
+    user = DEFAULT_USER_ID if user_id is None else check_text(user_id, "user_id")
+    session = DEFAULT_SESSION_ID if session_id is None else check_text(session_id, "session_id")
+    for value, arg in ((user, "user_id"), (session, "session_id")):
+        if not value:
+            raise ValueError(f"{arg}: must be a non-empty string (None means the default)")
+    return user, session
+
+
+def openers() -> dict[str, Opener]:
+    """Return the installed backends' openers by scheme (``memory`` included)."""
+    found: dict[str, Opener] = {"memory": open_in_process}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name.lower(), point.load())
+    return found
+
+
+def connect(
+    url: str,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    **options: Any,
+) -> MemoryBase:
+    """Open the memory of one ``(user_id, session_id)`` in the store ``url`` names.
+
+    The backend is picked by the scheme: ``memory://`` (in process),
+    ``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://…``,
+    ``mysql+asyncmy://…`` (MariaDB), ``redis://`` / ``rediss://``, and
+    ``redis+cluster://`` / ``rediss+cluster://`` for a Redis Cluster. Every
+    memory opened from the same URL in a process shares one engine or
+    connection pool, so opening one per request costs no new connections.
+
+    Args:
+        url: Where the store is.
+        user_id: The user; ``None`` means ``"default_user"``.
+        session_id: The session; ``None`` means ``"default_session"``.
+        **options: Passed to the backend's opener (see each backend's
+            ``from_url``), e.g. ``table_prefix``, ``key_prefix``,
+            ``key_ttl``, ``connect_timeout``.
+
+    Raises:
+        MissingDependencyError: The backend or its driver is not installed;
+            the message names the ``pip install`` line.
+        ValueError: ``url`` is malformed or names a scheme no backend serves.
+    """
+    scheme = url_scheme(url)
+    opener = openers().get(scheme)
+    if opener is None:
+        install = _INSTALL_LINES.get(scheme)
+        if install is not None:
+            raise MissingDependencyError(install.partition("[")[0], install)
+        known = ", ".join(sorted({"memory", *_INSTALL_LINES}))
+        raise ValueError(f"url: no memmark backend serves {scheme!r}:// (known: {known})")
+    return opener(url, user_id=user_id, session_id=session_id, **options)
+
+
+def open_in_process(
+    url: str, *, user_id: str | None = None, session_id: str | None = None
+) -> InMemoryMemory:
+    """Return the in-process memory ``memory://[name]`` holds for the pair.
+
+    Memories opened with the same URL, user and session in one process are
+    one and the same object, so a memory opened per request sees what the
+    one before it stored. The store lives as long as the process.
+
+    Args:
+        url: ``memory://`` or ``memory://name`` (names keep stores apart).
+        user_id: The user; ``None`` means ``"default_user"``.
+        session_id: The session; ``None`` means ``"default_session"``.
+    """
+    user, session = session_ids(user_id, session_id)
+    key = (url.partition("://")[2], user, session)
+    memory = _in_process.get(key)
+    if memory is None:
+        memory = _in_process[key] = InMemoryMemory()
+    return memory

@@ -1,0 +1,100 @@
+"""Open a Redis memory from a URL, on one shared client per URL per process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from memmark.core.connect import url_scheme
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds a new connection may take before it fails."""
+
+DEFAULT_COMMAND_TIMEOUT = 5.0
+"""Seconds a command may wait for its reply; every script is bounded to far less."""
+
+_clients: dict[str, Any] = {}
+
+
+def shared_client(
+    url: str,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    **client_kwargs: Any,
+) -> Any:
+    """Return the process's client for ``url``, making it on first use.
+
+    ``redis://`` and ``rediss://`` make a ``redis.asyncio.Redis``;
+    ``redis+cluster://`` and ``rediss+cluster://`` a ``RedisCluster`` that
+    discovers the other nodes from the one named.
+
+    Args:
+        url: The server's URL.
+        connect_timeout: Seconds a new connection may take.
+        command_timeout: Seconds a command may wait for its reply.
+        **client_kwargs: Passed to the client the first time.
+    """
+    scheme = url_scheme(url)
+    cluster = scheme.endswith("+cluster")
+    plain = scheme.removesuffix("+cluster") + "://" + url.partition("://")[2]
+    options = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": command_timeout,
+        **client_kwargs,
+    }
+    key = repr((scheme, plain, sorted(options.items())))
+    client = _clients.get(key)
+    if client is None:
+        kind = aioredis.RedisCluster if cluster else aioredis.Redis
+        client = _clients[key] = kind.from_url(plain, **options)
+    return client
+
+
+async def close_shared_clients() -> None:
+    """Close every client :func:`shared_client` made, and forget them."""
+    clients = list(_clients.values())
+    _clients.clear()
+    for client in clients:
+        await client.aclose()
+
+
+def open_memory(
+    url: str,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    key_prefix: str = "",
+    key_ttl: float | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    **client_kwargs: Any,
+) -> Any:
+    """Open the memory of one pair on the Redis ``url`` names, on the shared client.
+
+    The entry point behind ``memmark.core.connect`` for Redis URLs.
+
+    Args:
+        url: ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://``.
+        user_id: The user; ``None`` means ``"default_user"``.
+        session_id: The session; ``None`` means ``"default_session"``.
+        key_prefix: Put in front of every key.
+        key_ttl: Seconds of inactivity after which the session's keys expire.
+        connect_timeout: Seconds a new connection may take.
+        command_timeout: Seconds a command may wait for its reply.
+        **client_kwargs: Passed to the client the first time.
+
+    Returns:
+        A :class:`~memmark.redis.RedisMemory`.
+    """
+    from memmark.core.connect import session_ids
+    from memmark.redis import RedisMemory
+
+    user, session = session_ids(user_id, session_id)
+    client = shared_client(
+        url, connect_timeout=connect_timeout, command_timeout=command_timeout, **client_kwargs
+    )
+    return RedisMemory(
+        session_id=session, user_id=user, key_prefix=key_prefix, key_ttl=key_ttl, client=client
+    )
