@@ -1,0 +1,212 @@
+"""What a message may hold: JSON values that every store keeps and gives back equal.
+
+A message's ``content`` blocks and ``metadata`` are stored as JSON in SQL, as
+msgpack in Redis, and must survive ``export_state`` / ``import_state``
+between any two backends. So each value in them is one of:
+
+* ``None``, ``bool``, ``str`` (valid UTF-8: no lone surrogates);
+* ``int`` from ``-2**63`` to ``2**63 - 1`` (every store keeps these exactly;
+  past 64 bits SQLite, MariaDB and msgpack cannot);
+* a finite ``float`` (``NaN`` and the infinities are not JSON);
+* a ``list`` of such values, or a ``dict`` with ``str`` keys and such values,
+
+nesting at most :data:`MAX_JSON_DEPTH` levels. Tuples, sets, bytes,
+datetimes, non-string keys and every other object are refused, because a
+store would turn them into something else (a list, a string) or fail later.
+"""
+
+from __future__ import annotations
+
+import math
+
+from memmark.core.errors import MessageTooLargeError
+
+MAX_JSON_DEPTH = 30
+"""How deep ``content`` and ``metadata`` may nest, counted as SQL's ``JSON_DEPTH``.
+
+A message is stored as one JSON document whose fields sit one level down, so
+this keeps every message within MariaDB's limit of 31 levels for a JSON
+column. It also keeps encoders and copies far from Python's recursion limit.
+"""
+
+MIN_INT = -(2**63)
+"""The smallest integer a message may hold."""
+
+MAX_INT = 2**63 - 1
+"""The largest integer a message may hold."""
+
+_SCALAR_BOUND = 24  # JSON bytes of any int in range, any float, true, false, null
+
+
+def _text_bound(text: str) -> int:
+    # A character takes at most 6 bytes of JSON (a \u00XX escape); the quotes 2.
+    return 6 * len(text) + 2
+
+
+def _is_text(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_bound(value: object) -> int | None:
+    """Return an upper bound of ``value``'s UTF-8 JSON size, or ``None`` if it is refused.
+
+    One pass that accepts exactly the values described in this module and
+    bounds their encoded size, so a caller compares the bound to a limit and
+    measures exactly only when the bound is over it. Recursive, but it stops
+    at :data:`MAX_JSON_DEPTH`, so a hostile 100,000-level value cannot
+    exhaust the stack.
+
+    Args:
+        value: A message's ``content`` (a list of blocks) or ``metadata``.
+    """
+    bound = _bound(value, 1)
+    return None if bound < 0 else bound
+
+
+_REFUSED = -1
+
+
+def _bound(node: object, depth: int) -> int:
+    kind = type(node)
+    if kind is str:
+        return _text_bound(node) if _is_text(node) else _REFUSED  # type: ignore[arg-type]
+    if kind is dict:
+        if depth >= MAX_JSON_DEPTH and node:
+            return _REFUSED
+        total = 2
+        for key, child in node.items():  # type: ignore[attr-defined]
+            if not _is_text(key):
+                return _REFUSED
+            size = _bound(child, depth + 1)
+            if size < 0:
+                return _REFUSED
+            total += size + _text_bound(key) + 2
+        return total
+    if kind is list:
+        if depth >= MAX_JSON_DEPTH and node:
+            return _REFUSED
+        total = 2
+        for child in node:  # type: ignore[attr-defined]
+            size = _bound(child, depth + 1)
+            if size < 0:
+                return _REFUSED
+            total += size + 1
+        return total
+    if kind is int:
+        return _SCALAR_BOUND if MIN_INT <= node <= MAX_INT else _REFUSED  # type: ignore[operator]
+    if node is None or kind is bool:
+        return _SCALAR_BOUND
+    if kind is float:
+        return _SCALAR_BOUND if math.isfinite(node) else _REFUSED  # type: ignore[arg-type]
+    # Subclasses (a str enum, an OrderedDict) are stored as their base type
+    # and read back equal to the original.
+    if isinstance(node, str):
+        return _bound(str(node), depth)
+    if isinstance(node, dict):
+        return _bound(dict(node), depth)
+    if isinstance(node, list):
+        return _bound(list(node), depth)
+    if isinstance(node, float):
+        return _bound(float(node), depth)
+    if isinstance(node, int) and not isinstance(node, bool):
+        return _bound(int(node), depth)
+    return _REFUSED
+
+
+def why_refused(value: object, field: str) -> str | None:
+    """Return why ``value`` is no message value, naming the path within ``field``.
+
+    ``None`` when it is one. Slower than :func:`json_bound`; call it to
+    explain a refusal.
+
+    Args:
+        value: The value :func:`json_bound` refused.
+        field: Its name, e.g. ``"metadata"``.
+    """
+    stack: list[tuple[object, str, int]] = [(value, field, 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, bool) or node is None:
+            continue
+        if isinstance(node, str):
+            if not _is_text(node):
+                return f"{path}: holds a lone surrogate, which is not UTF-8 text"
+        elif isinstance(node, int):
+            if not MIN_INT <= node <= MAX_INT:
+                return f"{path}: the integer {node} is outside the 64-bit range a store keeps"
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return f"{path}: {node!r} is not a JSON number"
+        elif isinstance(node, dict | list):
+            if depth >= MAX_JSON_DEPTH and node:
+                return f"{path}: nests deeper than {MAX_JSON_DEPTH} levels"
+            if isinstance(node, list):
+                stack.extend((c, f"{path}[{i}]", depth + 1) for i, c in enumerate(node))
+                continue
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    return f"{path}: the key {key!r} is a {type(key).__name__}, not a str"
+                if not _is_text(key):
+                    return f"{path}: the key {key!a} holds a lone surrogate"
+                stack.append((child, f"{path}[{key!r}]", depth + 1))
+        else:
+            return f"{path}: a {type(node).__name__} is not a JSON value"
+    return None
+
+
+def check_value(value: object, field: str) -> int:
+    """Return a bound of ``value``'s JSON size if it is a message value; raise otherwise.
+
+    Args:
+        value: A message's ``content`` blocks or ``metadata``.
+        field: Its name, for the error, e.g. ``"memories[2]: message 'x' metadata"``.
+
+    Raises:
+        MessageTooLargeError: It nests deeper than :data:`MAX_JSON_DEPTH`
+            (a ``ValueError``).
+        ValueError: It holds anything else this module refuses.
+    """
+    bound = json_bound(value)
+    if bound is not None:
+        return bound
+    reason = why_refused(value, field) or f"{field}: is not a JSON value"
+    if "nests deeper" in reason:
+        raise MessageTooLargeError(reason)
+    raise ValueError(reason)
+
+
+def copy_value(value: object) -> object:
+    """Return a copy of a checked message value that shares nothing mutable with it.
+
+    Only dicts and lists are copied; every other value a message may hold is
+    immutable. Several times faster than :func:`copy.deepcopy`, which keeps
+    a memo of every object it meets. Recursive: call it on values that
+    passed :func:`check_value`, whose depth is bounded.
+
+    Args:
+        value: A message's ``content`` blocks or ``metadata``, already checked.
+    """
+    if type(value) is dict:
+        return {key: _copy_child(child) for key, child in value.items()}
+    if type(value) is list:
+        return [_copy_child(child) for child in value]
+    if isinstance(value, dict):
+        return {key: _copy_child(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_copy_child(child) for child in value]
+    return value
+
+
+def _copy_child(child: object) -> object:
+    kind = type(child)
+    if kind is str or kind is int or kind is float or kind is bool or child is None:
+        return child
+    return copy_value(child)
