@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memmark.core import InMemoryMemory, MissingDependencyError, Msg
-from memmark.core.connect import connect, mask_password, openers, session_ids
+from memmark.core.checks import session_ids
+from memmark.core.connect import connect, mask_password, openers
 
 
 async def test_memory_url_opens_one_store_per_pair_shared_by_every_open() -> None:
@@ -68,12 +69,10 @@ def test_the_password_is_masked_and_the_rest_kept() -> None:
     assert mask_password("sqlite+aiosqlite:///tmp/x.db") == "sqlite+aiosqlite:///tmp/x.db"
 
 
-def test_ids_have_one_policy_none_is_the_default_and_empty_is_refused() -> None:
+def test_ids_have_one_policy_none_is_the_default_and_any_str_is_an_id() -> None:
     assert session_ids(None, None) == ("default_user", "default_session")
-    assert session_ids("u", "s") == ("u", "s")
-    with pytest.raises(ValueError, match="user_id"):
-        session_ids("", "s")
-    with pytest.raises(ValueError, match="session_id"):
-        session_ids("u", "")
+    assert session_ids("", "s") == ("", "s")
     with pytest.raises(TypeError, match="session_id"):
         session_ids("u", 5)
+    with pytest.raises(ValueError, match="user_id"):
+        session_ids("\ud800", "s")

@@ -13,8 +13,31 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from memmark.core import values
 from memmark.core.errors import InvalidStateError, MessageTooLargeError
-from memmark.core.msg import Msg
+from memmark.core.msg import ROLES, Msg
+from memmark.core.values import MAX_JSON_DEPTH
+
+__all__ = [
+    "DEFAULT_SESSION_ID",
+    "DEFAULT_USER_ID",
+    "MAX_JSON_DEPTH",
+    "check_bool",
+    "check_ids",
+    "check_limit",
+    "check_mark",
+    "check_marks",
+    "check_message",
+    "check_messages",
+    "check_optional_mark",
+    "check_size",
+    "check_summary",
+    "check_text",
+    "encodable",
+    "find_duplicates",
+    "parse_state",
+    "session_ids",
+]
 
 
 def encodable(text: str) -> bool:
@@ -44,6 +67,29 @@ def check_text(value: object, arg: str) -> str:
     if not encodable(value):
         raise _unencodable(arg)
     return value
+
+
+DEFAULT_USER_ID = "default_user"
+"""The user of a memory made with ``user_id=None``."""
+
+DEFAULT_SESSION_ID = "default_session"
+"""The session of a memory made with ``session_id=None``."""
+
+
+def session_ids(user_id: object, session_id: object) -> tuple[str, str]:
+    """Return ``(user_id, session_id)`` under the one policy every backend keeps.
+
+    ``None`` stands for the default (``"default_user"`` / ``"default_session"``);
+    any ``str`` a store can hold is an id, ``""`` included (ids are data: the
+    empty string is kept apart from every other, like any id).
+
+    Raises:
+        TypeError: An id is neither ``None`` nor a ``str``.
+        ValueError: An id holds a lone surrogate.
+    """
+    user = DEFAULT_USER_ID if user_id is None else check_text(user_id, "user_id")
+    session = DEFAULT_SESSION_ID if session_id is None else check_text(session_id, "session_id")
+    return user, session
 
 
 def check_mark(mark: object, arg: str) -> str:
@@ -176,14 +222,12 @@ def parse_state(
             raise InvalidStateError(f"{where}: the message must be a dict")
         try:
             msg = Msg.from_dict(data)
-            check_message(msg, where)
+            check_message(msg, where, limit)
             checked = check_marks(marks, f"{where} marks")
         except MessageTooLargeError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidStateError(f"{where}: {exc}") from exc
-        if limit is not None:
-            check_size(msg, limit, where)
         if not isinstance(marks, list):
             raise InvalidStateError(f"{where}: marks must be a list")
         if msg.id in seen:
@@ -193,67 +237,64 @@ def parse_state(
     return content, summary
 
 
-MAX_JSON_DEPTH = 30
-"""How deep ``content`` and ``metadata`` may nest, counted as SQL's ``JSON_DEPTH``.
+def check_message(msg: Msg, where: str, limit: int | None = None) -> None:
+    """Refuse a message a store could not keep and give back equal.
 
-A message is stored as one JSON document whose fields sit one level down, so
-this keeps every message within MariaDB's limit of 31 levels for a JSON
-column: any message one backend takes, every backend can store, and a
-session can always move between them. It also keeps encoders and copies far
-from Python's recursion limit.
-"""
+    Every field is checked again (a caller may have assigned any of them
+    after the message was made): ``id``, ``name`` and ``timestamp`` are
+    strings, ``invocation_id`` a string or ``None``, ``role`` one of the
+    three roles, ``content`` a string or a list of blocks (dicts with a
+    ``"type"``), ``metadata`` ``None`` or a dict; every string is valid UTF-8
+    and every value in the content blocks and metadata is one
+    :mod:`memmark.core.values` accepts.
 
-
-def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Return whether ``value`` nests deeper than ``limit`` (a scalar is depth 1).
-
-    Iterative, so a hostile 100,000-level value cannot exhaust the stack.
-    """
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[object] = node.values()
-        elif isinstance(node, (list, tuple)):
-            children = node
-        else:
-            continue
-        for child in children:
-            if depth + 1 > limit:
-                return True
-            if isinstance(child, (dict, list, tuple)) and child:
-                stack.append((child, depth + 1))
-    return False
-
-
-def check_message(msg: Msg, where: str) -> None:
-    """Refuse a message no store can keep: nested too deep, or not encodable as UTF-8.
+    Args:
+        msg: The message.
+        where: Where it came from, for the error, e.g. ``"memories[2]"``.
+        limit: The largest UTF-8 JSON size allowed, or ``None``.
 
     Raises:
-        MessageTooLargeError: The content or metadata nest deeper than
-            :data:`MAX_JSON_DEPTH`.
-        ValueError: A string of the message holds a lone surrogate.
+        TypeError: A field has the wrong type.
+        MessageTooLargeError: It is over ``limit`` or nests deeper than
+            :data:`~memmark.core.values.MAX_JSON_DEPTH` (a ``ValueError``).
+        ValueError: Anything else is refused; the error names the message
+            and the field.
     """
-    if (type(msg.content) is not str and too_deep(msg.content)) or (
-        msg.metadata is not None and too_deep(msg.metadata)
-    ):
-        raise MessageTooLargeError(
-            f"{where}: message {msg.id[:40]!r} nests deeper than {MAX_JSON_DEPTH} levels "
-            "in its content or metadata"
+    msg_id = msg.id
+    if not isinstance(msg_id, str):
+        raise TypeError(f"{where}: the message id must be a str, got {type(msg_id).__name__}")
+    label = f"{where}: message {msg_id[:40]!a}"
+    bound = 64  # the keys and punctuation of the stored object
+    for field in ("id", "name", "timestamp", "invocation_id"):
+        text = getattr(msg, field)
+        if text is None and field == "invocation_id":
+            continue
+        check_text(text, f"{label} {field}")
+        bound += 6 * len(text) + 2
+    if not isinstance(msg.role, str) or msg.role not in ROLES:
+        raise ValueError(f"{label} role: must be 'user', 'assistant' or 'system', got {msg.role!r}")
+    content = msg.content
+    if isinstance(content, str):
+        check_text(content, f"{label} content")
+        bound += 6 * len(content) + 2
+    elif isinstance(content, list):
+        for i, block in enumerate(content):
+            if not isinstance(block, dict) or "type" not in block:
+                raise TypeError(f"{label} content[{i}]: a block must be a dict with a 'type' key")
+        bound += values.check_value(content, f"{label} content")
+    else:
+        raise TypeError(
+            f"{label} content: expected a str or a list of blocks, got {type(content).__name__}"
         )
-    if not _fields_encodable(msg):
-        raise _unencodable(f"{where}: message {msg.id[:40]!a}")
-
-
-def _fields_encodable(msg: Msg) -> bool:
-    if type(msg.content) is str and msg.metadata is None:
-        texts = (msg.id, msg.name, msg.content, msg.timestamp, msg.invocation_id or "")
-        return all(encodable(text) for text in texts)
-    try:
-        json.dumps(msg.to_dict(), ensure_ascii=False, default=str).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    metadata = msg.metadata
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(
+                f"{label} metadata: expected a dict or None, got {type(metadata).__name__}"
+            )
+        bound += values.check_value(metadata, f"{label} metadata")
+    if limit is not None and bound > limit:
+        check_size(msg, limit, where)
 
 
 def check_messages(memories: object, limit: int | None) -> list[Msg]:
@@ -283,24 +324,31 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
         )
     quick = (limit if limit is not None else 1 << 62) // 4  # a character is <= 4 UTF-8 bytes
     for i, m in enumerate(msgs):
+        # Any field may have been assigned after the message was made, so
+        # the fast path tests every one's type, then plain ASCII and length.
         if (
             type(m) is Msg
             and type(content := m.content) is str
             and m.metadata is None
-            and len(content) + len(m.name) + len(m.id) < quick
+            and type(name := m.name) is str
+            and type(msg_id := m.id) is str
+            and type(stamp := m.timestamp) is str
+            and type(m.role) is str
+            and m.role in ROLES
+            and len(content) + len(name) + len(msg_id) + len(stamp) < quick
             and content.isascii()
-            and m.id.isascii()
-            and m.name.isascii()
-            and m.timestamp.isascii()
-            and (m.invocation_id is None or m.invocation_id.isascii())
+            and msg_id.isascii()
+            and name.isascii()
+            and stamp.isascii()
+            and (
+                (invocation := m.invocation_id) is None
+                or (type(invocation) is str and invocation.isascii() and len(invocation) < quick)
+            )
         ):
             continue
         if not isinstance(m, Msg):
             raise TypeError(f"memories[{i}]: expected a Msg, got {type(m).__name__}")
-        where = f"memories[{i}]"
-        check_message(m, where)
-        if limit is not None:
-            check_size(m, limit, where)
+        check_message(m, f"memories[{i}]", limit)
     return msgs
 
 

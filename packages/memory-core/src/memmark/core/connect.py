@@ -13,8 +13,8 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from memmark.core._checks import check_text
 from memmark.core.base import MemoryBase
+from memmark.core.checks import session_ids
 from memmark.core.errors import MissingDependencyError
 from memmark.core.in_memory import InMemoryMemory
 
@@ -74,28 +74,6 @@ def url_scheme(url: object) -> str:
     if not sep or not scheme:
         raise ValueError(f"url: expected 'scheme://...', got {mask_password(url)!r}")
     return scheme.lower()
-
-
-DEFAULT_USER_ID = "default_user"
-DEFAULT_SESSION_ID = "default_session"
-
-
-def session_ids(user_id: object, session_id: object) -> tuple[str, str]:
-    """Return ``(user_id, session_id)`` under the one policy every backend keeps.
-
-    ``None`` stands for the default (``"default_user"`` / ``"default_session"``);
-    any other value must be a non-empty ``str`` every store can hold.
-
-    Raises:
-        TypeError: An id is neither ``None`` nor a ``str``.
-        ValueError: An id is ``""`` or holds a lone surrogate.
-    """
-    user = DEFAULT_USER_ID if user_id is None else check_text(user_id, "user_id")
-    session = DEFAULT_SESSION_ID if session_id is None else check_text(session_id, "session_id")
-    for value, arg in ((user, "user_id"), (session, "session_id")):
-        if not value:
-            raise ValueError(f"{arg}: must be a non-empty string (None means the default)")
-    return user, session
 
 
 def openers() -> dict[str, Opener]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from memmark.core._ids import new_id
+from memmark.core.values import copy_value
 
 Role = Literal["user", "assistant", "system"]
 ContentBlock = dict[str, Any]
@@ -54,8 +54,9 @@ class Msg:
 
     Raises:
         ValueError: ``role`` is not one of the three roles.
-        TypeError: ``name`` is not a ``str`` or ``content`` is not a ``str`` or a
-            list of content blocks.
+        TypeError: ``name`` is not a ``str``, ``content`` is not a ``str`` or a
+            list of content blocks, ``metadata`` is not a dict or ``None``, or
+            ``timestamp`` or ``invocation_id`` is not a ``str`` or ``None``.
     """
 
     __slots__ = ("content", "id", "invocation_id", "metadata", "name", "role", "timestamp")
@@ -83,6 +84,14 @@ class Msg:
             raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
         if type(content) is not str:
             _check_content(content)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise TypeError(f"metadata: expected a dict or None, got {type(metadata).__name__}")
+        if timestamp is not None and not isinstance(timestamp, str):
+            raise TypeError(f"timestamp: expected a str or None, got {type(timestamp).__name__}")
+        if invocation_id is not None and not isinstance(invocation_id, str):
+            raise TypeError(
+                f"invocation_id: expected a str or None, got {type(invocation_id).__name__}"
+            )
         self.id = new_id()
         self.name = name
         self.content = content
@@ -161,10 +170,10 @@ class Msg:
         new.id = self.id
         new.name = self.name
         content = self.content
-        # Strings are immutable; only block lists need a deep copy.
-        new.content = content if type(content) is str else copy.deepcopy(content)
+        # Strings are immutable; only block lists and metadata are copied.
+        new.content = content if type(content) is str else copy_value(content)  # type: ignore[assignment]
         metadata = self.metadata
-        new.metadata = None if metadata is None else copy.deepcopy(metadata)
+        new.metadata = None if metadata is None else copy_value(metadata)  # type: ignore[assignment]
         new.role = self.role
         new.timestamp = self.timestamp
         new.invocation_id = self.invocation_id

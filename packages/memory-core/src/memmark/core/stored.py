@@ -22,17 +22,17 @@ class StoreBackedMemory(MemoryBase):
     move with the async ``export_state`` and ``import_state``.
 
     Args:
-        session_id: The session; any string every store can hold.
-        user_id: The user; likewise.
+        session_id: The session; any string every store can hold, ``None``
+            for ``"default_session"``.
+        user_id: The user; likewise, ``None`` for ``"default_user"``.
 
     Raises:
         TypeError: An id is not a ``str``.
         ValueError: An id holds a lone surrogate.
     """
 
-    def __init__(self, session_id: str, user_id: str) -> None:
-        self.session_id = checks.check_text(session_id, "session_id")
-        self.user_id = checks.check_text(user_id, "user_id")
+    def __init__(self, session_id: str | None, user_id: str | None) -> None:
+        self.user_id, self.session_id = checks.session_ids(user_id, session_id)
         self._compressed_summary = ""
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ store would turn them into something else (a list, a string) or fail later.
 
 from __future__ import annotations
 
+import copy
 import math
 
 from memmark.core.errors import MessageTooLargeError
@@ -202,11 +203,14 @@ def copy_value(value: object) -> object:
         return {key: _copy_child(child) for key, child in value.items()}
     if isinstance(value, list):
         return [_copy_child(child) for child in value]
-    return value
+    return _copy_child(value)
 
 
 def _copy_child(child: object) -> object:
     kind = type(child)
     if kind is str or kind is int or kind is float or kind is bool or child is None:
         return child
-    return copy_value(child)
+    if isinstance(child, dict | list):
+        return copy_value(child)
+    # Not a message value (never stored), but Msg.copy() must stay independent.
+    return copy.deepcopy(child)

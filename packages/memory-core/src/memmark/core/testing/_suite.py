@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, settings
 from memmark.core.base import MemoryBase
 from memmark.core.errors import DuplicateMessageError, MessageTooLargeError
 from memmark.core.msg import Msg
-from memmark.core.testing._corpus import COLLIDING_PAIRS, HOSTILE_IDS, HOSTILE_IDS_WITHOUT_NUL
+from memmark.core.testing._corpus import (
+    COLLIDING_PAIRS,
+    HOSTILE_IDS,
+    HOSTILE_IDS_WITHOUT_NUL,
+    unstorable_values,
+)
 from memmark.core.testing._machine import run_state_machine
 
 MemoryFactory = Callable[[str, str], Awaitable[MemoryBase]]
@@ -513,6 +518,49 @@ class MemoryConformance:
         for error, arg, call in calls:
             with pytest.raises(error, match=arg):
                 await call()
+        assert await memory.size() == 0
+        assert await memory.export_state() == {"content": []}
+
+    @asyncio_test
+    async def test_values_json_cannot_hold_are_refused_whole_before_any_write(
+        self, memory: MemoryBase
+    ) -> None:
+        await memory.add(msg("kept", "0"), marks="m")
+        before = await memory.export_state()
+        for i, (value, reason) in enumerate(unstorable_values()):
+            in_metadata = msg("bad", f"meta-{i}")
+            in_metadata.metadata = {"usage": {"field": value}}
+            in_block = msg("bad", f"block-{i}")
+            in_block.content = [{"type": "tool_use", "id": "c", "name": "f", "input": {"a": value}}]
+            for bad, field in ((in_metadata, "metadata"), (in_block, "content")):
+                for call, where in (
+                    (bad, "memories[0]"),
+                    ([msg("ok", f"ok-{i}"), bad], "memories[1]"),
+                ):
+                    with pytest.raises(ValueError, match=reason) as caught:
+                        await memory.add(call, marks="m")
+                    assert str(caught.value).startswith(f"{where}: message '{bad.id}' {field}")
+        assert await memory.export_state() == before
+
+    @asyncio_test
+    async def test_fields_assigned_after_construction_are_checked_again(
+        self, memory: MemoryBase
+    ) -> None:
+        changes: list[tuple[str, object, type[Exception], str]] = [
+            ("role", "robot", ValueError, "role"),
+            ("metadata", "not a dict", TypeError, "metadata"),
+            ("content", 5, TypeError, "content"),
+            ("content", [{"no": "type"}], TypeError, "content"),
+            ("timestamp", 123, TypeError, "timestamp"),
+            ("name", None, TypeError, "name"),
+            ("invocation_id", 7, TypeError, "invocation_id"),
+            ("id", None, TypeError, "id"),
+        ]
+        for field, value, error, name in changes:
+            m = msg("x", "changed")
+            setattr(m, field, value)
+            with pytest.raises(error, match=name):
+                await memory.add([msg("ok", "ok"), m])
         assert await memory.size() == 0
         assert await memory.export_state() == {"content": []}
 
