@@ -201,8 +201,8 @@ class RedisMemory(StoreBackedMemory):
 
     def __init__(
         self,
-        session_id: str = "default_session",
-        user_id: str = "default_user",
+        session_id: str | None = "default_session",
+        user_id: str | None = "default_user",
         host: str = "localhost",
         port: int = 6379,
         db: int = 0,
@@ -226,7 +226,7 @@ class RedisMemory(StoreBackedMemory):
         if len(given) > 1:
             raise ValueError(f"give at most one of client, url, connection_pool; got {given}")
         self.key_prefix = key_prefix
-        self._keys = session_keys(key_prefix, user_id, session_id)
+        self._keys = session_keys(key_prefix, self.user_id, self.session_id)
         self._ttl_arg = _ZERO
         self.key_ttl = key_ttl
         self._scripts = scripts()

@@ -88,13 +88,15 @@ def open_memory(
     Returns:
         A :class:`~memmark.redis.RedisMemory`.
     """
-    from memmark.core.connect import session_ids
     from memmark.redis import RedisMemory
 
-    user, session = session_ids(user_id, session_id)
     client = shared_client(
         url, connect_timeout=connect_timeout, command_timeout=command_timeout, **client_kwargs
     )
     return RedisMemory(
-        session_id=session, user_id=user, key_prefix=key_prefix, key_ttl=key_ttl, client=client
+        session_id=session_id,
+        user_id=user_id,
+        key_prefix=key_prefix,
+        key_ttl=key_ttl,
+        client=client,
     )
