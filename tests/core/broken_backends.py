@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
+from memmark.core.connect import InProcessHandle
 from memmark.core.testing import MemoryFactory
 
 
@@ -14,8 +15,8 @@ def in_process_factory(
 ) -> Callable[[], contextlib.AbstractAsyncContextManager[MemoryFactory]]:
     """Return a factory context making ``cls`` memories, one instance per pair.
 
-    The in-process memory has no ids: one instance stands for one session, so
-    every handle on a pair is that instance.
+    The in-process memory has no ids: one instance stands for one session,
+    and every handle on a pair is a handle on that instance.
     """
 
     @contextlib.asynccontextmanager
@@ -23,7 +24,7 @@ def in_process_factory(
         sessions: dict[tuple[str, str], InMemoryMemory] = {}
 
         async def make(user_id: str, session_id: str) -> MemoryBase:
-            return sessions.setdefault((user_id, session_id), cls())
+            return InProcessHandle(sessions.setdefault((user_id, session_id), cls()))
 
         yield make
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
 import pytest
 
-from memmark.core import InMemoryMemory, MissingDependencyError, Msg
+from memmark.core import MemoryBase, MissingDependencyError, Msg
 from memmark.core.checks import session_ids
 from memmark.core.connect import connect, mask_password, openers
+from memmark.core.testing import MemoryConformance, MemoryFactory
 
 
 async def test_memory_url_opens_one_store_per_pair_shared_by_every_open() -> None:
@@ -15,7 +20,6 @@ async def test_memory_url_opens_one_store_per_pair_shared_by_every_open() -> Non
     again = connect("memory://shared-test", user_id="u", session_id="s")
     other_user = connect("memory://shared-test", user_id="v", session_id="s")
     other_store = connect("memory://other-test", user_id="u", session_id="s")
-    assert isinstance(again, InMemoryMemory)
     assert [m.content for m in await again.get_memory()] == ["hello"]
     assert await other_user.size() == 0
     assert await other_store.size() == 0
@@ -76,3 +80,24 @@ def test_ids_have_one_policy_none_is_the_default_and_any_str_is_an_id() -> None:
         session_ids("u", 5)
     with pytest.raises(ValueError, match="user_id"):
         session_ids("\ud800", "s")
+
+
+class TestInProcessHandles(MemoryConformance):
+    """Handles that memory:// opens keep the whole contract, over their shared store."""
+
+    @contextlib.asynccontextmanager
+    async def memory_factory(self) -> AsyncIterator[MemoryFactory]:
+        url = f"memory://conformance-{uuid.uuid4().hex}"
+
+        async def make(user_id: str, session_id: str) -> MemoryBase:
+            return connect(url, user_id=user_id, session_id=session_id)
+
+        yield make
+
+
+async def test_closing_a_handle_leaves_the_shared_store_open() -> None:
+    first = connect("memory://close-test", user_id="u", session_id="s")
+    await first.add(Msg("a", "kept", "user"))
+    await first.close()
+    again = connect("memory://close-test", user_id="u", session_id="s")
+    assert [m.content for m in await again.get_memory()] == ["kept"]

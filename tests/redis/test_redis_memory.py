@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 from redis_support import Cluster, Server, drop_prefix, unique_prefix
 
-from memmark.core import DuplicateMessageError, InMemoryMemory, Msg
+from memmark.core import DuplicateMessageError, InMemoryMemory, MemoryClosedError, Msg
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
 from memmark.redis import RedisMemory, _memory, session_keys
 
@@ -463,7 +463,10 @@ async def test_close_leaves_what_was_passed_in_open() -> None:
         await by_pool.add(msg("x"))
         assert by_pool.get_client() is not fake
     await by_client.close()
-    assert contents(await by_client.get_memory()) == ["x"]  # client and pool still work
+    with pytest.raises(MemoryClosedError):
+        await by_client.get_memory()
+    # The client and the pool passed in still work.
+    assert contents(await RedisMemory(client=fake).get_memory()) == ["x"]
     assert by_client.get_client() is fake
     await fake.aclose()
     with pytest.raises(ValueError, match="at most one"):

@@ -12,6 +12,7 @@ from memmark.core.errors import (
     DuplicateMessageError,
     InvalidStateError,
     MemmarkError,
+    MemoryClosedError,
     MessageTooLargeError,
     MissingDependencyError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidStateError",
     "MemmarkError",
     "MemoryBase",
+    "MemoryClosedError",
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from memmark.core import checks
-from memmark.core.errors import DuplicateMessageError
+from memmark.core.errors import DuplicateMessageError, MemoryClosedError
 from memmark.core.msg import Msg
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -64,6 +64,7 @@ class MemoryBase(ABC):
 
     max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES
     _compressed_summary: str = ""
+    _closed: bool = False
 
     # -- writes ---------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class MemoryBase(ABC):
         Raises:
             DuplicateMessageError: ``skip_duplicated`` is false and an id is taken.
         """
+        self._ensure_open()
         msgs = checks.check_messages(memories, self.max_message_bytes)
         mark_list = checks.check_marks(marks, "marks")
         checks.check_bool(skip_duplicated, "skip_duplicated")
@@ -108,6 +110,7 @@ class MemoryBase(ABC):
         Returns:
             How many messages were really removed; unknown ids count 0.
         """
+        self._ensure_open()
         ids = checks.check_ids(msg_ids, "msg_ids")
         if not ids:
             return 0
@@ -122,6 +125,7 @@ class MemoryBase(ABC):
         Returns:
             The number of messages removed.
         """
+        self._ensure_open()
         if mark is None:
             raise TypeError("mark: expected a str or a list of str, got NoneType")
         marks = checks.check_marks(mark, "mark")
@@ -131,6 +135,7 @@ class MemoryBase(ABC):
 
     async def clear(self) -> None:
         """Remove every message and mark of the session; the summary stays."""
+        self._ensure_open()
         await self._clear()
 
     async def update_messages_mark(
@@ -152,6 +157,7 @@ class MemoryBase(ABC):
             How many messages' mark sets changed. Running the same call twice
             changes nothing the second time.
         """
+        self._ensure_open()
         new = checks.check_optional_mark(new_mark, "new_mark")
         old = checks.check_optional_mark(old_mark, "old_mark")
         ids = None if msg_ids is None else checks.check_ids(msg_ids, "msg_ids")
@@ -161,6 +167,7 @@ class MemoryBase(ABC):
 
     async def update_compressed_summary(self, summary: str) -> None:
         """Store the compressed summary of the session (``""`` removes it)."""
+        self._ensure_open()
         checks.check_summary(summary)
         await self._update_compressed_summary(summary)
         self._compressed_summary = summary
@@ -169,6 +176,7 @@ class MemoryBase(ABC):
 
     async def size(self) -> int:
         """Return the number of messages in the session."""
+        self._ensure_open()
         return await self._size()
 
     async def get_memory(
@@ -189,6 +197,7 @@ class MemoryBase(ABC):
             limit: Keep the newest ``limit`` messages of the result (still
                 oldest first).
         """
+        self._ensure_open()
         mark = checks.check_optional_mark(mark, "mark")
         exclude_mark = checks.check_optional_mark(exclude_mark, "exclude_mark")
         checks.check_bool(prepend_summary, "prepend_summary")
@@ -223,6 +232,7 @@ class MemoryBase(ABC):
         format is the in-process memory's ``state_dict()``, so a session can
         move between backends.
         """
+        self._ensure_open()
         content, summary = await self._export_state()
         self._compressed_summary = summary
         return build_state(content, summary)
@@ -238,6 +248,7 @@ class MemoryBase(ABC):
             KeyError: ``content`` is missing.
             TypeError: ``state`` is not a dict.
         """
+        self._ensure_open()
         content, summary = checks.parse_state(state, True, self.max_message_bytes)
         assert content is not None  # strict: a missing content raised KeyError
         await self._import_state(content, summary)
@@ -245,8 +256,25 @@ class MemoryBase(ABC):
 
     # -- lifetime -------------------------------------------------------------
 
-    async def close(self) -> None:  # noqa: B027  # a no-op is right for owners of nothing
-        """Release what the memory owns; never what the caller passed in."""
+    async def close(self) -> None:
+        """Release what the memory owns; never what the caller passed in.
+
+        Every later call raises :class:`~memmark.core.errors.MemoryClosedError`;
+        closing again does nothing. Open another memory on the same session
+        to go on.
+        """
+        if not self._closed:
+            self._closed = True
+            await self._close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise MemoryClosedError(
+                f"this {type(self).__name__} is closed; open another memory to go on"
+            )
+
+    async def _close(self) -> None:  # noqa: B027  # a no-op is right for owners of nothing
+        """Hook: release what the memory owns (called once, by :meth:`close`)."""
 
     async def __aenter__(self: _Self) -> _Self:
         return self

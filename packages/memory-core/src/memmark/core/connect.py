@@ -13,10 +13,11 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from memmark.core.base import MemoryBase
+from memmark.core.base import MemoryBase, StateContent
 from memmark.core.checks import session_ids
 from memmark.core.errors import MissingDependencyError
 from memmark.core.in_memory import InMemoryMemory
+from memmark.core.msg import Msg
 
 ENTRY_POINT_GROUP = "memmark.backends"
 """The entry-point group in which backends register the URL schemes they open."""
@@ -126,12 +127,13 @@ def connect(
 
 def open_in_process(
     url: str, *, user_id: str | None = None, session_id: str | None = None
-) -> InMemoryMemory:
-    """Return the in-process memory ``memory://[name]`` holds for the pair.
+) -> MemoryBase:
+    """Open a handle on the in-process store ``memory://[name]`` keeps for the pair.
 
-    Memories opened with the same URL, user and session in one process are
-    one and the same object, so a memory opened per request sees what the
-    one before it stored. The store lives as long as the process.
+    Handles opened with the same URL, user and session in one process share
+    one :class:`InMemoryMemory`, so a memory opened per request sees what the
+    one before it stored; closing a handle leaves the store as it is. The
+    store lives as long as the process.
 
     Args:
         url: ``memory://`` or ``memory://name`` (names keep stores apart).
@@ -140,7 +142,67 @@ def open_in_process(
     """
     user, session = session_ids(user_id, session_id)
     key = (url.partition("://")[2], user, session)
-    memory = _in_process.get(key)
-    if memory is None:
-        memory = _in_process[key] = InMemoryMemory()
-    return memory
+    store = _in_process.get(key)
+    if store is None:
+        store = _in_process[key] = InMemoryMemory()
+    return InProcessHandle(store)
+
+
+class InProcessHandle(MemoryBase):
+    """One handle on a shared in-process store: its own lifetime, the store's data.
+
+    What ``memory://`` opens: closing a handle ends that handle only, as
+    closing a SQL or Redis memory leaves the database as it is.
+
+    Args:
+        store: The in-process memory whose messages the handle reads and writes.
+    """
+
+    def __init__(self, store: InMemoryMemory) -> None:
+        self._store = store
+
+    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
+        await self._store._add(msgs, marks, skip_duplicated)
+
+    async def _delete(self, ids: list[str]) -> int:
+        return await self._store._delete(ids)
+
+    async def _delete_by_mark(self, marks: list[str]) -> int:
+        return await self._store._delete_by_mark(marks)
+
+    async def _clear(self) -> None:
+        await self._store._clear()
+
+    async def _update_messages_mark(
+        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
+    ) -> int:
+        return await self._store._update_messages_mark(new_mark, old_mark, msg_ids)
+
+    async def _update_compressed_summary(self, summary: str) -> None:
+        self._store._compressed_summary = summary
+
+    async def _size(self) -> int:
+        return await self._store._size()
+
+    async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
+        return await self._store._get_memory(mark, exclude_mark, limit, with_summary)
+
+    async def _export_state(self) -> tuple[StateContent, str]:
+        return await self._store._export_state()
+
+    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+        await self._store._import_state(content, summary)
+        self._store._compressed_summary = summary
+
+    def _summary_msg(self, summary: str) -> Msg:
+        return self._store._summary_msg(summary)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the shared store's state (see :meth:`InMemoryMemory.state_dict`)."""
+        return self._store.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Load a state into the shared store (see :meth:`InMemoryMemory.load_state_dict`)."""
+        self._store.load_state_dict(state, strict)

@@ -36,6 +36,10 @@ class MessageTooLargeError(MemmarkError, ValueError):
     """
 
 
+class MemoryClosedError(MemmarkError, RuntimeError):
+    """A call was made on a memory after its ``close()``."""
+
+
 class MissingDependencyError(MemmarkError, ImportError):
     """An optional driver needed by a backend is not installed."""
 

@@ -242,7 +242,6 @@ class RedisMemory(StoreBackedMemory):
             self._client = aioredis.Redis(
                 host=host, port=port, db=db, password=password, **client_kwargs
             )
-        self._closed = False
         # redis-py's asyncio RedisCluster can fail when its very first commands
         # run concurrently (a node connection is used before it is open);
         # initialising once, under its own lock, before the first script avoids it.
@@ -283,10 +282,9 @@ class RedisMemory(StoreBackedMemory):
         """The session's keys: summary, order, ids, marks of each id, mark index."""
         return self._keys
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Close the client if the memory made it; a client or pool passed in stays open."""
-        if self._owns_client and not self._closed:
-            self._closed = True
+        if self._owns_client:
             await self._client.aclose()
 
     async def _run(self, name: str, args: list[Any], keys: tuple[bytes, ...] | None = None) -> Any:

@@ -883,14 +883,6 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
     # -- lifetime ---------------------------------------------------------------
 
-    async def close(self) -> None:
-        """Release what the memory owns: nothing beyond the call in progress.
-
-        Connections go back to the pool at the end of every call, and the
-        engine or session given to the constructor is the caller's to close.
-        Closing twice is harmless, and a closed memory stays usable.
-        """
-
     def __repr__(self) -> str:
         return (
             f"AsyncSQLAlchemyMemory(user_id={self.user_id!r}, session_id={self.session_id!r}, "

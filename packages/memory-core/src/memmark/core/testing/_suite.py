@@ -13,7 +13,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, settings
 
 from memmark.core.base import MemoryBase
-from memmark.core.errors import DuplicateMessageError, MessageTooLargeError
+from memmark.core.errors import DuplicateMessageError, MemoryClosedError, MessageTooLargeError
 from memmark.core.msg import Msg
 from memmark.core.testing._corpus import (
     COLLIDING_PAIRS,
@@ -571,6 +571,31 @@ class MemoryConformance:
         async with await make("user-1", "session-1") as memory:
             await memory.add(msg("kept", "1"))
         await memory.close()  # closing twice is harmless
+        again = await make("user-1", "session-1")
+        assert contents(await again.get_memory()) == ["kept"]
+
+    @asyncio_test
+    async def test_a_closed_memory_refuses_every_call(self, make: MemoryFactory) -> None:
+        memory = await make("user-1", "session-1")
+        await memory.add(msg("kept", "1"))
+        await memory.close()
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            lambda: memory.add(msg("late", "2")),
+            lambda: memory.add(None),
+            lambda: memory.delete("1"),
+            lambda: memory.delete_by_mark("m"),
+            memory.clear,
+            lambda: memory.update_messages_mark("m"),
+            lambda: memory.update_compressed_summary("s"),
+            memory.size,
+            memory.get_memory,
+            memory.export_state,
+            lambda: memory.import_state({"content": []}),
+        ]
+        for call in calls:
+            with pytest.raises(MemoryClosedError, match="closed"):
+                await call()
+        await memory.close()  # closing again is harmless
         again = await make("user-1", "session-1")
         assert contents(await again.get_memory()) == ["kept"]
 
