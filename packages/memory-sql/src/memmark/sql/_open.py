@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
@@ -77,22 +77,33 @@ def shared_engine(
 
 
 def _make_engine(url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
-    if url.startswith("postgresql+asyncpg"):
-        connect_args = {"timeout": timeout, **options.pop("connect_args", {})}
-        return create_async_engine(url, connect_args=connect_args, **options)
-    if url.startswith("mysql+asyncmy") and "async_creator" not in options:
-        # asyncmy's own connect_timeout bounds the TCP connect only, not the
-        # handshake: a server that accepts and never answers hangs it forever.
-        engine = create_async_engine(url, **options)
-        cargs, cparams = engine.dialect.create_connect_args(make_url(url))
-        cparams.update(options.get("connect_args", {}))
-        import asyncmy
+    connect_args = dict(options.pop("connect_args", {}))
+    if not url.startswith("sqlite") and "async_creator_fn" not in connect_args:
+        driver = importlib.import_module("asyncpg" if url.startswith("postgresql") else "asyncmy")
+        connect_args["async_creator_fn"] = _bounded_connect(driver.connect, url, timeout)
+    return create_async_engine(url, connect_args=connect_args, **options)
 
-        async def connect() -> Any:
-            return await asyncio.wait_for(asyncmy.connect(*cargs, **cparams), timeout)
 
-        return create_async_engine(url, async_creator=connect, **options)
-    return create_async_engine(url, **options)
+def _bounded_connect(
+    connect: Callable[..., Awaitable[Any]], url: str, timeout: float
+) -> Callable[..., Awaitable[Any]]:
+    """Wrap a driver's ``connect`` so a silent server fails in time, naming the URL.
+
+    asyncmy's own ``connect_timeout`` bounds the TCP connect only, not the
+    handshake, so a server that accepts and never answers hangs it forever;
+    asyncpg's timeout fails with an empty message.
+    """
+    where = mask_password(url)
+
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(connect(*args, **kwargs), timeout)
+        except (asyncio.TimeoutError, TimeoutError) as exc:  # distinct on 3.10
+            raise TimeoutError(f"{where}: no answer within {timeout:g} s") from exc
+        except OSError as exc:
+            raise ConnectionError(f"{where}: cannot connect ({exc})") from exc
+
+    return bounded
 
 
 async def dispose_shared_engines() -> None:

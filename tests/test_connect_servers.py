@@ -1,0 +1,120 @@
+"""connect(url) on the real servers: every backend opens from its URL, shares its pool,
+and a server that accepts connections but never answers fails in seconds, naming the URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.exceptions import RedisError
+from servers import MYSQL_URL, PG_URL, REDIS_URL, require_server
+
+from memmark.core import Msg
+from memmark.core.connect import connect, mask_password
+from memmark.redis._open import close_shared_clients
+from memmark.sql import make_metadata
+from memmark.sql._open import dispose_shared_engines, shared_engine
+
+SQL_SERVERS = [
+    pytest.param("PostgreSQL", PG_URL, marks=pytest.mark.postgres, id="postgres"),
+    pytest.param("MariaDB", MYSQL_URL, marks=pytest.mark.mysql, id="mariadb"),
+]
+
+
+@pytest.fixture(autouse=True)
+async def _shared_pools_closed() -> AsyncIterator[None]:
+    yield
+    await dispose_shared_engines()
+    await close_shared_clients()
+
+
+async def _round_trip(url: str, **options: object) -> None:
+    user = f"u-{uuid.uuid4().hex}"
+    first = connect(url, user_id=user, session_id="s", **options)
+    await first.add(Msg("tester", "héllo 🙂", "user", metadata={"n": 2**63 - 1}), marks="m")
+    second = connect(url, user_id=user, session_id="s", **options)
+    (got,) = await second.get_memory(mark="m")
+    assert (got.content, got.metadata) == ("héllo 🙂", {"n": 2**63 - 1})
+    assert await connect(url, user_id=f"{user}-other", session_id="s", **options).size() == 0
+    await second.clear()
+    await first.close()
+    await second.close()
+
+
+@pytest.mark.parametrize(("name", "url"), SQL_SERVERS)
+async def test_sql_servers_open_from_their_url_on_one_shared_engine(name: str, url: str) -> None:
+    url = require_server(name, url)
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        await _round_trip(url, table_prefix=prefix)
+        a = connect(url, user_id="a", table_prefix=prefix)
+        b = connect(url, user_id="b", table_prefix=prefix)
+        assert a._engine is b._engine  # type: ignore[attr-defined]
+    finally:
+        async with shared_engine(url).begin() as conn:
+            await conn.run_sync(make_metadata(prefix).drop_all)
+
+
+async def test_sqlite_opens_from_its_url(tmp_path: Path) -> None:
+    await _round_trip(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    await _round_trip(f"sqlite:///{tmp_path / 'plain.sqlite'}")
+
+
+@pytest.mark.redis
+async def test_redis_opens_from_its_url() -> None:
+    url = require_server("Redis", REDIS_URL)
+    prefix = f"mmtest:{uuid.uuid4().hex}:"
+    await _round_trip(url, key_prefix=prefix)
+    a = connect(url, user_id="a", key_prefix=prefix)
+    b = connect(url, user_id="b", key_prefix=prefix)
+    assert a.get_client() is b.get_client()  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """A TCP server on loopback that accepts connections and never says a word."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql+asyncpg://user:s3cret@127.0.0.1:{port}/db",
+        "mysql+asyncmy://user:s3cret@127.0.0.1:{port}/db",
+    ],
+    ids=["postgres", "mariadb"],
+)
+async def test_a_silent_server_fails_within_seconds_naming_the_url(template: str) -> None:
+    async with silent_server() as port:
+        url = template.format(port=port)
+        memory = connect(url, user_id="u", session_id="s")
+        started = time.monotonic()
+        with pytest.raises(Exception) as caught:  # each driver has its own
+            # The bound here only stops a hang from stalling the suite; the
+            # default timeouts are what must fire first.
+            await asyncio.wait_for(memory.size(), 30)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, f"{url}: failed only after {elapsed:.1f} s"
+    text = "".join(
+        [str(caught.value), *getattr(caught.value, "__notes__", []), str(caught.value.__cause__)]
+    )
+    assert "s3cret" not in text
+    assert mask_password(url) in text
+    assert isinstance(caught.value, (TimeoutError, ConnectionError, RedisError))
