@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_SESSION_ID",
     "DEFAULT_USER_ID",
     "MAX_JSON_DEPTH",
+    "NO_LIMIT_FROM",
     "check_bool",
     "check_ids",
     "check_limit",
@@ -134,15 +135,27 @@ def check_ids(ids: object, arg: str) -> list[str]:
     return list(out)
 
 
+NO_LIMIT_FROM = 2**31 - 1
+"""A ``limit`` this large or larger keeps every message: no session holds that many.
+
+It is also the largest a 32-bit SQL parameter takes, so no driver ever sees more.
+"""
+
+
 def check_limit(limit: object) -> int | None:
-    """Return ``limit`` if it is ``None`` or a non-negative ``int``."""
+    """Return ``limit`` as the backends take it: ``None`` or an ``int`` below :data:`NO_LIMIT_FROM`.
+
+    Raises:
+        TypeError: ``limit`` is neither ``None`` nor an ``int``.
+        ValueError: ``limit`` is negative.
+    """
     if limit is None:
         return None
     if not isinstance(limit, int) or isinstance(limit, bool):
         raise TypeError(f"limit: expected an int or None, got {type(limit).__name__}")
     if limit < 0:
         raise ValueError(f"limit: must be >= 0, got {limit}")
-    return limit
+    return None if limit >= NO_LIMIT_FROM else int(limit)
 
 
 def check_bool(value: object, arg: str) -> bool:

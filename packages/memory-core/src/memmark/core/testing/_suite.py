@@ -199,6 +199,19 @@ class MemoryConformance:
         ]
 
     @asyncio_test
+    async def test_a_limit_past_any_driver_edge_keeps_everything(self, memory: MemoryBase) -> None:
+        await self._fill(memory)
+        everything = contents(await memory.get_memory())
+        for limit in (2**31 - 1, 2**31, 2**32, 2**63, 2**64 + 1, 10**30):
+            assert contents(await memory.get_memory(limit=limit)) == everything
+            assert contents(await memory.get_memory(mark="a", limit=limit)) == contents(
+                await memory.get_memory(mark="a")
+            )
+            assert contents(await memory.get_memory(exclude_mark="a", limit=limit)) == contents(
+                await memory.get_memory(exclude_mark="a")
+            )
+
+    @asyncio_test
     async def test_summary_is_prepended_and_not_counted(self, make: MemoryFactory) -> None:
         memory = await make("user-1", "session-1")
         await self._fill(memory)
