@@ -164,7 +164,7 @@ def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
     """Return ``backend`` resolved for the running test, or skip (fail under CI).
 
     A shared server must answer; the cluster is the run's throwaway one (the
-    ``redis_cluster`` fixture); SQLite gets a file in the test's temporary
+    ``redis_cluster`` fixture); SQLite gets a file in a new temporary
     directory.
     """
     why = importable(backend)
@@ -178,7 +178,8 @@ def usable(request: pytest.FixtureRequest, backend: Backend) -> Backend:
         require_binaries("redis-server", "redis-cli")
         return replace(backend, url=request.getfixturevalue("redis_cluster").url)
     if backend.id == "sqlite" and not backend.url:
-        path: Path = request.getfixturevalue("tmp_path") / "memory.db"
+        # The factory, not tmp_path: a module-scoped fixture may ask too.
+        path: Path = request.getfixturevalue("tmp_path_factory").mktemp("sqlite") / "memory.db"
         return replace(backend, url=f"sqlite+aiosqlite:///{path}")
     return backend
 
