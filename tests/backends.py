@@ -114,7 +114,9 @@ BACKENDS: tuple[Backend, ...] = (
         module="memmark.redis",
     ),
     Backend("redis-cluster", "Redis Cluster", "redis", server="throwaway", module="memmark.redis"),
-    Backend("fakeredis", "fakeredis", "redis", url="fakeredis://", module="memmark.redis"),
+    Backend(
+        "fakeredis", "fakeredis", "redis", url="fakeredis://", module="memmark.redis", shared=False
+    ),
 )
 """Every backend, in the order tables list them."""
 
