@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from reliability.backends import Backend, redis_client
+from tests.backends import Backend, redis_client
 
 
 @dataclass
@@ -186,7 +186,7 @@ async def proxied(backend: Backend) -> AsyncIterator[tuple[Backend, dict[str, An
     that route a cluster's nodes through theirs, and the proxies.
     """
     async with contextlib.AsyncExitStack() as stack:
-        if backend.name == "cluster":
+        if backend.id == "redis-cluster":
             ports = await _cluster_ports(backend.url)
             proxies = [
                 await stack.enter_async_context(running_proxy("127.0.0.1", p)) for p in ports
