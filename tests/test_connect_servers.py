@@ -9,21 +9,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.exceptions import RedisError
-from servers import MYSQL_URL, PG_URL, REDIS_URL, require_server
 
 from memmark.core import Msg
 from memmark.core.connect import connect, mask_password
 from memmark.redis._open import close_shared_clients
 from memmark.sql import make_metadata
 from memmark.sql._open import dispose_shared_engines, shared_engine
+from tests.backends import BY_ID, server_url
 
-SQL_SERVERS = [
-    pytest.param("PostgreSQL", PG_URL, marks=pytest.mark.postgres, id="postgres"),
-    pytest.param("MariaDB", MYSQL_URL, marks=pytest.mark.mysql, id="mariadb"),
-]
+SQL_SERVERS = [BY_ID[b].param(b) for b in ("postgres", "mariadb")]
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +44,9 @@ async def _round_trip(url: str, **options: object) -> None:
     await second.close()
 
 
-@pytest.mark.parametrize(("name", "url"), SQL_SERVERS)
-async def test_sql_servers_open_from_their_url_on_one_shared_engine(name: str, url: str) -> None:
-    url = require_server(name, url)
+@pytest.mark.parametrize("backend", SQL_SERVERS)
+async def test_sql_servers_open_from_their_url_on_one_shared_engine(backend: str) -> None:
+    url = server_url(backend)
     prefix = f"t{uuid.uuid4().hex[:12]}_"
     try:
         await _round_trip(url, table_prefix=prefix)
@@ -67,12 +65,20 @@ async def test_sqlite_opens_from_its_url(tmp_path: Path) -> None:
 
 @pytest.mark.redis
 async def test_redis_opens_from_its_url() -> None:
-    url = require_server("Redis", REDIS_URL)
+    url = server_url("redis")
     prefix = f"mmtest:{uuid.uuid4().hex}:"
     await _round_trip(url, key_prefix=prefix)
     a = connect(url, user_id="a", key_prefix=prefix)
     b = connect(url, user_id="b", key_prefix=prefix)
     assert a.get_client() is b.get_client()  # type: ignore[attr-defined]
+
+
+@pytest.mark.redis_cluster
+async def test_a_redis_cluster_opens_from_its_url(redis_cluster: Any) -> None:
+    url = redis_cluster.url
+    prefix = f"mmtest:{uuid.uuid4().hex}:"
+    await _round_trip(url, key_prefix=prefix)
+    assert type(connect(url, key_prefix=prefix).get_client()).__name__ == "RedisCluster"  # type: ignore[attr-defined]
 
 
 @contextlib.asynccontextmanager

@@ -1,34 +1,8 @@
-"""In-process memory factories, and deliberately broken memories the suite must catch."""
+"""Deliberately broken in-process memories, which the conformance suite must catch."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
-from memmark.core import InMemoryMemory, MemoryBase, Msg
-from memmark.core.connect import InProcessHandle
-from memmark.core.testing import MemoryFactory
-
-
-def in_process_factory(
-    cls: type[InMemoryMemory] = InMemoryMemory,
-) -> Callable[[], contextlib.AbstractAsyncContextManager[MemoryFactory]]:
-    """Return a factory context making ``cls`` memories, one instance per pair.
-
-    The in-process memory has no ids: one instance stands for one session,
-    and every handle on a pair is a handle on that instance.
-    """
-
-    @contextlib.asynccontextmanager
-    async def context() -> AsyncIterator[MemoryFactory]:
-        sessions: dict[tuple[str, str], InMemoryMemory] = {}
-
-        async def make(user_id: str, session_id: str) -> MemoryBase:
-            return InProcessHandle(sessions.setdefault((user_id, session_id), cls()))
-
-        yield make
-
-    return context
+from memmark.core import InMemoryMemory, Msg
 
 
 class IgnoresLimit(InMemoryMemory):

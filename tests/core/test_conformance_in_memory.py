@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
+import pytest
 
-from broken_backends import in_process_factory
-
-from memmark.core.testing import MemoryConformance, MemoryFactory
+from tests.backends import BackendConformance, params
 
 
-class TestInMemoryConformance(MemoryConformance):
-    def memory_factory(self) -> contextlib.AbstractAsyncContextManager[MemoryFactory]:
-        return in_process_factory()()
+class TestInMemoryConformance(BackendConformance):
+    @pytest.fixture(autouse=True, params=params(kind="in-memory"))
+    def _backend(self, request: pytest.FixtureRequest) -> None:
+        self.use(request, request.param)

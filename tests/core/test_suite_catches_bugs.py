@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from broken_backends import BROKEN, in_process_factory
 from hypothesis import HealthCheck, Phase, settings
 
 from memmark.core import InMemoryMemory
 from memmark.core.testing import run_state_machine
+from tests.backends import in_process_factory
+from tests.core.broken_backends import BROKEN
 
 FAST = settings(
     max_examples=400,
@@ -39,8 +40,8 @@ def test_state_machine_passes_the_real_one() -> None:
 def test_suite_fails_on_every_broken_backend(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The run is a subprocess: it finds the broken backends through PYTHONPATH.
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    # The run is a subprocess: it finds the tests package through PYTHONPATH.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
     classes = "\n".join(
         f"""
 class Test{cls.__name__}(MemoryConformance):
@@ -55,10 +56,10 @@ class Test{cls.__name__}(MemoryConformance):
     )
     pytester.makepyfile(
         test_broken=f"""
-import broken_backends
 from hypothesis import Phase, settings
 from memmark.core.testing import MemoryConformance
-from broken_backends import in_process_factory
+from tests.backends import in_process_factory
+from tests.core import broken_backends
 {classes}
 """
     )

@@ -1,9 +1,23 @@
-"""Fixtures of the Redis tests; their helpers live in ``redis_support``.
+"""Fixtures of the Redis tests: the shared server's URL, and a server of the test's own."""
 
-Test modules import helpers from ``redis_support``, never from ``conftest``:
-with one ``conftest`` per folder, that name means whichever was loaded last.
-"""
+from __future__ import annotations
 
-from redis_support import own_server, redis_cluster, redis_url
+from collections.abc import Iterator
 
-__all__ = ["own_server", "redis_cluster", "redis_url"]
+import pytest
+
+from tests.backends import server_url
+from tests.servers import RedisServer, redis_server
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared server's URL (db 15), or a skip/fail when it does not answer."""
+    return server_url("redis")
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own: nothing else talks to it."""
+    with redis_server() as server:
+        yield server

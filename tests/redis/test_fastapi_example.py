@@ -10,7 +10,8 @@ from types import ModuleType
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from redis_support import drop_prefix, unique_prefix
+
+from tests.backends import drop_keys, key_prefix
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_redis.py"
 
@@ -31,7 +32,7 @@ def _load(monkeypatch: pytest.MonkeyPatch, url: str, prefix: str) -> ModuleType:
 async def test_chat_endpoint_keeps_each_sessions_history(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prefix = unique_prefix()
+    prefix = key_prefix()
     example = _load(monkeypatch, redis_url, prefix)
     app = example.app
     try:
@@ -60,5 +61,5 @@ async def test_chat_endpoint_keeps_each_sessions_history(
         assert example.redis_pool is None
     finally:
         client = aioredis.Redis.from_url(redis_url)
-        await drop_prefix(client, prefix)
+        await drop_keys(client, prefix)
         await client.aclose()

@@ -14,40 +14,40 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
-from redis_support import Cluster, Server, drop_prefix, unique_prefix
 
 from memmark.core import DuplicateMessageError, InMemoryMemory, MemoryClosedError, Msg
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
 from memmark.redis import RedisMemory, _memory, session_keys
+from tests.backends import backends, drop_keys, key_prefix, redis_client, usable
+from tests.servers import Cluster, RedisServer
 
 # -- where the tests run: the shared server, and fakeredis both ways ----------
 
 
+CLIENTS = [
+    backend.param((backend, decoded), id=f"{backend.id}-decoded" if decoded else backend.id)
+    for backend in backends("redis", "fakeredis")
+    for decoded in (False, True)
+]
+
+
 @contextlib.asynccontextmanager
-async def _real(url: str, decode: bool) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(url, decode_responses=decode)
-    prefix = unique_prefix()
-    client.test_prefix = prefix  # type: ignore[attr-defined]
+async def _client(url: str, decode: bool) -> AsyncIterator[Any]:
+    client = redis_client(url, decode_responses=decode)
+    client.test_prefix = key_prefix()
     try:
         yield client
     finally:
-        await drop_prefix(client, prefix)
+        await drop_keys(client, client.test_prefix)
         await client.aclose()
 
 
-@pytest.fixture(params=["redis", "redis-decoded", "fake", "fake-decoded"])
+@pytest.fixture(params=CLIENTS)
 async def client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """A client on the shared server or on fakeredis, decoding replies or not."""
-    decode = request.param.endswith("decoded")
-    if request.param.startswith("redis"):
-        url = request.getfixturevalue("redis_url")
-        async with _real(url, decode) as real:
-            yield real
-    else:
-        fake = fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=decode)
-        fake.test_prefix = unique_prefix()
-        yield fake
-        await fake.aclose()
+    backend, decode = request.param
+    async with _client(usable(request, backend).url, decode) as client:
+        yield client
 
 
 def make(client: Any, user: str = "u", session: str = "s", **kwargs: Any) -> RedisMemory:
@@ -119,10 +119,10 @@ async def test_hostile_ids_hold_apart_on_the_server(client: Any) -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.cluster
+@pytest.mark.redis_cluster
 async def test_every_key_of_a_session_is_in_one_slot(redis_cluster: Cluster) -> None:
     client = redis_cluster.client()
-    prefix = unique_prefix()
+    prefix = key_prefix()
     try:
         for user, session in [("u", "s"), *COLLIDING_PAIRS, ("{", "}"), ("x" * 10_000, "\x00")]:
             memory = RedisMemory(session_id=session, user_id=user, client=client, key_prefix=prefix)
@@ -145,7 +145,7 @@ async def test_every_key_of_a_session_is_in_one_slot(redis_cluster: Cluster) -> 
             await memory.import_state(state)
             assert await memory.export_state() == state
     finally:
-        await drop_prefix(client, prefix)
+        await drop_keys(client, prefix)
         await client.aclose()
 
 
@@ -183,7 +183,7 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) 
 
 @pytest.mark.redis
 async def test_ttl_slides_on_reads_and_writes_and_lapses(redis_url: str) -> None:
-    async with _real(redis_url, False) as client:
+    async with _client(redis_url, False) as client:
         memory = make(client, key_ttl=5)
         await memory.add(msg("a"), marks="m")
         await memory.update_compressed_summary("sum")
@@ -244,7 +244,7 @@ async def test_scripts_reload_after_script_flush(client: Any) -> None:
     assert await client.script_exists(memory._scripts["get"].sha) == [True]
 
 
-async def test_survives_a_server_restart(own_server: Server) -> None:
+async def test_survives_a_server_restart(own_server: RedisServer) -> None:
     client = aioredis.Redis.from_url(own_server.url)
     try:
         memory = RedisMemory(client=client)
@@ -262,7 +262,7 @@ async def test_survives_a_server_restart(own_server: Server) -> None:
 # -- one round trip ---------------------------------------------------------------
 
 
-async def _count_commands(server: Server, call: Callable[[], Awaitable[Any]]) -> list[str]:
+async def _count_commands(server: RedisServer, call: Callable[[], Awaitable[Any]]) -> list[str]:
     """Return the commands ``call`` sent, as MONITOR saw them (script internals excluded)."""
     admin = aioredis.Redis.from_url(server.url)
     sentinel = "memmark-count-sentinel"
@@ -300,9 +300,9 @@ async def _refused(call: Awaitable[Any]) -> None:
 
 
 @pytest.mark.parametrize("key_ttl", [None, 30])
-async def test_every_call_is_one_round_trip(own_server: Server, key_ttl: int | None) -> None:
+async def test_every_call_is_one_round_trip(own_server: RedisServer, key_ttl: int | None) -> None:
     client = aioredis.Redis.from_url(own_server.url, single_connection_client=True)
-    memory = RedisMemory(client=client, key_prefix=unique_prefix(), key_ttl=key_ttl)
+    memory = RedisMemory(client=client, key_prefix=key_prefix(), key_ttl=key_ttl)
     state = {"content": [[msg("i1", "i1").to_dict(), ["m"]], [msg("i2", "i2").to_dict(), []]]}
     calls: dict[str, Callable[[], Awaitable[Any]]] = {
         "add": lambda: memory.add([msg("a", "a"), msg("b", "b")]),
@@ -473,7 +473,7 @@ async def test_close_leaves_what_was_passed_in_open() -> None:
 
 @pytest.mark.redis
 async def test_url_and_host_port_make_own_clients(redis_url: str) -> None:
-    prefix = unique_prefix()
+    prefix = key_prefix()
     memory = RedisMemory(url=redis_url, key_prefix=prefix, socket_timeout=5)
     await memory.add(msg("via url"))
     client = memory.get_client()

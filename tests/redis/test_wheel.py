@@ -9,7 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from redis_support import unique_prefix
+
+from tests.backends import key_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ def test_wheels_install_and_run_in_a_clean_venv(redis_url: str, tmp_path: Path) 
         timeout=120,
     )
     run = subprocess.run(
-        [str(python), "-c", SCRIPT, redis_url, unique_prefix()],
+        [str(python), "-c", SCRIPT, redis_url, key_prefix()],
         cwd=tmp_path,  # away from the workspace, so only the wheel can be imported
         check=True,
         capture_output=True,

@@ -1,34 +1,22 @@
-"""Fixtures of the reliability runs: one parametrised backend, servers, figures."""
+"""Fixtures of the reliability runs: one parametrised backend, a store on it, the figures."""
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reliability import figures
-from reliability.backends import Backend, Store, open_store
-from reliability.support import backend_params, usable
+from tests.backends import Backend, usable
+from tests.reliability.harness import figures
+from tests.reliability.harness.store import RELIABILITY_BACKENDS, Store, open_store
 
 
-@pytest.fixture(scope="session")
-def reliability_cluster() -> Iterator[str]:
-    """A throwaway three-master cluster for the whole run: its ``redis-cluster://`` URL."""
-    from reliability.backends import redis_helpers
-
-    with redis_helpers().start_cluster() as cluster:
-        yield f"redis-cluster://127.0.0.1:{cluster.ports[0]}"
-
-
-@pytest.fixture(params=backend_params())
+@pytest.fixture(params=[b.param() for b in RELIABILITY_BACKENDS])
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """Each backend of the table, resolved and known to answer."""
+    """Each backend of the runs, resolved and known to answer."""
     return usable(request, request.param)
 
 

@@ -24,20 +24,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.reliability.harness.store import RELIABILITY_BACKENDS
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 DOC = ROOT / "docs" / "RELIABILITY.md"
 START = "<!-- figures:start (made by tests/reliability/run.py; do not edit by hand) -->"
 END = "<!-- figures:end -->"
-ORDER = ("inproc", "sqlite", "postgres", "mysql", "redis", "cluster")
-NAMES = {
-    "inproc": "in-process",
-    "sqlite": "SQLite",
-    "postgres": "PostgreSQL",
-    "mysql": "MariaDB",
-    "redis": "Redis",
-    "cluster": "Redis Cluster",
-}
+ORDER = tuple(b.id for b in RELIABILITY_BACKENDS)
+NAMES = {b.id: b.title for b in RELIABILITY_BACKENDS}
 
 
 def run_pytest(size: str, out: Path, extra: list[str]) -> int:

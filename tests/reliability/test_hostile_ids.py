@@ -17,13 +17,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from reliability.backends import Store
-from reliability.figures import record
-from reliability.known_bugs import expect_known_bug
-from reliability.support import Size, message, sizes
 
 from memmark.core import MemoryBase
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
+from tests.reliability.harness.figures import record
+from tests.reliability.harness.known_bugs import expect_known_bug
+from tests.reliability.harness.session import message
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store
 
 EXTRA: tuple[str, ...] = (
     "",
@@ -176,7 +177,7 @@ async def test_pairwise_hostile_ids(store: Store, size: Size) -> None:
     seconds = time.perf_counter() - started
     record(
         "hostile_ids",
-        store.backend.name,
+        store.backend.id,
         size.name,
         ids=len(size["ids"]),
         pairs=out.pairs,
@@ -237,7 +238,7 @@ async def test_megabyte_ids(store: Store, size: Size) -> None:
     await _write_then_check(store, rows, out)
     record(
         "hostile_ids_1mb",
-        store.backend.name,
+        store.backend.id,
         size.name,
         pairs=len(rows),
         leaks=len(out.leaks),
@@ -254,13 +255,13 @@ async def test_megabyte_ids(store: Store, size: Size) -> None:
 @pytest.mark.parametrize("bad", SURROGATES, ids=ascii)
 async def test_unencodable_ids(store: Store, bad: str, request: pytest.FixtureRequest) -> None:
     """A lone surrogate as user, session, message id or mark: kept apart, or refused before I/O."""
-    expect_known_bug(request, "surrogate-ids", store.backend.name)
+    expect_known_bug(request, "surrogate-ids", store.backend.id)
     out = Outcome()
     rows = [(bad, "s", "m", "k"), ("u", bad, "m", "k"), ("u", "s", bad, "k"), ("u", "s2", "m", bad)]
     written = await _write_then_check(store, rows, out)
     record(
         "hostile_ids_surrogates",
-        store.backend.name,
+        store.backend.id,
         "ci",
         id=ascii(bad),
         pairs=len(rows),

@@ -11,8 +11,8 @@ from types import ModuleType
 import httpx
 import pytest
 import sqlalchemy as sa
-from servers import PG_URL, require_server
-from sql_support import drop_tables, unique_prefix
+
+from tests.backends import drop_tables, server_url, table_prefix
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app.py"
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def example(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ModuleType]:
-    monkeypatch.setenv("MEMMARK_DATABASE_URL", require_server("PostgreSQL", PG_URL))
-    prefix = unique_prefix()
+    monkeypatch.setenv("MEMMARK_DATABASE_URL", server_url("postgres"))
+    prefix = table_prefix()
     monkeypatch.setenv("MEMMARK_TABLE_PREFIX", prefix)
     spec = importlib.util.spec_from_file_location("fastapi_sql_example", EXAMPLE)
     assert spec is not None

@@ -15,28 +15,27 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from servers import MYSQL_URL, require_server
-from sql_support import drop_tables, unique_prefix
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, id_digest
+from tests.backends import drop_tables, server_url, table_prefix
 
-pytestmark = pytest.mark.mysql
+pytestmark = pytest.mark.mariadb
 
 N = 400  # messages; every other one carries "movable", the rest "other"
 
 
 @pytest.fixture
 async def engine() -> AsyncIterator[AsyncEngine]:
-    eng = create_async_engine(require_server("MariaDB", MYSQL_URL))
+    eng = create_async_engine(server_url("mariadb"))
     yield eng
     await eng.dispose()
 
 
 async def test_remark_does_not_wait_for_rows_of_other_marks(engine: AsyncEngine) -> None:
-    prefix = unique_prefix()
+    prefix = table_prefix()
     memory = AsyncSQLAlchemyMemory(engine, "s", "u", table_prefix=prefix)
     try:
         for start in range(0, N, 100):

@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from servers import PG_URL, require_server
-from sql_support import drop_tables, unique_prefix
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata
+from tests.backends import drop_tables, server_url, table_prefix
 
 pytestmark = pytest.mark.postgres
 
@@ -79,12 +78,12 @@ STALE = {
 async def stale(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[AsyncSQLAlchemyMemory, Callable[[], Awaitable[None]], Counter]]:
-    url = require_server("PostgreSQL", PG_URL)
+    url = server_url("postgres")
     # One connection, so the backend that did the work is the one told to
     # publish its statistics.
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
     observer = create_async_engine(url, pool_size=1, max_overflow=0)
-    prefix = unique_prefix()
+    prefix = table_prefix()
     mode, analysed_with = request.param
     session = AsyncSession(engine) if mode == "session" else None
     try:

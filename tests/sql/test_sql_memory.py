@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sql_support import backend_params
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memmark.core import DuplicateMessageError, Msg
 from memmark.sql import AsyncSQLAlchemyMemory, make_metadata, metadata
+from tests.backends import id_params
 
 Make = Callable[..., AsyncSQLAlchemyMemory]
 
@@ -180,7 +180,7 @@ async def test_parallel_adds_on_one_session_object(engine: AsyncEngine, prefix: 
             assert [m.id for m in got] == [m.id for m in batch]
 
 
-SERVER_BACKENDS = backend_params(("sqlite", "postgres", "mariadb"))
+SERVER_BACKENDS = id_params("sqlite", "postgres", "mariadb")
 
 
 @pytest.mark.parametrize("backend", SERVER_BACKENDS)
@@ -305,7 +305,7 @@ async def test_large_calls_are_chunked(memory_on: Make) -> None:
 
 # -- PostgreSQL: the hot calls on asyncpg under the pooled connection ---------------
 
-PG_ONLY = backend_params(("postgres",))
+PG_ONLY = id_params("postgres")
 
 
 @pytest.mark.parametrize("backend", PG_ONLY)

@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from reliability.backends import Backend, Store, open_store
-from reliability.figures import record
-from reliability.known_bugs import expect_known_bug
-from reliability.support import Size, sizes
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
+from tests.backends import Backend
+from tests.reliability.harness.figures import record
+from tests.reliability.harness.known_bugs import expect_known_bug
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store, open_store
 
 OPS = ("add", "delete_by_mark", "update_messages_mark", "import_state")
 
@@ -120,7 +121,7 @@ async def _settle(store: Store, baseline: dict[str, int]) -> Any:
 @pytest_asyncio.fixture
 async def store(backend: Backend) -> AsyncIterator[Store]:
     """A store whose SQLite engine waits 2 s for a lock, so a lock left behind fails fast."""
-    kwargs = {"connect_args": {"timeout": 2}} if backend.name == "sqlite" else None
+    kwargs = {"connect_args": {"timeout": 2}} if backend.id == "sqlite" else None
     async with open_store(backend, engine_kwargs=kwargs) as s:
         yield s
 
@@ -196,7 +197,7 @@ async def test_cancelled_calls_are_whole_or_absent(store: Store, size: Size) -> 
     after = await _settle(store, baseline)
     record(
         "cancellation",
-        store.backend.name,
+        store.backend.id,
         size.name,
         cancelled_calls=size["per_op"] * len(OPS),
         latency_ms={op: round(v * 1000, 3) for op, v in latency.items()},
@@ -228,7 +229,7 @@ async def test_cancelled_write_leaves_no_lock(store: Store, request: pytest.Fixt
     open on a lost connection would hold SQLite's write lock (the store's
     busy timeout is 2 s) or a row lock on a server.
     """
-    expect_known_bug(request, "cancel", store.backend.name)
+    expect_known_bug(request, "cancel", store.backend.id)
     memory = await store.make("u", "cancel-lock")
     other = await store.make("u", "cancel-lock-2")
     failures: list[str] = []

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability.backends import Backend, Store, open_store
-from reliability.figures import record
-from reliability.known_bugs import expect_known_bug
-from reliability.support import Size, loop_runner, message, sizes, snapshot
 
 from memmark.core import InMemoryMemory, MemoryBase, MessageTooLargeError, Msg
+from tests.backends import Backend
+from tests.reliability.harness.figures import record
+from tests.reliability.harness.known_bugs import expect_known_bug
+from tests.reliability.harness.session import loop_runner, message, snapshot
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store, open_store
 
 DOCUMENTED = (ValueError, KeyError, TypeError)
 
@@ -270,7 +272,7 @@ def test_generated_states(backend: Backend, size: Size) -> None:
             runner.run(cm.__aexit__(None, None, None))
     record(
         "bad_state",
-        backend.name,
+        backend.id,
         size.name,
         inputs=size["examples"] * 2,
         outcomes=dict(tally.outcomes),
@@ -297,7 +299,7 @@ def _nested(depth: int) -> dict[str, Any]:
 @pytest.mark.parametrize("depth", [20, 30, 31, 600, 10_000])
 async def test_deep_nesting(store: Store, depth: int, request: pytest.FixtureRequest) -> None:
     """Deep metadata: refused with a documented error, writing nothing, or stored and readable."""
-    expect_known_bug(request, f"deep-{depth}", store.backend.name)
+    expect_known_bug(request, f"deep-{depth}", store.backend.id)
     memory = await store.make("u", f"deep-{depth}")
     await memory.add(message("kept", "k"))
     before = await snapshot(memory)
@@ -319,7 +321,7 @@ async def test_deep_nesting(store: Store, depth: int, request: pytest.FixtureReq
             got = await memory.get_memory()
             assert got[-1].to_dict() == deep
             await memory.import_state(before)
-    record("bad_state_deep", store.backend.name, "ci", depth=depth, outcomes=outcomes)
+    record("bad_state_deep", store.backend.id, "ci", depth=depth, outcomes=outcomes)
 
 
 # -- max_message_bytes -----------------------------------------------------------
@@ -352,7 +354,7 @@ async def test_max_message_bytes(store: Store, size: Size) -> None:
     imported = "MessageTooLargeError, nothing written"
     record(
         "max_message_bytes",
-        store.backend.name,
+        store.backend.id,
         size.name,
         limit=limit,
         add_over_limit="MessageTooLargeError",

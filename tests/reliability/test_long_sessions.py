@@ -20,12 +20,13 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import psutil
-from reliability.backends import Backend, Store, open_store, redis_client
-from reliability.figures import percentile, record
-from reliability.own_redis import own_redis
-from reliability.support import Size, sizes
 
 from memmark.core import Msg
+from tests.backends import Backend, redis_client
+from tests.reliability.harness.figures import percentile, record
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store, open_store
+from tests.servers import redis_server
 
 T = TypeVar("T")
 
@@ -82,9 +83,9 @@ class Watch:
 
 
 async def _node_clients(url: str) -> list[Any]:
-    if not url.startswith("redis-cluster://"):
+    if not url.startswith("redis+cluster://"):
         return [redis_client(url)]
-    probe = redis_client(url.replace("redis-cluster://", "redis://"))
+    probe = redis_client(url.replace("redis+cluster://", "redis://"))
     try:
         listing = await probe.execute_command("CLUSTER", "NODES")
     finally:
@@ -98,13 +99,13 @@ async def _node_clients(url: str) -> list[Any]:
 @contextlib.asynccontextmanager
 async def scale_target(backend: Backend) -> AsyncIterator[tuple[Backend, list[Any]]]:
     """Yield the backend to measure (Redis: an own server) and its nodes' clients."""
-    if backend.name == "redis":
+    if backend.id == "redis":
         extra = (
             "--slowlog-log-slower-than", str(SLOW_US),
             "--slowlog-max-len", "4096",
             "--busy-reply-threshold", str(BUSY_MS),
         )  # fmt: skip
-        with own_redis("none", extra) as server:
+        with redis_server("none", extra) as server:
             nodes = await _node_clients(server.url)
             try:
                 yield replace(backend, url=server.url), nodes
@@ -112,7 +113,7 @@ async def scale_target(backend: Backend) -> AsyncIterator[tuple[Backend, list[An
                 for n in nodes:
                     await n.aclose()
         return
-    if backend.name == "cluster":
+    if backend.id == "redis-cluster":
         nodes = await _node_clients(backend.url)
         try:
             for n in nodes:
@@ -253,7 +254,7 @@ async def _steps(store: Store, n: int, half: int, size: Size, timer: Timer) -> N
     full={"n": 100_000, "redis_n": 1_000_000, "reads": 3, "step_limit": 120},
 )
 async def test_long_sessions(backend: Backend, size: Size) -> None:
-    n = size["redis_n"] if backend.name == "redis" else size["n"]
+    n = size["redis_n"] if backend.id == "redis" else size["n"]
     half = sum(min(BATCH, n - s) for s in range(0, n, 2 * BATCH))
     async with scale_target(backend) as (target, nodes), open_store(target) as store:
         addresses = [
@@ -272,7 +273,7 @@ async def test_long_sessions(backend: Backend, size: Size) -> None:
         )
     row = record(
         "scale",
-        backend.name,
+        backend.id,
         size.name,
         messages=n,
         steps=timer.figures(),

@@ -21,12 +21,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from reliability.backends import Backend, open_store
-from reliability.figures import record
-from reliability.proxy import Proxy, proxied
-from reliability.support import Size, sizes
 
 from memmark.core import MemoryBase, Msg
+from tests.backends import Backend
+from tests.reliability.harness.figures import record
+from tests.reliability.harness.proxy import Proxy, proxied
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import open_store
 
 
 def _batch(caller: int, i: int) -> list[Msg]:
@@ -143,7 +144,7 @@ def _name(exc: BaseException) -> str:
     full={"callers": 20, "calls": 500, "timeout": 0.25},
 )
 async def test_ambiguous_calls_retried_without_duplicates(backend: Backend, size: Size) -> None:
-    if backend.kind == "inproc" or backend.url.startswith("sqlite"):
+    if backend.kind == "in-memory" or backend.url.startswith("sqlite"):
         pytest.skip("no network between the caller and the store: no ambiguous outcome")
     t = Tally()
     started = time.perf_counter()
@@ -182,7 +183,7 @@ async def test_ambiguous_calls_retried_without_duplicates(backend: Backend, size
     calls = size["callers"] * size["calls"]
     record(
         "ambiguous",
-        backend.name,
+        backend.id,
         size.name,
         calls=calls,
         ambiguous=t.ambiguous,

@@ -24,21 +24,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from reliability.backends import (
-    BY_NAME,
-    Backend,
-    importable,
-    kill_sql_connections,
-    open_store,
-    redis_helpers,
-)
-from reliability.figures import percentile, record
-from reliability.known_bugs import expect_known_bug
-from reliability.own_redis import PERSISTENCE, own_redis
-from reliability.proxy import proxied
-from reliability.support import Size, backend_params, sizes, usable
 
 from memmark.core import MemoryBase, Msg
+from tests.backends import BY_ID, Backend, importable, params, usable
+from tests.reliability.harness.figures import percentile, record
+from tests.reliability.harness.known_bugs import expect_known_bug
+from tests.reliability.harness.proxy import proxied
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import kill_sql_connections, open_store
+from tests.servers import cli, poll, redis_server, start_cluster
 
 
 def _batch(tag: str, i: int, n: int = 2) -> list[Msg]:
@@ -118,11 +112,11 @@ def _dups(state: dict[str, Any]) -> int:
 @pytest.mark.parametrize("persistence", ["none", "aof-always"])
 @sizes(ci={"before": 40, "after": 40, "kills": 1}, full={"before": 1000, "after": 1000, "kills": 3})
 async def test_redis_kill9_and_restart(persistence: str, size: Size) -> None:
-    why = importable(BY_NAME["redis"])
+    why = importable(BY_ID["redis"])
     if why is not None:
         pytest.skip(why)
-    with own_redis(persistence) as server:
-        backend = replace(BY_NAME["redis"], url=server.url)
+    with redis_server(persistence) as server:
+        backend = replace(BY_ID["redis"], url=server.url)
         kwargs = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
         async with open_store(backend, client_kwargs=kwargs) as store:
             memory = await store.make("u", "kill9")
@@ -205,8 +199,8 @@ async def test_redis_kill9_and_restart(persistence: str, size: Size) -> None:
 @pytest.mark.redis
 @sizes(ci={"rounds": 2, "timeout": 0.3}, full={"rounds": 10, "timeout": 0.3})
 async def test_redis_sigstop_longer_than_timeout(size: Size) -> None:
-    with own_redis("none") as server:
-        backend = replace(BY_NAME["redis"], url=server.url)
+    with redis_server("none") as server:
+        backend = replace(BY_ID["redis"], url=server.url)
         kwargs = {"socket_timeout": size["timeout"], "socket_connect_timeout": size["timeout"]}
         async with open_store(backend, client_kwargs=kwargs) as store:
             memory = await store.make("u", "sigstop")
@@ -253,7 +247,7 @@ async def test_redis_sigstop_longer_than_timeout(size: Size) -> None:
 
 # -- PostgreSQL / MariaDB: the memory's connections terminated ------------------------
 
-_SQL = backend_params("postgres", "mysql")
+_SQL = params("postgres", "mariadb")
 
 
 async def _read_retrying(memory: MemoryBase) -> dict[str, Any]:
@@ -277,7 +271,7 @@ async def test_next_call_after_connections_killed(
     the one to find out.
     """
     backend = usable(request, sql_backend)
-    expect_known_bug(request, "stale-pool", backend.name)
+    expect_known_bug(request, "stale-pool", backend.id)
     async with open_store(backend, engine_kwargs={"pool_size": 4}) as store:
         memories = [await store.make("u", f"stale-{i}") for i in range(4)]
         # Four calls at once put four connections in the pool.
@@ -291,7 +285,7 @@ async def test_next_call_after_connections_killed(
                 seen.append(_name(exc))
         record(
             "faults",
-            backend.name,
+            backend.id,
             "ci",
             fault="every idle pooled connection killed, then one call per memory",
             injected=killed,
@@ -384,10 +378,10 @@ async def test_sql_connections_terminated(
         nxt = [x for w in writers if (x := w.first_ok_after(t)) is not None]
         if nxt:
             recover.append(min(nxt) - t)
-    how = "pg_terminate_backend" if backend.name == "postgres" else "KILL CONNECTION"
+    how = "pg_terminate_backend" if backend.id == "postgres" else "KILL CONNECTION"
     record(
         "faults",
-        backend.name,
+        backend.id,
         size.name,
         fault=f"{how} on the memory's connections, mid-call",
         injected=size["kills"],
@@ -417,7 +411,7 @@ async def test_sql_connections_terminated(
 
 @sizes(ci={"rounds": 2, "timeout": 0.5}, full={"rounds": 10, "timeout": 0.5})
 async def test_stall_longer_than_timeout(backend: Backend, size: Size) -> None:
-    if backend.kind == "inproc" or backend.url.startswith("sqlite"):
+    if backend.kind == "in-memory" or backend.url.startswith("sqlite"):
         pytest.skip("no server to stall")
     async with contextlib.AsyncExitStack() as stack:
         through, client_kwargs, proxies = await stack.enter_async_context(proxied(backend))
@@ -454,7 +448,7 @@ async def test_stall_longer_than_timeout(backend: Backend, size: Size) -> None:
     lost = _lost(writer.acked, state)
     record(
         "faults",
-        backend.name,
+        backend.id,
         size.name,
         fault=f"all traffic stalled {size['timeout'] * 2:.1f} s > caller timeout "
         f"{size['timeout']} s (proxy)",
@@ -484,49 +478,18 @@ async def test_stall_longer_than_timeout(backend: Backend, size: Size) -> None:
 # -- Redis Cluster: SIGKILL and restart of the master holding the session ---------------
 
 
-def _restart_node(cluster: Any, index: int, persistence: str) -> float:
-    """Start node ``index`` of a throwaway cluster again, as it was; return the seconds taken."""
-    import subprocess
-
-    helpers = redis_helpers()
-    port = cluster.ports[index]
-    node_dir = cluster.root / str(port)
-    t0 = time.monotonic()
-    cluster.procs[index] = subprocess.Popen(
-        [
-            "redis-server",
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", str(node_dir / "nodes.conf"),
-            "--cluster-node-timeout", "2000",
-            "--dir", str(node_dir),
-            "--logfile", str(node_dir / "redis.log"),
-            *PERSISTENCE[persistence],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    helpers._poll(lambda: helpers._cli(port, "ping").strip() == "PONG", f"node {port}")
-    for p in cluster.ports:
-        helpers._poll(lambda p=p: "cluster_state:ok" in helpers._cli(p, "cluster", "info"), "ok")
-    return time.monotonic() - t0
-
-
 @pytest.mark.redis
-@pytest.mark.cluster
+@pytest.mark.redis_cluster
 @pytest.mark.parametrize("persistence", ["none", "aof-always"])
 @sizes(ci={"before": 30, "after": 30}, full={"before": 1000, "after": 1000})
 async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size) -> None:
-    why = importable(BY_NAME["redis"])
+    why = importable(BY_ID["redis"])
     if why is not None:
         pytest.skip(why)
     from redis.crc import key_slot
 
-    helpers = redis_helpers()
-    with helpers.start_cluster() as cluster:
-        url = f"redis-cluster://127.0.0.1:{cluster.ports[0]}"
-        backend = replace(BY_NAME["cluster"], url=url)
+    with start_cluster() as cluster:
+        backend = replace(BY_ID["redis-cluster"], url=cluster.url)
         kwargs = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
         async with open_store(backend, client_kwargs=kwargs) as store:
             memory = await store.make("u", "cluster-kill9")
@@ -537,11 +500,11 @@ async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size
             index = cluster.ports.index(int(node.port))
             if persistence != "none":
                 for arg in (("appendonly", "yes"), ("appendfsync", "always")):
-                    helpers._cli(cluster.ports[index], "config", "set", *arg)
-                helpers._poll(
+                    cli(cluster.ports[index], "config", "set", *arg)
+                poll(
                     lambda: (
                         "aof_rewrite_in_progress:0"
-                        in helpers._cli(cluster.ports[index], "info", "persistence")
+                        in cli(cluster.ports[index], "info", "persistence")
                     ),
                     "AOF on",
                 )
@@ -555,7 +518,7 @@ async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size
             proc = cluster.procs[index]
             proc.kill()
             proc.wait(timeout=10)
-            restart = await asyncio.to_thread(_restart_node, cluster, index, persistence)
+            restart = await asyncio.to_thread(cluster.restart_node, index, persistence)
             t_ready = time.monotonic()
             await in_flight
             for i in range(size["before"] + 1, size["before"] + 1 + size["after"]):
@@ -566,7 +529,7 @@ async def test_redis_cluster_node_kill9_and_restart(persistence: str, size: Size
     held = len({d["id"] for d, _ in state["content"]})
     record(
         "faults",
-        "cluster",
+        "redis-cluster",
         size.name,
         fault=f"kill -9 and restart of the master of slot {slot}, persistence={persistence}",
         injected=1,

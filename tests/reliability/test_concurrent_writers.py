@@ -15,13 +15,21 @@ import time
 from typing import Any
 
 import pytest
-from reliability.backends import BY_NAME, Store, open_store
-from reliability.figures import percentile, record
-from reliability.known_bugs import expect_known_bug
-from reliability.load import SESSION, Plan, batch_of, kind_of, run_processes, run_tasks
-from reliability.support import Size, sizes, usable
 
 from memmark.core import Msg
+from tests.backends import BY_ID, usable
+from tests.reliability.harness.figures import percentile, record
+from tests.reliability.harness.known_bugs import expect_known_bug
+from tests.reliability.harness.load import (
+    SESSION,
+    Plan,
+    batch_of,
+    kind_of,
+    run_processes,
+    run_tasks,
+)
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store, open_store
 
 
 def _is_doomed(mid: str, seed: int) -> bool:
@@ -71,7 +79,7 @@ async def test_concurrent_writers(store: Store, size: Size) -> None:
         # SQLite takes one writer at a time across all twelve processes, and
         # its busy handler sleeps up to 100 ms between tries: the full run's
         # 16,000 adds took it more than 420 s (27 adds/s), with nothing lost.
-        seconds=size["seconds"] * (3 if store.backend.name == "sqlite" else 1),
+        seconds=size["seconds"] * (3 if store.backend.id == "sqlite" else 1),
     )
     started = time.perf_counter()
     if store.backend.shared:
@@ -105,7 +113,7 @@ async def test_concurrent_writers(store: Store, size: Size) -> None:
     add_calls = sum(r.calls for r in writers)
     row = record(
         "concurrency",
-        store.backend.name,
+        store.backend.id,
         size.name,
         processes=len(reports) if store.backend.shared else 0,
         writers=plan.writers,
@@ -146,16 +154,16 @@ async def test_concurrent_writers(store: Store, size: Size) -> None:
     assert unacked_present == []
 
 
-_HOOK_SQL = {"postgres": "SET application_name = 'memmark-rel'", "mysql": "SET @memmark_rel = 1"}
+_HOOK_SQL = {"postgres": "SET application_name = 'memmark-rel'", "mariadb": "SET @memmark_rel = 1"}
 
 
-@pytest.mark.parametrize("name", ["postgres", "mysql"])
+@pytest.mark.parametrize("name", ["postgres", "mariadb"])
 async def test_connect_hook_keeps_acknowledged_writes(
     name: str, request: pytest.FixtureRequest
 ) -> None:
     """A pool ``connect`` hook that runs a statement (SQLAlchemy's documented way to set a
     search path or session variable) must not make acknowledged writes disappear."""
-    backend = usable(request, BY_NAME[name])
+    backend = usable(request, BY_ID[name])
     expect_known_bug(request, "connect-hook", name)
     async with open_store(backend, engine_kwargs={"pool_size": 8}) as store:
         from sqlalchemy import event
@@ -217,7 +225,7 @@ async def test_big_calls_seen_by_a_reader(store: Store, size: Size) -> None:
         partial += any(0 < s < n for s in seen)
     record(
         "big_calls",
-        store.backend.name,
+        store.backend.id,
         size.name,
         messages=n,
         rounds=size["rounds"],

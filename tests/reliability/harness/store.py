@@ -1,129 +1,29 @@
-"""One table of backends for the reliability runs, and how to open a store on each.
+"""How the reliability runs open a store on a row of the backend table, and watch it.
 
-A :class:`Backend` row is plain data (picklable), so worker processes can
-open their own store from it. :func:`open_store` turns a row, with the
-server address resolved, into a :class:`Store` that makes memories bound to
-``(user_id, session_id)`` pairs and removes what they wrote afterwards.
+A :class:`~tests.backends.Backend` row is plain data (picklable), so worker
+processes can open their own store from it. :func:`open_store` turns a row,
+with the server address resolved, into a :class:`Store` that makes memories
+bound to ``(user_id, session_id)`` pairs and removes what they wrote
+afterwards; the functions below count and kill the store's connections.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from types import ModuleType
+from dataclasses import dataclass, field
 from typing import Any
 
-from servers import MYSQL_URL, PG_URL, REDIS_URL
-
 from memmark.core import InMemoryMemory, MemoryBase
+from tests import backends as tables
+from tests.backends import Backend, backends, redis_client
 
-TESTS = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A row of the backend table.
-
-    Attributes:
-        name: Short name used in test ids and in the published tables.
-        kind: ``"inproc"``, ``"sql"`` or ``"redis"``.
-        url: SQLAlchemy or redis URL; for the cluster ``redis-cluster://host:port``.
-            Empty until resolved (SQLite gets a temporary file, the cluster
-            its startup node).
-        module: The package that must import for the backend to exist.
-        shared: Whether several processes can open the same session.
-        server: The server's name for ``require_server`` (``""``: none needed).
-        marks: pytest marker names the backend's tests carry.
-    """
-
-    name: str
-    kind: str
-    url: str = ""
-    module: str = "memmark.core"
-    shared: bool = True
-    server: str = ""
-    marks: tuple[str, ...] = field(default_factory=tuple)
-
-
-BACKENDS: tuple[Backend, ...] = (
-    Backend("inproc", "inproc", shared=False),
-    Backend("sqlite", "sql", module="memmark.sql"),
-    Backend(
-        "postgres",
-        "sql",
-        PG_URL,
-        module="memmark.sql",
-        server="PostgreSQL",
-        marks=("postgres",),
-    ),
-    Backend(
-        "mysql",
-        "sql",
-        MYSQL_URL,
-        module="memmark.sql",
-        server="MariaDB",
-        marks=("mysql",),
-    ),
-    Backend(
-        "redis",
-        "redis",
-        REDIS_URL,
-        module="memmark.redis",
-        server="Redis",
-        marks=("redis",),
-    ),
-    Backend("cluster", "redis", module="memmark.redis", marks=("redis", "cluster")),
+RELIABILITY_BACKENDS = backends(
+    "in-memory", "sqlite", "postgres", "mariadb", "redis", "redis-cluster"
 )
-"""Every backend the reliability runs cover, in the order the tables list them."""
-
-BY_NAME = {b.name: b for b in BACKENDS}
-
-
-def importable(backend: Backend) -> str | None:
-    """Return why ``backend``'s package cannot be used yet, or ``None``."""
-    try:
-        module = importlib.import_module(backend.module)
-    except ImportError as exc:
-        return f"{backend.module} does not import ({exc})"
-    wanted = {"sql": "AsyncSQLAlchemyMemory", "redis": "RedisMemory"}.get(backend.kind)
-    if wanted and not hasattr(module, wanted):
-        return f"{backend.module} has no {wanted} yet"
-    return None
-
-
-def load_test_module(relative: str, name: str) -> ModuleType:
-    """Import a helper file of another test directory by path, once.
-
-    The Redis tests' helpers live in ``tests/redis/redis_support.py``, a
-    folder that is not on this one's import path; loading the file by path,
-    under a name of our own, keeps it one module however pytest was started.
-
-    Args:
-        relative: The file's path below ``tests/``.
-        name: The module name to register it under.
-    """
-    import sys
-
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / relative)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def redis_helpers() -> ModuleType:
-    """The Redis tests' server helpers: ``start_cluster``, ``_free_ports``, ``_poll``..."""
-    return load_test_module("redis/redis_support.py", "memmark_tests_redis_servers")
+"""The rows every guarantee is measured on (fakeredis and a private :memory: SQLite
+have no network, server or other process to fault)."""
 
 
 @dataclass
@@ -155,7 +55,7 @@ class Store:
                 on the store's own cleanup of what was made.
         """
         user = user_id if raw_ids else self.tag + user_id
-        if self.backend.kind == "inproc":
+        if self.backend.kind == "in-memory":
             return self._inproc.setdefault((user, session_id), InMemoryMemory())
         assert self._make is not None
         memory = self._make(user, session_id)
@@ -175,7 +75,7 @@ class Store:
         server sees from this store (``-1`` where it cannot tell).
         """
         kind = self.backend.kind
-        if kind == "inproc":
+        if kind == "in-memory":
             return {"checked_out": 0, "pooled": 0, "server": 0}
         if kind == "sql":
             pool = self.client.pool
@@ -199,34 +99,12 @@ class Store:
         self._inproc.clear()
 
 
-def resolve(backend: Backend, url: str | None = None) -> Backend:
-    """Return ``backend`` with its URL filled in (SQLite: a new temporary file)."""
-    if url is not None:
-        return replace(backend, url=url)
-    if backend.name == "sqlite" and not backend.url:
-        path = Path(tempfile.mkdtemp(prefix="memmark-rel-sqlite-")) / "memory.db"
-        return replace(backend, url=f"sqlite+aiosqlite:///{path}")
-    return backend
-
-
-def redis_client(url: str, **kwargs: Any) -> Any:
-    """Return a ``redis.asyncio`` client for ``url`` (``redis-cluster://`` for a cluster)."""
-    import redis.asyncio as aioredis
-
-    if url.startswith("redis-cluster://"):
-        host, port = url.removeprefix("redis-cluster://").split(":")
-        return aioredis.RedisCluster(host=host, port=int(port), **kwargs)
-    return aioredis.Redis.from_url(url, **kwargs)
-
-
 def sql_engine(url: str, **kwargs: Any) -> Any:
     """Return an ``AsyncEngine`` for ``url`` with the settings the runs use."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     if url.startswith("sqlite"):
         # Several processes write one file: wait for the lock instead of failing.
         kwargs.setdefault("connect_args", {"timeout": 20})
-    engine = create_async_engine(url, **kwargs)
+    engine = tables.sql_engine(url, **kwargs)
     if url.startswith("sqlite") and url.count("/") >= 3 and ":memory:" not in url:
         _write_ahead_log(engine)  # a file, not an in-memory database
     return engine
@@ -267,7 +145,7 @@ def track_server_ids(engine: Any, ids: set[int]) -> None:
     (never a colleague's on the shared server) and count what is left open.
     The id comes from the connection handshake: running a statement here
     would open a transaction on the new connection (see
-    ``test_concurrency.test_connect_hook_keeps_acknowledged_writes``).
+    ``test_concurrent_writers.test_connect_hook_keeps_acknowledged_writes``).
     """
     from sqlalchemy import event
 

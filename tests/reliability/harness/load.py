@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reliability.backends import Backend, Store, open_store
-
 from memmark.core import MemoryBase, Msg
+from tests.backends import Backend
+from tests.reliability.harness.store import Store, open_store
 
 SESSION = "concurrency"
 SHARED_EVERY = 10  # one add in ten is a shared id that every writer also adds

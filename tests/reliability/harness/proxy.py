@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from reliability.backends import Backend, redis_client
+from tests.backends import Backend, redis_client
 
 
 @dataclass
@@ -168,7 +168,7 @@ def _with_port(url: str, port: int) -> str:
 
 
 async def _cluster_ports(url: str) -> list[int]:
-    client = redis_client(url.replace("redis-cluster://", "redis://"))
+    client = redis_client(url.replace("redis+cluster://", "redis://"))
     try:
         listing = await client.execute_command("CLUSTER", "NODES")
     finally:
@@ -186,7 +186,7 @@ async def proxied(backend: Backend) -> AsyncIterator[tuple[Backend, dict[str, An
     that route a cluster's nodes through theirs, and the proxies.
     """
     async with contextlib.AsyncExitStack() as stack:
-        if backend.name == "cluster":
+        if backend.id == "redis-cluster":
             ports = await _cluster_ports(backend.url)
             proxies = [
                 await stack.enter_async_context(running_proxy("127.0.0.1", p)) for p in ports
@@ -196,7 +196,7 @@ async def proxied(backend: Backend) -> AsyncIterator[tuple[Backend, dict[str, An
             def remap(address: tuple[str, int]) -> tuple[str, int]:
                 return "127.0.0.1", by_port.get(int(address[1]), int(address[1]))
 
-            url = f"redis-cluster://127.0.0.1:{proxies[0].port}"
+            url = f"redis+cluster://127.0.0.1:{proxies[0].port}"
             yield replace(backend, url=url), {"address_remap": remap}, proxies
             return
         parts = urlsplit(backend.url)

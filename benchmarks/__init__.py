@@ -1,0 +1,1 @@
+"""Benchmarks: the timed operations and the corpus, pytest-benchmark suites, the comparison."""

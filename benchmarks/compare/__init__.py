@@ -1,0 +1,1 @@
+"""memmark side by side with the peer it replaces: ``python -m benchmarks.compare``."""

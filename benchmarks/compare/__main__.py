@@ -1,0 +1,88 @@
+"""memmark side by side with the peer it replaces, and with raw-client floors.
+
+Runs the operations of ``benchmarks/operations.py``, in one process, on
+memmark and on AgentScope 1.0.21's ``agentscope.memory`` (installed only for
+this run), interleaved call by call, and prints a table per corpus shape
+(``benchmarks/corpus.py``; agent-shaped messages are the headline):
+operation, backend, peer µs, memmark µs, ratio (peer / memmark: above 1
+means memmark is faster). Floors are rows with no peer: the cost of the bare
+client doing the same work. Servers come from the backend table
+(``tests/backends.py``).
+
+Usage, from the repository root::
+
+    uv run --with 'agentscope[redis_memory]==1.0.21' --with 'mcp==1.25.0' \\
+        --with 'pydantic<2.13' --with tqdm --with greenlet \\
+        python -m benchmarks.compare [--only core,sql,redis] [--shape agent|plain|both]
+        [--messages 1000] [--rounds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import platform
+import sys
+import time
+
+from benchmarks.compare.timing import Config, Table
+from benchmarks.corpus import SHAPES, Corpus
+
+SECTIONS = {
+    "core": "benchmarks.compare.in_process",
+    "sql": "benchmarks.compare.on_sql",
+    "redis": "benchmarks.compare.on_redis",
+}
+
+
+async def main() -> int:
+    """Parse the arguments, run the sections for each shape, print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma separated")
+    parser.add_argument(
+        "--shape", choices=(*SHAPES, "both"), default="both", help="corpus shape (default: both)"
+    )
+    parser.add_argument("--messages", type=int, default=1000, help="messages per session")
+    parser.add_argument("--payload", type=int, default=200, help="characters of a plain message")
+    parser.add_argument("--rounds", type=int, default=200, help="timed calls per operation")
+    args = parser.parse_args()
+    sections = [s for s in args.only.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))} (known: {list(SECTIONS)})")
+    try:
+        import agentscope  # noqa: F401
+    except ImportError:
+        parser.error("the peer is not installed: run through `uv run --with 'agentscope...'`")
+
+    shapes = SHAPES if args.shape == "both" else (args.shape,)
+    table = Table()
+    started = time.perf_counter()
+    print(
+        f"# {args.messages}-message sessions, median of {args.rounds} calls; "
+        f"Python {platform.python_version()}, peer agentscope {agentscope_version()}"
+    )
+    for shape in shapes:
+        corpus = Corpus(shape, payload=args.payload)
+        cfg = Config(messages=args.messages, rounds=args.rounds, corpus=corpus)
+        print(f"\n## {corpus.label()}\n\n{table.header()}", flush=True)
+        for name in sections:
+            await importlib.import_module(SECTIONS[name]).run(table, cfg)
+    if len(shapes) > 1:
+        for shape in shapes:
+            print(f"\n## {Corpus(shape, payload=args.payload).label()}\n")
+            print(table.by_shape(shape))
+    print(f"\n# {len(table.rows)} rows in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def agentscope_version() -> str:
+    """Return the installed peer's version."""
+    from importlib.metadata import version
+
+    return version("agentscope")
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,1 @@
+"""The reliability runs: the guarantees of docs/RELIABILITY.md, measured."""

@@ -1,0 +1,1 @@
+"""What the reliability tests share: stores, a faulting proxy, worker processes, figures."""
