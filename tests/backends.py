@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from memmark.core import InMemoryMemory, MemoryBase
-from memmark.core.connect import InProcessHandle
 from memmark.core.testing import MemoryConformance, MemoryFactory
+from memmark.core.urls import InProcessHandle
 from tests.servers import require_binaries, require_server, unavailable
 
 

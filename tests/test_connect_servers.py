@@ -15,7 +15,7 @@ import pytest
 from redis.exceptions import RedisError
 
 from memmark.core import Msg
-from memmark.core.connect import connect, mask_password
+from memmark.core.urls import connect, mask_password
 from memmark.redis._open import close_shared_clients
 from memmark.sql import make_metadata
 from memmark.sql._open import dispose_shared_engines, shared_engine

@@ -10,8 +10,8 @@ import pytest
 
 from memmark.core import MemoryBase, MissingDependencyError, Msg
 from memmark.core.checks import session_ids
-from memmark.core.connect import connect, mask_password, openers
 from memmark.core.testing import MemoryConformance, MemoryFactory
+from memmark.core.urls import connect, mask_password, openers
 
 
 async def test_memory_url_opens_one_store_per_pair_shared_by_every_open() -> None:
@@ -56,7 +56,7 @@ def test_a_url_that_is_no_str_is_a_type_error() -> None:
 def test_a_known_scheme_whose_backend_is_missing_names_the_install_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import memmark.core.connect as module
+    import memmark.core.urls as module
 
     monkeypatch.setattr(module, "openers", lambda: {"memory": module.open_in_process})
     with pytest.raises(MissingDependencyError, match=r"pip install 'memmark-sql\[postgres\]'"):

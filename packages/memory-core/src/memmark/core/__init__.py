@@ -19,6 +19,7 @@ from memmark.core.errors import (
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
 from memmark.core.stored import StoreBackedMemory
+from memmark.core.urls import connect
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -35,4 +36,5 @@ __all__ = [
     "StoreBackedMemory",
     "build_state",
     "checks",
+    "connect",
 ]

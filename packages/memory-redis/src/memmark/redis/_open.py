@@ -6,7 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from memmark.core.connect import url_scheme
+from memmark.core.urls import url_scheme
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take before it fails."""

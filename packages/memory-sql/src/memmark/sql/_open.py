@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
-from memmark.core.connect import mask_password
+from memmark.core.urls import mask_password
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take, handshake included, before it fails."""
