@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
 from memmark.core.testing import MemoryFactory
@@ -34,53 +33,38 @@ def in_process_factory(
 class IgnoresLimit(InMemoryMemory):
     """Returns the whole result whatever ``limit`` says."""
 
-    async def get_memory(
-        self,
-        mark: str | None = None,
-        exclude_mark: str | None = None,
-        prepend_summary: bool = True,
-        *,
-        limit: int | None = None,
-    ) -> list[Msg]:
-        return await super().get_memory(mark, exclude_mark, prepend_summary)
+    async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
+        return await super()._get_memory(mark, exclude_mark, None, with_summary)
 
 
 class OverCountsUpdates(InMemoryMemory):
     """Counts every selected message as changed, even when its marks stay."""
 
-    async def update_messages_mark(
-        self,
-        new_mark: str | None,
-        old_mark: str | None = None,
-        msg_ids: str | Iterable[str] | None = None,
+    async def _update_messages_mark(
+        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
-        changed = await super().update_messages_mark(new_mark, old_mark, msg_ids)
+        changed = await super()._update_messages_mark(new_mark, old_mark, msg_ids)
         return changed + 1 if new_mark is not None else changed
 
 
 class MarksDuplicates(InMemoryMemory):
     """Gives the marks of a skipped duplicate to the message already stored."""
 
-    async def add(
-        self,
-        memories: Msg | list[Msg] | None,
-        marks: str | list[str] | None = None,
-        *,
-        skip_duplicated: bool = True,
-    ) -> None:
-        for m in memories or []:  # type: ignore[union-attr]
+    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
+        for m in msgs:
             if m.id in self._msgs:
-                for mark in marks or []:
+                for mark in marks:
                     self._mark_ids(mark, [m.id])
-        await super().add(memories, marks, skip_duplicated=skip_duplicated)
+        await super()._add(msgs, marks, skip_duplicated)
 
 
 class DeletesByFirstMarkOnly(InMemoryMemory):
     """Ignores every mark after the first in ``delete_by_mark``."""
 
-    async def delete_by_mark(self, mark: str | list[str]) -> int:
-        first: Any = list(mark)[:1]
-        return await super().delete_by_mark(first)
+    async def _delete_by_mark(self, marks: list[str]) -> int:
+        return await super()._delete_by_mark(marks[:1])
 
 
 BROKEN = [IgnoresLimit, OverCountsUpdates, MarksDuplicates, DeletesByFirstMarkOnly]

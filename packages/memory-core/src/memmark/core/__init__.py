@@ -1,6 +1,13 @@
-"""memmark core: the message, the memory contract and the in-process memory."""
+"""memmark core: the message, the memory contract and the in-process memory.
 
-from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase
+A backend subclasses :class:`MemoryBase` (or, for a shared store,
+:class:`StoreBackedMemory`) and implements its hooks; it imports only the
+names exported here and the public modules ``memmark.core.checks`` and
+``memmark.core.testing``.
+"""
+
+from memmark.core import checks
+from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase, StateContent, build_state
 from memmark.core.errors import (
     DuplicateMessageError,
     InvalidStateError,
@@ -22,5 +29,8 @@ __all__ = [
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",
+    "StateContent",
     "StoreBackedMemory",
+    "build_state",
+    "checks",
 ]

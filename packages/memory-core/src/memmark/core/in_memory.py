@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import count, islice
-from typing import Any, cast
+from typing import Any
 
-from memmark.core import _checks
-from memmark.core.base import MemoryBase
+from memmark.core import checks
+from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
 
@@ -101,21 +101,12 @@ class InMemoryMemory(MemoryBase):
 
     # -- writes ---------------------------------------------------------------
 
-    async def add(
-        self,
-        memories: Msg | list[Msg] | None,
-        marks: str | list[str] | None = None,
-        *,
-        skip_duplicated: bool = True,
-    ) -> None:
-        """Append messages with their marks; see :meth:`MemoryBase.add`."""
-        msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
+    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         stored = self._msgs
         if not skip_duplicated:
             taken = [m.id for m in msgs if m.id in stored]
-            taken += _checks.find_duplicates(msgs)
             if taken:
-                raise DuplicateMessageError(list(dict.fromkeys(taken)))
+                raise DuplicateMessageError(taken)
         if len(msgs) == 1:  # the common case, without the batch's dicts
             msg = msgs[0]
             if msg.id in stored:
@@ -129,24 +120,22 @@ class InMemoryMemory(MemoryBase):
         stored.update(batch)
         self._seq.update(zip(batch, self._counter, strict=False))
         # New messages are the newest, so appending keeps every index ordered.
-        for mark in cast("list[str] | None", marks) or ():
+        for mark in marks:
             index = self._by_mark.get(mark)
             if index is None:
                 self._by_mark[mark] = dict.fromkeys(batch)
             else:
                 index.update(dict.fromkeys(batch))
 
-    async def delete(self, msg_ids: str | Iterable[str]) -> int:
-        """Remove messages by id; see :meth:`MemoryBase.delete`."""
-        gone = self._drop_msgs(cast("list[str]", msg_ids))
+    async def _delete(self, ids: list[str]) -> int:
+        gone = self._drop_msgs(ids)
         if gone and self._by_mark:
             self._unmark_ids(gone)
         return len(gone)
 
-    async def delete_by_mark(self, mark: str | list[str]) -> int:
-        """Remove messages carrying any of the marks; see :meth:`MemoryBase.delete_by_mark`."""
+    async def _delete_by_mark(self, marks: list[str]) -> int:
         doomed: dict[str, None] = {}
-        for one in cast("list[str]", mark):
+        for one in marks:
             index = self._by_mark.pop(one, None)
             if index is not None:
                 self._unordered.discard(one)
@@ -156,23 +145,16 @@ class InMemoryMemory(MemoryBase):
             self._unmark_ids(doomed)
         return len(doomed)
 
-    async def clear(self) -> None:
-        """Remove every message and mark; the summary stays."""
+    async def _clear(self) -> None:
         self._msgs.clear()
         self._seq.clear()
         self._by_mark.clear()
         self._unordered.clear()
 
-    async def update_messages_mark(
-        self,
-        new_mark: str | None,
-        old_mark: str | None = None,
-        msg_ids: str | Iterable[str] | None = None,
+    async def _update_messages_mark(
+        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
-        """Re-mark messages; see :meth:`MemoryBase.update_messages_mark`."""
-        if new_mark is not None and new_mark == old_mark:
-            return 0  # removing and re-adding the same mark changes no set
-        ids = cast("list[str] | None", msg_ids)
+        ids = msg_ids
         by_mark = self._by_mark
 
         if old_mark is not None:
@@ -218,26 +200,25 @@ class InMemoryMemory(MemoryBase):
         self._unmark_ids(hit)
         return len(hit)
 
-    async def update_compressed_summary(self, summary: str) -> None:
-        """Store the compressed summary; ``""`` removes it."""
-        self._compressed_summary = summary
-        self._summary_cache = None
+    async def _update_compressed_summary(self, summary: str) -> None:
+        pass  # the base keeps the summary in self._compressed_summary
+
+    def _summary_msg(self, summary: str) -> Msg:
+        # One message per summary text, not one per read: making a Msg draws
+        # a fresh id, which would cost more than the rest of a short read.
+        cached = self._summary_cache
+        if cached is None or cached.content != summary:
+            cached = self._summary_cache = super()._summary_msg(summary)
+        return cached
 
     # -- reads ----------------------------------------------------------------
 
-    async def size(self) -> int:
-        """Return the number of messages."""
+    async def _size(self) -> int:
         return len(self._msgs)
 
-    async def get_memory(
-        self,
-        mark: str | None = None,
-        exclude_mark: str | None = None,
-        prepend_summary: bool = True,
-        *,
-        limit: int | None = None,
-    ) -> list[Msg]:
-        """Return messages in insertion order; see :meth:`MemoryBase.get_memory`."""
+    async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
         msgs = self._msgs
         result: list[Msg]
         if mark is not None:
@@ -261,28 +242,20 @@ class InMemoryMemory(MemoryBase):
             result = list(msgs.values())
         else:
             result = list(islice(reversed(msgs.values()), limit))[::-1]
-
-        if prepend_summary and self._compressed_summary:
-            if self._summary_cache is None:
-                self._summary_cache = self._summary_msg(self._compressed_summary)
-            result.insert(0, self._summary_cache)
-        return result
+        return result, self._compressed_summary
 
     # -- state ----------------------------------------------------------------
 
-    def _content(self) -> list[list[Any]]:
+    def _content(self) -> StateContent:
         marks_of: dict[str, list[str]] = {}
         for mark, ids in self._by_mark.items():
             for msg_id in ids:
                 marks_of.setdefault(msg_id, []).append(mark)
-        return [[msg.to_dict(), marks_of.get(msg_id, [])] for msg_id, msg in self._msgs.items()]
+        return [(msg.to_dict(), marks_of.get(msg_id, [])) for msg_id, msg in self._msgs.items()]
 
     def state_dict(self) -> dict[str, Any]:
         """Return ``{"content": [[msg_dict, [marks]], ...]}`` (+ the summary when set)."""
-        state: dict[str, Any] = {"content": self._content()}
-        if self._compressed_summary:
-            state["_compressed_summary"] = self._compressed_summary
-        return state
+        return build_state(self._content(), self._compressed_summary)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Replace the memory with ``state``; on error nothing changes.
@@ -292,11 +265,10 @@ class InMemoryMemory(MemoryBase):
             KeyError: ``content`` is missing and ``strict`` is true.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, strict, self.max_message_bytes)
+        content, summary = checks.parse_state(state, strict, self.max_message_bytes)
         if content is not None:
             self._replace(content)
         self._compressed_summary = summary
-        self._summary_cache = None
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
         # Copied so that later changes to the caller's state do not leak in.
@@ -309,10 +281,8 @@ class InMemoryMemory(MemoryBase):
                 self._by_mark.setdefault(mark, {})[msg.id] = None
         self._unordered = set()
 
-    async def export_state(self) -> dict[str, Any]:
-        """Return the session in the ``state_dict()`` format."""
-        return self.state_dict()
+    async def _export_state(self) -> tuple[StateContent, str]:
+        return self._content(), self._compressed_summary
 
-    async def import_state(self, state: dict[str, Any]) -> None:
-        """Replace the session with ``state``; see :meth:`MemoryBase.import_state`."""
-        self.load_state_dict(state, strict=True)
+    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+        self._replace(content)

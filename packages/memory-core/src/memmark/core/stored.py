@@ -4,18 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from memmark.core import _checks
+from memmark.core import checks
 from memmark.core.base import MemoryBase
 
 
 class StoreBackedMemory(MemoryBase):
     """A memory whose messages live in a store that other handles share.
 
+    Everything the SQL and Redis memories have in common lives here or in
+    :class:`~memmark.core.MemoryBase`: checking the session's ids, the sync
+    state methods, and (in the base) the duplicate pre-check, the summary
+    cache, building exports and parsing imports. A stored backend calls
+    ``super().__init__(session_id, user_id)`` and implements the hooks.
+
     ``state_dict`` and ``load_state_dict`` are sync, so they cannot reach the
     store: they carry only the last summary this handle saw. Whole sessions
-    move with the async ``export_state`` and ``import_state``. The SQL and
-    Redis memories build on this.
+    move with the async ``export_state`` and ``import_state``.
+
+    Args:
+        session_id: The session; any string every store can hold.
+        user_id: The user; likewise.
+
+    Raises:
+        TypeError: An id is not a ``str``.
+        ValueError: An id holds a lone surrogate.
     """
+
+    def __init__(self, session_id: str, user_id: str) -> None:
+        self.session_id = checks.check_text(session_id, "session_id")
+        self.user_id = checks.check_text(user_id, "user_id")
+        self._compressed_summary = ""
 
     def state_dict(self) -> dict[str, Any]:
         """Return ``{"_compressed_summary": <the last summary this handle saw>}``."""
@@ -31,7 +49,7 @@ class StoreBackedMemory(MemoryBase):
             ValueError: The state is malformed or carries messages.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, strict=False)
+        content, summary = checks.parse_state(state, strict=False)
         if content:
             raise ValueError(
                 f"state: {type(self).__name__}.load_state_dict cannot store messages; "

@@ -1,4 +1,11 @@
-"""Argument checks shared by every backend, run before any I/O."""
+"""Argument checks and state parsing, run before any I/O; public for backend authors.
+
+:class:`~memmark.core.MemoryBase` runs these checks on every public call, so a
+backend's hooks receive arguments already checked and normalised. A backend
+uses this module for what the base cannot check for it: the ids its
+constructor takes (:func:`check_text`), and helpers such as
+:func:`encodable` or :func:`find_duplicates`.
+"""
 
 from __future__ import annotations
 
