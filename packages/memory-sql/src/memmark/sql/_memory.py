@@ -19,10 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import PoolProxiedConnection, SingletonThreadPool, StaticPool
 from sqlalchemy.util import greenlet_spawn
 
-from memmark.core import _checks
-from memmark.core.errors import DuplicateMessageError
-from memmark.core.msg import Msg
-from memmark.core.stored import StoreBackedMemory
+from memmark.core import DuplicateMessageError, Msg, StateContent, StoreBackedMemory
 from memmark.sql._pg import PgSQL, ReadKey
 from memmark.sql._plan import ARRAY_ROWS, MAX_IN, MAX_PARAMS, Plan
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, make_tables, pair_digest
@@ -290,8 +287,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
     ) -> None:
         session_id = "default_session" if session_id is None else session_id
         user_id = "default_user" if user_id is None else user_id
-        for value, arg in ((session_id, "session_id"), (user_id, "user_id")):
-            _checks.check_text(value, arg)
+        super().__init__(session_id, user_id)
         if not isinstance(table_prefix, str):
             raise TypeError(f"table_prefix: expected a str, got {type(table_prefix).__name__}")
 
@@ -324,13 +320,10 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             _check_no_nul([user_id], "user_id")
             _check_no_nul([session_id], "session_id")
 
-        self.session_id = session_id
-        self.user_id = user_id
         self.table_prefix = table_prefix
         self._sid = pair_digest(user_id, session_id)
         self._state = _engine_state(sync)
         self._plan: Plan | None = self._state.plans.get(table_prefix)
-        self._compressed_summary = ""
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -518,13 +511,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
     # -- writes -----------------------------------------------------------------
 
-    async def add(
-        self,
-        memories: Msg | list[Msg] | None,
-        marks: str | list[str] | None = None,
-        *,
-        skip_duplicated: bool = True,
-    ) -> None:
+    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         """Append messages with their marks; see :meth:`MemoryBase.add`.
 
         One transaction: the messages in one ``INSERT`` per chunk that skips
@@ -536,14 +523,6 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
                 taken; nothing is written.
             ValueError: On PostgreSQL, an id or a mark holds NUL.
         """
-        msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
-        mark_list = cast("list[str] | None", marks)
-        if not msgs:
-            return
-        if not skip_duplicated:
-            dups = _checks.find_duplicates(msgs)
-            if dups:
-                raise DuplicateMessageError(dups)
         sid = self._sid
         # Encoded now, so later changes to the caller's Msg never reach the store.
         mids: list[bytes] = []
@@ -560,15 +539,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             bodies.append(_dumps(m.to_dict()))
         if self._pg:
             _check_no_nul(seen, "memories")
-            if mark_list:
-                _check_no_nul(mark_list, "marks")
-            await self._add_arrays(mids, msg_ids, bodies, mark_list or [], skip_duplicated)
+            _check_no_nul(marks, "marks")
+            await self._add_arrays(mids, msg_ids, bodies, marks, skip_duplicated)
             return
         rows: list[dict[str, Any]] = [
             {"sid": sid, "mid": mid, "msg_id": msg_id, "msg": body}
             for mid, msg_id, body in zip(mids, msg_ids, bodies, strict=True)
         ]
-        mark_keys = [(id_digest(k), k) for k in mark_list] if mark_list else []
+        mark_keys = [(id_digest(k), k) for k in marks]
         returning = bool(mark_keys) or not skip_duplicated
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
@@ -662,11 +640,9 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         return op
 
-    async def delete(self, msg_ids: str | Iterable[str]) -> int:
+    async def _delete(self, ids: list[str]) -> int:
         """Remove messages by id, with their marks; see :meth:`MemoryBase.delete`."""
-        mids = [id_digest(i) for i in cast("list[str]", msg_ids)]
-        if not mids:
-            return 0
+        mids = [id_digest(i) for i in ids]
         if self._raw:
             return await self._run_raw(self._raw_delete(mids, by_mark=False), write=True, tx=False)
 
@@ -675,11 +651,9 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         return await self._run(op, write=True)
 
-    async def delete_by_mark(self, mark: str | list[str]) -> int:
+    async def _delete_by_mark(self, marks: list[str]) -> int:
         """Remove every message carrying any of the marks; returns how many."""
-        mks = [id_digest(k) for k in cast("list[str]", mark)]
-        if not mks:
-            return 0
+        mks = [id_digest(k) for k in marks]
         sid = self._sid
         if self._raw:
             return await self._run_raw(self._raw_delete(mks, by_mark=True), write=True, tx=False)
@@ -700,15 +674,15 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         return await self._run(op, write=True)
 
-    async def clear(self) -> None:
+    async def _clear(self) -> None:
         """Remove every message and mark of the session; the summary stays."""
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
-            await self._clear(conn, plan)
+            await self._clear_in(conn, plan)
 
         await self._run(op, write=True)
 
-    async def _clear(self, conn: AsyncConnection, plan: Plan) -> None:
+    async def _clear_in(self, conn: AsyncConnection, plan: Plan) -> None:
         params = {"sid": self._sid}
         await conn.execute(plan.clear_msgs, params)
         await conn.execute(plan.clear_marks, params)
@@ -721,21 +695,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             "summary": _dumps(summary),
         }
 
-    async def update_messages_mark(
-        self,
-        new_mark: str | None,
-        old_mark: str | None = None,
-        msg_ids: str | Iterable[str] | None = None,
+    async def _update_messages_mark(
+        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
         """Re-mark messages; see :meth:`MemoryBase.update_messages_mark`.
 
         Set-based: at most two statements per chunk of ids, never one per message.
         """
-        if new_mark is not None and new_mark == old_mark:
-            return 0  # removing and re-adding the same mark changes no set
-        ids = cast("list[str] | None", msg_ids)
-        if ids is not None and not ids:
-            return 0
+        ids = msg_ids
         if self._pg and new_mark is not None:
             _check_no_nul([new_mark], "new_mark")
         by_ids = ids is not None
@@ -771,7 +738,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         single = len(id_chunks) == 1 and not (new_mark is not None and old_mark is not None)
         return await self._run(op, write=True, single=single)
 
-    async def update_compressed_summary(self, summary: str) -> None:
+    async def _update_compressed_summary(self, summary: str) -> None:
         """Store the summary in the database; every handle on the session sees it."""
         row = self._summary_row(summary)
 
@@ -779,11 +746,10 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             await conn.execute(plan.upsert_summary, row)
 
         await self._run(op, write=True, single=True)
-        self._compressed_summary = summary
 
     # -- reads ------------------------------------------------------------------
 
-    async def size(self) -> int:
+    async def _size(self) -> int:
         """Return the number of messages in the session."""
         params = {"sid": self._sid}
         if self._raw:
@@ -798,21 +764,16 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         return await self._run(op, write=False, single=True)
 
-    async def get_memory(
-        self,
-        mark: str | None = None,
-        exclude_mark: str | None = None,
-        prepend_summary: bool = True,
-        *,
-        limit: int | None = None,
-    ) -> list[Msg]:
-        """Return messages in insertion order; see :meth:`MemoryBase.get_memory`.
+    async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
+        """Return messages in insertion order, and the summary; see :meth:`MemoryBase.get_memory`.
 
-        One statement: with ``prepend_summary`` the summary comes in the same
-        read (a ``UNION ALL``), so the result is one consistent snapshot.
+        One statement: with the summary, it comes in the same read (a
+        ``UNION ALL``), so the result is one consistent snapshot.
         """
-        if limit == 0 and not prepend_summary:
-            return []
+        if limit == 0 and not with_summary:
+            return [], None
         params: dict[str, Any] = {"sid": self._sid}
         if mark is not None:
             params["mk"] = id_digest(mark)
@@ -825,7 +786,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
         summary_body: Any = None
         if self._raw:
-            key = ReadKey(has_mark, has_exclude, with_limit, prepend_summary)
+            key = ReadKey(has_mark, has_exclude, with_limit, with_summary)
             args = list(params.values())  # sid, mk, xmk, lim: the text's order
 
             async def raw_op(conn: Any, sql: PgSQL) -> list[Any]:
@@ -833,18 +794,18 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
             # Ordered by the database, the summary (seq 0) first.
             rows = await self._run_raw(raw_op, write=False, tx=False)
-            if prepend_summary and rows and rows[0][1] == 0:
+            if with_summary and rows and rows[0][1] == 0:
                 summary_body = rows[0][0]
                 rows = rows[1:]
             decoded = False
         else:
 
             async def op(conn: AsyncConnection, plan: Plan) -> list[Any]:
-                stmt = plan.read(has_mark, has_exclude, with_limit, prepend_summary)
+                stmt = plan.read(has_mark, has_exclude, with_limit, with_summary)
                 return list((await conn.execute(stmt, params)).all())
 
             rows = await self._run(op, write=False, single=True)
-            if prepend_summary:
+            if with_summary:
                 rows.sort(key=_by_seq)  # a UNION has no order; seq 0 is the summary
                 if rows and rows[0][1] == 0:
                     summary_body = rows[0][0]
@@ -855,19 +816,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             decoded = cast(Plan, self._plan).json_decoded
         bodies = [body for body, _ in rows]
         result = _to_msgs(bodies if decoded else _loads_many(bodies))
-        if prepend_summary:
-            summary = ""
-            if summary_body is not None:
-                summary = summary_body if decoded else _loads(summary_body)
-            self._compressed_summary = summary
-            if summary:
-                result.insert(0, self._summary_msg(summary))
-        return result
+        if summary_body is None:
+            return result, None
+        return result, summary_body if decoded else _loads(summary_body)
 
     # -- state ------------------------------------------------------------------
 
-    async def export_state(self) -> dict[str, Any]:
-        """Return the whole session as ``{"content": [[msg_dict, [marks]], ...]}``.
+    async def _export_state(self) -> tuple[StateContent, str]:
+        """Return every message with its marks, and the summary; see :meth:`export_state`.
 
         Read in one statement, so it is one consistent snapshot.
         """
@@ -879,7 +835,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         rows = await self._run(op, write=False, single=True)
         plan = cast(Plan, self._plan)
         rows.sort(key=itemgetter(0))
-        content: list[list[Any]] = []
+        content: StateContent = []
         summary = ""
         last_seq = None
         for seq, body, mark in rows:
@@ -889,25 +845,18 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             if seq != last_seq:
                 last_seq = seq
                 data = self._decode(plan, body)
-                content.append([Msg.from_dict(data).to_dict(), []])
+                content.append((Msg.from_dict(data).to_dict(), []))
             if mark is not None:
                 content[-1][1].append(mark)
-        self._compressed_summary = summary
-        state: dict[str, Any] = {"content": content}
-        if summary:
-            state["_compressed_summary"] = summary
-        return state
+        return content, summary
 
-    async def import_state(self, state: dict[str, Any]) -> None:
-        """Replace the session with ``state`` in one transaction.
+    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+        """Replace the session with ``content`` and ``summary`` in one transaction.
 
         Raises:
-            ValueError: The state is malformed; the session is left as it was.
-            KeyError: ``content`` is missing.
-            TypeError: ``state`` is not a dict.
+            ValueError: On PostgreSQL, an id or a mark holds NUL; the session
+                is left as it was.
         """
-        content, summary = _checks.parse_state(state, True, self.max_message_bytes)
-        assert content is not None  # strict: a missing content raised KeyError
         if self._pg:
             _check_no_nul((m.id for m, _ in content), "state")
             _check_no_nul((k for _, marks in content for k in marks), "state")
@@ -920,7 +869,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         summary_row = self._summary_row(summary)
 
         async def op(conn: AsyncConnection, plan: Plan) -> None:
-            await self._clear(conn, plan)
+            await self._clear_in(conn, plan)
             inserted = await _insert_returning(conn, plan, rows)
             mark_rows = [
                 {"sid": sid, "mid": mid, "mk": id_digest(k), "mark": k, "seq": seq}
@@ -931,7 +880,6 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             await conn.execute(plan.upsert_summary, summary_row)
 
         await self._run(op, write=True)
-        self._compressed_summary = summary
 
     # -- lifetime ---------------------------------------------------------------
 
