@@ -3,9 +3,10 @@
 --   new / old: "" for None.  by_ids: "1" when the selection is narrowed to
 --   the ids that follow, "0" otherwise.  cursor: "" to start, else the seq
 --   where an earlier run stopped (only for "add new to every message").
--- Touches at most `budget` messages. Returns {changed, next cursor or
--- false}: a cursor ("" when walking old's index, which shrinks run by run)
--- means: run again. Each run is atomic and idempotent.
+-- Touches at most `budget` messages.
+-- Returns {changed, next cursor or false}: a cursor ("" when walking old's
+-- index, which shrinks run by run) means: run again. Each run is atomic and
+-- idempotent.
 -- Python side: update_marks() in memmark/redis/_protocol.py.
 local new = ARGV[2] ~= '' and encode_mark(ARGV[2]) or nil
 local old = ARGV[3] ~= '' and encode_mark(ARGV[3]) or nil
