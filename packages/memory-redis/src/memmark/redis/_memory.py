@@ -41,9 +41,10 @@ IMPORT_BUDGET = 2000  # messages per run of import_state
 _T = TypeVar("_T")
 
 
-def _chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(items: list[_T], size: int) -> list[list[_T]]:
+    if len(items) <= size:
+        return [items]  # the common case: one run, no copy
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _add_runs(ids: list[bytes], payloads: list[bytes], mark_count: int) -> Iterator[range]:
@@ -172,13 +173,17 @@ class RedisMemory(StoreBackedMemory):
 
     async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         encoded_marks = [encode_text(mark) for mark in marks]
-        ids = [encode_text(msg.id) for msg in msgs]
-        payloads = [pack_message(msg) for msg in msgs]
+        ids: list[bytes] = []
+        payloads: list[bytes] = []
+        size = 0
+        for msg in msgs:
+            msg_id = encode_text(msg.id)
+            payload = pack_message(msg)
+            ids.append(msg_id)
+            payloads.append(payload)
+            size += len(msg_id) + len(payload)
         scripts = self._scripts
-        if (
-            len(msgs) * (1 + len(marks)) <= ADD_BUDGET
-            and sum(map(len, ids)) + sum(map(len, payloads)) <= ADD_BYTES
-        ):
+        if len(msgs) * (1 + len(marks)) <= ADD_BUDGET and size <= ADD_BYTES:
             taken = await scripts.add(
                 b"skip" if skip_duplicated else b"refuse", encoded_marks, ids, payloads
             )
