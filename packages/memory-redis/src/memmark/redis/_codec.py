@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -46,7 +46,8 @@ def pack_message(msg: Msg) -> bytes:
     # A fresh packer per call (msgpack.packb): a shared one is not thread-safe.
     fields = [msg.id, msg.name, msg.role, msg.content, msg.metadata, msg.timestamp]
     fields.append(msg.invocation_id)
-    return cast("bytes", msgpack.packb(fields, use_bin_type=True))
+    packed: bytes = msgpack.packb(fields, use_bin_type=True)
+    return packed
 
 
 def unpack_fields(payloads: list[bytes]) -> list[list[Any]]:
@@ -55,9 +56,8 @@ def unpack_fields(payloads: list[bytes]) -> list[list[Any]]:
     # joining header and payloads at once copies the bytes only once.
     parts = [b"\xdd" + len(payloads).to_bytes(4, "big")]
     parts += payloads
-    return cast(
-        "list[list[Any]]", msgpack.unpackb(b"".join(parts), raw=False, strict_map_key=False)
-    )
+    fields: list[list[Any]] = msgpack.unpackb(b"".join(parts), raw=False, strict_map_key=False)
+    return fields
 
 
 def unpack_messages(payloads: list[bytes]) -> list[Msg]:
