@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis_support import drop_prefix, unique_prefix
 
 from memmark.core import Msg
-from memmark.redis import RedisMemory
+from memmark.redis import RedisMemory, _protocol
 from memmark.redis._protocol import Scripts, SessionScripts, load_scripts
 from memmark.redis._scripts import PRELUDE, lua_dir, scripts
 
@@ -31,6 +31,20 @@ def test_the_scripts_are_read_from_the_repository_folder() -> None:
     assert set(scripts()) == on_disk
     assert set(Scripts._fields) == on_disk
     assert load_scripts().add is scripts()["add"]
+
+
+def test_a_script_without_a_method_or_a_method_without_a_script_fails_at_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = dict(scripts())
+    unload = load_scripts.__wrapped__  # the loader without its per-process cache
+    monkeypatch.setattr(_protocol, "scripts", lambda: {**found, "rename": found["add"]})
+    with pytest.raises(RuntimeError, match=r"without a method: \['rename'\]; .*: \[\]"):
+        unload()
+    found.pop("size")
+    monkeypatch.setattr(_protocol, "scripts", lambda: found)
+    with pytest.raises(RuntimeError, match=r"without a method: \[\]; .*: \['size'\]"):
+        unload()
 
 
 @pytest.mark.parametrize("name", Scripts._fields)

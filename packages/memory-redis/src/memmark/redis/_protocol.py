@@ -55,10 +55,12 @@ def load_scripts() -> Scripts:
             without a method here, or a method without its script.
     """
     found = scripts()
-    if set(found) != set(Scripts._fields):
+    unknown = sorted(set(found) - set(Scripts._fields))
+    missing = sorted(set(Scripts._fields) - set(found))
+    if unknown or missing:
         raise RuntimeError(
-            f"memmark-redis: the Lua scripts {sorted(found)} do not match the "
-            f"protocol's {sorted(Scripts._fields)}"
+            f"memmark-redis: Lua scripts without a method: {unknown}; "
+            f"methods without a Lua script: {missing}"
         )
     return Scripts(**found)
 
