@@ -1,18 +1,22 @@
 -- Shared prelude, prepended to every script of memmark-redis when it is loaded.
 --
--- KEYS of every script, all under one hash tag (so one slot):
---   KEYS[1] s  string  the compressed summary
---   KEYS[2] o  zset    score = seq, member = msgpack payload (message order)
---   KEYS[3] i  zset    score = seq, member = message id (dedupe, delete by id)
---   KEYS[4] x  hash    message id -> its marks, each as "<byte length>:<mark>"
---   KEYS[5] k  zset    all scores 0, member = "<len>:<mark>" .. seq16 .. payload
--- ARGV[1] is the key TTL in milliseconds; "0" means the keys do not expire.
+-- KEYS of every script, all under one hash tag (so one slot); the Python side
+-- names them once, in memmark/redis/_keys.py (SessionKeys, suffix in brackets):
+--   KEYS[1] summary     (:s) string  the compressed summary
+--   KEYS[2] order       (:o) zset    score = seq, member = the message's payload
+--   KEYS[3] ids         (:i) zset    score = seq, member = the message's id
+--   KEYS[4] marks       (:x) hash    message id -> its marks blob
+--   KEYS[5] mark index  (:k) zset    all scores 0, member = encoded mark .. seq16 .. payload
+-- A payload is msgpack (see memmark/redis/_codec.py); an encoded mark is
+-- "<byte length>:<mark>", and a marks blob is a message's encoded marks joined.
+-- ARGV[1] of every script is the keys' TTL in milliseconds; "0": no expiry.
 local unpack = unpack or table.unpack
+local SUMMARY, ORDER, IDS, MARKS, MARK_INDEX = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local TTL = tonumber(ARGV[1])
 
 -- Every call leaves all five keys with the same expiry, so a session can
 -- never be half expired (a stray mark index pointing at messages gone).
-local function slide()
+local function slide_expiry()
   if TTL > 0 then
     for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], TTL) end
   else
@@ -21,60 +25,154 @@ local function slide()
 end
 
 -- Fixed width, so that the mark index sorts by message order within a mark.
-local function s16(seq)
+local function padded_seq(seq)
   return string.format('%016d', tonumber(seq))
 end
 
 -- A length prefix makes the encoding prefix-free: no mark's entries can
 -- fall inside another mark's lexical range, whatever bytes the marks hold.
-local function emark(m)
-  return #m .. ':' .. m
+local function encode_mark(mark)
+  return #mark .. ':' .. mark
 end
 
--- The message id inside a payload that starts at position `at` of `s`.
+-- The lexical range (min, max) of every mark index entry of an encoded mark.
+local function mark_range(encoded)
+  return '[' .. encoded, '(' .. encoded .. '\255'
+end
+
+-- The message id inside a payload that starts at position `at` of `entry`.
 -- A payload is a msgpack array of 7 whose first element is the id, packed
 -- as a msgpack str (fixstr, str8, str16 or str32 header, then UTF-8 bytes).
-local function pid(s, at)
-  local b = string.byte(s, at + 1)
-  if b < 0xd9 then return string.sub(s, at + 2, at + 1 + b - 0xa0) end
-  local n, off
-  if b == 0xd9 then
-    n, off = string.byte(s, at + 2), at + 3
-  elseif b == 0xda then
-    local h, l = string.byte(s, at + 2, at + 3)
-    n, off = h * 256 + l, at + 4
+local function payload_id(entry, at)
+  local header = string.byte(entry, at + 1)
+  if header < 0xd9 then return string.sub(entry, at + 2, at + 1 + header - 0xa0) end
+  local length, start
+  if header == 0xd9 then
+    length, start = string.byte(entry, at + 2), at + 3
+  elseif header == 0xda then
+    local high, low = string.byte(entry, at + 2, at + 3)
+    length, start = high * 256 + low, at + 4
   else
-    local w, x, y, z = string.byte(s, at + 2, at + 5)
-    n, off = ((w * 256 + x) * 256 + y) * 256 + z, at + 6
+    local b1, b2, b3, b4 = string.byte(entry, at + 2, at + 5)
+    length, start = ((b1 * 256 + b2) * 256 + b3) * 256 + b4, at + 6
   end
-  return string.sub(s, off, off + n - 1)
+  return string.sub(entry, start, start + length - 1)
 end
 
 -- Remove the index entry of one message under one encoded mark. The seq
--- is unique, so the entry is the only member starting with p .. s; a
--- payload starts with 0x97, so every such member sorts below p .. s .. 0xff.
-local function unmark(p, s)
-  redis.call('ZREMRANGEBYLEX', KEYS[5], '[' .. p .. s, '(' .. p .. s .. '\255')
+-- is unique, so the entry is the only member starting with encoded .. seq;
+-- a payload starts with 0x97, so every such member sorts below
+-- encoded .. seq .. 0xff.
+local function remove_index_entry(encoded, seq16)
+  redis.call('ZREMRANGEBYLEX', MARK_INDEX, '[' .. encoded .. seq16,
+    '(' .. encoded .. seq16 .. '\255')
 end
 
--- Split a marks blob into its encoded pieces ("<len>:<mark>" each).
-local function pieces(blob)
-  local out, pos, n = {}, 1, #blob
-  while pos <= n do
-    local colon = string.find(blob, ':', pos, true)
-    local stop = colon + tonumber(string.sub(blob, pos, colon - 1))
-    out[#out + 1] = string.sub(blob, pos, stop)
-    pos = stop + 1
+-- Split a marks blob into its encoded marks.
+local function split_marks(blob)
+  local encoded, position, size = {}, 1, #blob
+  while position <= size do
+    local colon = string.find(blob, ':', position, true)
+    local stop = colon + tonumber(string.sub(blob, position, colon - 1))
+    encoded[#encoded + 1] = string.sub(blob, position, stop)
+    position = stop + 1
   end
-  return out
+  return encoded
+end
+
+-- Remove every mark index entry of the message at seq16 carrying `blob`.
+local function unindex(blob, seq16)
+  for _, encoded in ipairs(split_marks(blob)) do remove_index_entry(encoded, seq16) end
 end
 
 -- Run a variadic command over a long list in slices, under Lua's unpack
 -- limit; slices are even so (score, member) and (field, value) pairs hold.
-local function bulk(cmd, key, items)
-  local n = #items
-  for i = 1, n, 4000 do
-    redis.call(cmd, key, unpack(items, i, math.min(i + 3999, n)))
+local function call_in_slices(command, key, items)
+  local count = #items
+  for i = 1, count, 4000 do
+    redis.call(command, key, unpack(items, i, math.min(i + 3999, count)))
   end
+end
+
+-- The marks blobs of `ids` (false for a message without marks), read in
+-- slices under Lua's unpack limit: one command per slice, not per id.
+local function marks_of(ids)
+  local count = #ids
+  if count <= 4000 then
+    if count == 0 then return {} end
+    return redis.call('HMGET', MARKS, unpack(ids))
+  end
+  local blobs = {}
+  for i = 1, count, 4000 do
+    local slice = redis.call('HMGET', MARKS, unpack(ids, i, math.min(i + 3999, count)))
+    for j = 1, #slice do blobs[#blobs + 1] = slice[j] end
+  end
+  return blobs
+end
+
+-- Store the summary; "" removes it.
+local function store_summary(summary)
+  if summary == '' then
+    redis.call('DEL', SUMMARY)
+  else
+    redis.call('SET', SUMMARY, summary)
+  end
+end
+
+-- The next `budget` messages after seq `cursor` ("" to start from the
+-- first): their ids, seqs and payloads, and the cursor to run on from
+-- (false when there is nothing more).
+local function page_after(cursor, budget)
+  local page = redis.call('ZRANGEBYSCORE', IDS, cursor == '' and '-inf' or '(' .. cursor,
+    '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
+  local ids, seqs, payloads = {}, {}, {}
+  for i = 1, #page, 2 do
+    ids[#ids + 1] = page[i]
+    seqs[#seqs + 1] = page[i + 1]
+  end
+  if #ids > 0 then
+    -- ids and order hold the same seqs, so this window is exactly these messages.
+    payloads = redis.call('ZRANGEBYSCORE', ORDER, seqs[1], seqs[#seqs])
+  end
+  return ids, seqs, payloads, #ids == budget and seqs[#seqs]
+end
+
+-- New messages, gathered so that they are written with a few bulk commands
+-- (a command per message costs the server more than the write itself).
+local function new_batch()
+  return {ids = {}, order = {}, marks = {}, index = {}}
+end
+
+-- Add one message to `batch`: its id and payload at `seq`, and, when it has
+-- marks, its marks blob and one mark index entry per encoded mark.
+local function add_to_batch(batch, seq, id, payload, blob, encoded_marks)
+  local ids, order = batch.ids, batch.order
+  ids[#ids + 1] = seq
+  ids[#ids + 1] = id
+  order[#order + 1] = seq
+  order[#order + 1] = payload
+  if #encoded_marks > 0 then
+    local marks, index = batch.marks, batch.index
+    marks[#marks + 1] = id
+    marks[#marks + 1] = blob
+    -- The payload rides in the index, so a mark read is one range read.
+    -- (One concatenation of three makes one string; a shared seq ..
+    -- payload part would cost a string of payload size more.)
+    local seq16 = padded_seq(seq)
+    for i = 1, #encoded_marks do
+      index[#index + 1] = 0
+      index[#index + 1] = encoded_marks[i] .. seq16 .. payload
+    end
+  end
+end
+
+-- Write a batch to the given order, ids, marks and mark index keys.
+local function write_batch(batch, order_key, ids_key, marks_key, index_key)
+  if #batch.ids > 0 then
+    call_in_slices('ZADD', ids_key, batch.ids)
+    call_in_slices('ZADD', order_key, batch.order)
+  end
+  if #batch.marks > 0 then call_in_slices('HSET', marks_key, batch.marks) end
+  if #batch.index > 0 then call_in_slices('ZADD', index_key, batch.index) end
 end
 

@@ -1,7 +1,8 @@
 -- clear: remove every message and mark; the summary stays.
 -- ARGV: ttl
+-- Returns nothing.
+-- Python side: clear() in memmark/redis/_protocol.py.
 -- UNLINK frees large values off the main thread, so clearing a huge
 -- session does not stall the server.
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-slide()
-return 0
+redis.call('UNLINK', ORDER, IDS, MARKS, MARK_INDEX)
+slide_expiry()

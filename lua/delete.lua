@@ -1,27 +1,27 @@
 -- delete: remove messages by id, with their marks.
--- ARGV: ttl, id... (no repeats: the caller dedupes)
+-- ARGV: ttl, then the ids (no repeats: the caller de-duplicates)
 -- Returns the number of messages removed.
+-- Python side: delete() in memmark/redis/_protocol.py.
 -- The ids' seqs and marks come in one ZMSCORE and one HMGET (a run holds at
 -- most 2,000 ids, under unpack's limit): a command per id costs more.
 local ids = {unpack(ARGV, 2)}
-local scores = redis.call('ZMSCORE', KEYS[3], unpack(ids))
-local blobs = redis.call('HMGET', KEYS[4], unpack(ids))
-local ri, rx = {}, {}
+local seqs = redis.call('ZMSCORE', IDS, unpack(ids))
+local blobs = marks_of(ids)
+local removed, unmarked = {}, {}
 for n = 1, #ids do
-  local score = scores[n]
-  if score then
+  local seq = seqs[n]
+  if seq then
     local id = ids[n]
-    ri[#ri + 1] = id
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], score, score)
+    removed[#removed + 1] = id
+    redis.call('ZREMRANGEBYSCORE', ORDER, seq, seq)
     local blob = blobs[n]
     if blob then
-      rx[#rx + 1] = id
-      local s = s16(score)
-      for _, p in ipairs(pieces(blob)) do unmark(p, s) end
+      unmarked[#unmarked + 1] = id
+      unindex(blob, padded_seq(seq))
     end
   end
 end
-if #ri > 0 then bulk('ZREM', KEYS[3], ri) end
-if #rx > 0 then bulk('HDEL', KEYS[4], rx) end
-slide()
-return #ri
+if #removed > 0 then call_in_slices('ZREM', IDS, removed) end
+if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
+slide_expiry()
+return #removed

@@ -1,35 +1,37 @@
 -- delete_by_mark: remove every message carrying any of the marks.
--- ARGV: ttl, budget, mark...
--- Removes at most `budget` messages, so the script stays short; returns
--- {removed, more} where more = 1 when messages carrying a mark remain (the
--- caller runs the script again; each run is atomic and idempotent).
+-- ARGV: ttl, budget, then the marks
+-- Removes at most `budget` messages, so the script stays short.
+-- Returns {removed, more}: more is 1 when messages carrying a mark remain
+-- (the caller runs the script again; each run is atomic and idempotent).
+-- Python side: delete_by_mark() in memmark/redis/_protocol.py.
 local budget = tonumber(ARGV[2])
 local removed, more = 0, 0
 local gone = {}
 for j = 3, #ARGV do
-  local e = emark(ARGV[j])
+  local encoded = encode_mark(ARGV[j])
   local left = budget - removed
   if left <= 0 then
     more = 1
     break
   end
-  local members = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. e, '(' .. e .. '\255', 'LIMIT', 0, left)
-  if #members == left then more = 1 end
-  for _, member in ipairs(members) do
-    local s = string.sub(member, #e + 1, #e + 16)
-    local id = pid(member, #e + 17)
+  local low, high = mark_range(encoded)
+  local entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0, left)
+  if #entries == left then more = 1 end
+  for _, entry in ipairs(entries) do
+    local seq16 = string.sub(entry, #encoded + 1, #encoded + 16)
+    local id = payload_id(entry, #encoded + 17)
     if not gone[id] then
       gone[id] = true
       removed = removed + 1
-      redis.call('ZREM', KEYS[3], id)
-      redis.call('ZREMRANGEBYSCORE', KEYS[2], s, s)
-      local blob = redis.call('HGET', KEYS[4], id)
+      redis.call('ZREM', IDS, id)
+      redis.call('ZREMRANGEBYSCORE', ORDER, seq16, seq16)
+      local blob = redis.call('HGET', MARKS, id)
       if blob then
-        redis.call('HDEL', KEYS[4], id)
-        for _, p in ipairs(pieces(blob)) do unmark(p, s) end
+        redis.call('HDEL', MARKS, id)
+        unindex(blob, seq16)
       end
     end
   end
 end
-slide()
+slide_expiry()
 return {removed, more}

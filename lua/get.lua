@@ -1,131 +1,138 @@
 -- get: messages in insertion order, filtered by mark inside Redis.
--- ARGV: ttl, mark, exclude, limit, want_summary, cursor, budget
+-- ARGV: ttl, mark, exclude, limit, with_summary, cursor, budget
 --   mark / exclude: "" for none (a mark is never empty).
 --   limit: "-1" for all (walk forward from the cursor), otherwise how many
 --   more of the newest are wanted (walk backward from the cursor).
+--   with_summary: "1" to read the summary too, "0" not to.
 --   cursor: "" to start; else what an earlier run returned.
 --   budget: the most messages one run may examine, so a read of a huge
 --   session is served in several short runs instead of one long one.
 -- Returns {summary or false, next cursor or false, {payload...}}, payloads
 -- oldest first; a cursor means "run again from here for the rest". With a
--- mark, each item is the mark's index entry as stored, "<len>:<mark>" ..
+-- mark, each item is the mark's index entry as stored, encoded mark ..
 -- seq16 .. payload: the client cuts the fixed-width head off, which costs
 -- it far less than a string.sub per item would cost the server. (The
 -- payloads are not joined here: table.concat in the server's Lua costs
 -- more than the whole read; the client joins them in microseconds.)
-local mark, excl = ARGV[2], ARGV[3]
+-- Python side: get() in memmark/redis/_protocol.py.
 local limit = tonumber(ARGV[4])
 local cursor = ARGV[6]
 local budget = tonumber(ARGV[7])
-local back = limit >= 0
+local backward = limit >= 0
 
 local summary = false
-if ARGV[5] == '1' then summary = redis.call('GET', KEYS[1]) end
+if ARGV[5] == '1' then summary = redis.call('GET', SUMMARY) end
 
-local function finish(list, cur)
-  if back then
-    local n = #list
-    for i = 1, math.floor(n / 2) do list[i], list[n + 1 - i] = list[n + 1 - i], list[i] end
+local function finish(items, next_cursor)
+  if backward then
+    local count = #items
+    for i = 1, math.floor(count / 2) do
+      items[i], items[count + 1 - i] = items[count + 1 - i], items[i]
+    end
   end
-  slide()
-  return {summary, cur or false, list}
+  slide_expiry()
+  return {summary, next_cursor or false, items}
 end
 
 if limit == 0 then return finish({}) end
 
 -- The common reads of a normal session: one range command, no paging.
-if mark == '' and excl == '' and cursor == '' then
+if ARGV[2] == '' and ARGV[3] == '' and cursor == '' then
   local whole
-  if back and limit <= budget then
-    whole = redis.call('ZRANGE', KEYS[2], -limit, -1)
-  elseif not back and redis.call('ZCARD', KEYS[2]) <= budget then
-    whole = redis.call('ZRANGE', KEYS[2], 0, -1)
+  if backward and limit <= budget then
+    whole = redis.call('ZRANGE', ORDER, -limit, -1)
+  elseif not backward and redis.call('ZCARD', ORDER) <= budget then
+    whole = redis.call('ZRANGE', ORDER, 0, -1)
   end
   if whole then
-    back = false
+    backward = false
     return finish(whole)
   end
 end
 
-local em = mark ~= '' and emark(mark) or nil
-local ee = excl ~= '' and emark(excl) or nil
+local wanted = ARGV[2] ~= '' and encode_mark(ARGV[2]) or nil
+local excluded = ARGV[3] ~= '' and encode_mark(ARGV[3]) or nil
 
--- One page of candidates after (forward) or before (backward) `cur`.
-local function page(cur, w)
-  if em then
-    if back then
-      return redis.call('ZREVRANGEBYLEX', KEYS[5], cur and '(' .. cur or '(' .. em .. '\255',
-        '[' .. em, 'LIMIT', 0, w)
+-- One page of candidates after (forward) or before (backward) `position`:
+-- mark index entries when a mark is wanted, else (payload, seq) pairs.
+local function page(position, width)
+  if wanted then
+    local low, high = mark_range(wanted)
+    if backward then
+      return redis.call('ZREVRANGEBYLEX', MARK_INDEX, position and '(' .. position or high,
+        low, 'LIMIT', 0, width)
     end
-    return redis.call('ZRANGEBYLEX', KEYS[5], cur and '(' .. cur or '[' .. em,
-      '(' .. em .. '\255', 'LIMIT', 0, w)
+    return redis.call('ZRANGEBYLEX', MARK_INDEX, position and '(' .. position or low, high,
+      'LIMIT', 0, width)
   end
-  if back then
-    return redis.call('ZREVRANGEBYSCORE', KEYS[2], cur and '(' .. cur or '+inf', '-inf',
-      'WITHSCORES', 'LIMIT', 0, w)
+  if backward then
+    return redis.call('ZREVRANGEBYSCORE', ORDER, position and '(' .. position or '+inf',
+      '-inf', 'WITHSCORES', 'LIMIT', 0, width)
   end
-  return redis.call('ZRANGEBYSCORE', KEYS[2], cur and '(' .. cur or '-inf', '+inf',
-    'WITHSCORES', 'LIMIT', 0, w)
+  return redis.call('ZRANGEBYSCORE', ORDER, position and '(' .. position or '-inf', '+inf',
+    'WITHSCORES', 'LIMIT', 0, width)
 end
 
-local list, examined = {}, 0
-local cur = cursor ~= '' and cursor or nil
+local kept, examined = {}, 0
+local position = cursor ~= '' and cursor or nil
 local done = false
+local step = wanted and 1 or 2
 while not done and examined < budget do
-  local w = budget - examined
-  if back then w = math.min(w, math.max(2 * (limit - #list), 64)) end
-  local items = page(cur, w)
-  local step = em and 1 or 2
-  local n = #items / step
-  examined = examined + n
-  if n < w then done = true end
-  if n > 0 then
-    if em and not ee and not back and #list == 0 then
+  local width = budget - examined
+  if backward then width = math.min(width, math.max(2 * (limit - #kept), 64)) end
+  local items = page(position, width)
+  local count = #items / step
+  examined = examined + count
+  if count < width then done = true end
+  if count > 0 then
+    if wanted and not excluded and not backward and #kept == 0 then
       -- A plain forward mark read keeps every entry of the page as it is.
-      list = items
-      cur = items[#items]
-    elseif em then
+      kept = items
+    elseif wanted then
       for i = 1, #items do
-        local member = items[i]
+        local entry = items[i]
         local keep = true
-        if ee then
-          -- The seq is unique, so ee's entry for this message, if any, is
-          -- the one member starting with ee .. s (see unmark).
-          local s = string.sub(member, #em + 1, #em + 16)
-          keep = redis.call('ZLEXCOUNT', KEYS[5], '[' .. ee .. s, '(' .. ee .. s .. '\255') == 0
+        if excluded then
+          -- The seq is unique, so the excluded mark's entry for this
+          -- message, if any, is the one member starting with excluded ..
+          -- seq16 (see remove_index_entry).
+          local seq16 = string.sub(entry, #wanted + 1, #wanted + 16)
+          keep = redis.call('ZLEXCOUNT', MARK_INDEX, '[' .. excluded .. seq16,
+            '(' .. excluded .. seq16 .. '\255') == 0
         end
         if keep then
-          list[#list + 1] = member
-          if back and #list == limit then
+          kept[#kept + 1] = entry
+          if backward and #kept == limit then
             done = true
             break
           end
         end
       end
-      cur = items[#items]
     else
       -- Exclusion without a mark: fetch the excluded seqs of this window
       -- only, so the work stays proportional to the page.
-      local lo, hi = items[2], items[#items]
-      if back then lo, hi = hi, lo end
+      local low, high = items[2], items[#items]
+      if backward then low, high = high, low end
       local skip = {}
-      if ee then
-        local hits = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. ee .. s16(lo),
-          '(' .. ee .. s16(hi) .. '\255')
+      if excluded then
+        local hits = redis.call('ZRANGEBYLEX', MARK_INDEX, '[' .. excluded .. padded_seq(low),
+          '(' .. excluded .. padded_seq(high) .. '\255')
         -- Keyed by number: no string.format per item below.
-        for _, m in ipairs(hits) do skip[tonumber(string.sub(m, #ee + 1, #ee + 16))] = true end
+        for _, entry in ipairs(hits) do
+          skip[tonumber(string.sub(entry, #excluded + 1, #excluded + 16))] = true
+        end
       end
       for i = 1, #items, 2 do
         if not skip[tonumber(items[i + 1])] then
-          list[#list + 1] = items[i]
-          if back and #list == limit then
+          kept[#kept + 1] = items[i]
+          if backward and #kept == limit then
             done = true
             break
           end
         end
       end
-      cur = items[#items]
     end
+    position = items[#items]
   end
 end
-return finish(list, not done and cur)
+return finish(kept, not done and position)

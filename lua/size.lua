@@ -1,5 +1,7 @@
 -- size: the number of messages in the session.
 -- ARGV: ttl
-local n = redis.call('ZCARD', KEYS[3])
-slide()
-return n
+-- Returns the count.
+-- Python side: size() in memmark/redis/_protocol.py.
+local count = redis.call('ZCARD', IDS)
+slide_expiry()
+return count

@@ -1,9 +1,6 @@
 -- summary: store the compressed summary ("" removes it).
 -- ARGV: ttl, summary
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-slide()
-return 0
+-- Returns nothing.
+-- Python side: summary() in memmark/redis/_protocol.py.
+store_summary(ARGV[2])
+slide_expiry()

@@ -104,8 +104,9 @@ async def silent_server() -> AsyncIterator[int]:
     [
         "postgresql+asyncpg://user:s3cret@127.0.0.1:{port}/db",
         "mysql+asyncmy://user:s3cret@127.0.0.1:{port}/db",
+        "redis://:s3cret@127.0.0.1:{port}/0",
     ],
-    ids=["postgres", "mariadb"],
+    ids=["postgres", "mariadb", "redis"],
 )
 async def test_a_silent_server_fails_within_seconds_naming_the_url(template: str) -> None:
     async with silent_server() as port:
@@ -124,3 +125,32 @@ async def test_a_silent_server_fails_within_seconds_naming_the_url(template: str
     assert "s3cret" not in text
     assert mask_password(url) in text
     assert isinstance(caught.value, (TimeoutError, ConnectionError, RedisError))
+
+
+@pytest.mark.parametrize("how", ["host", "url"])
+async def test_a_redis_memory_made_by_host_or_url_fails_in_time_naming_the_server(how: str) -> None:
+    from memmark.redis import RedisMemory
+
+    async with silent_server() as port:
+        memory = (
+            RedisMemory(host="127.0.0.1", port=port, password="s3cret")
+            if how == "host"
+            else RedisMemory(url=f"redis://:s3cret@127.0.0.1:{port}/0")
+        )
+        started = time.monotonic()
+        with pytest.raises(RedisError) as caught:
+            await asyncio.wait_for(memory.size(), 30)
+        assert time.monotonic() - started < 10
+        await memory.close()
+    assert f"redis://:***@127.0.0.1:{port}/0" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    # A closed port fails at once, whichever way the memory was made.
+    for closed in (
+        RedisMemory(host="127.0.0.1", port=port),
+        RedisMemory(url=f"redis://127.0.0.1:{port}"),
+    ):
+        started = time.monotonic()
+        with pytest.raises(RedisError, match=f"127.0.0.1:{port}"):
+            await closed.size()
+        assert time.monotonic() - started < 2
+        await closed.close()

@@ -18,6 +18,7 @@ from redis.crc import key_slot
 from memmark.core import DuplicateMessageError, InMemoryMemory, MemoryClosedError, Msg
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
 from memmark.redis import RedisMemory, _memory, session_keys
+from memmark.redis._scripts import scripts
 from tests.backends import backends, drop_keys, key_prefix, redis_client, usable
 from tests.servers import Cluster, RedisServer
 
@@ -241,7 +242,7 @@ async def test_scripts_reload_after_script_flush(client: Any) -> None:
     await client.script_flush()
     await memory.add(msg("b"), marks="m")
     assert contents(await memory.get_memory()) == ["a", "b"]
-    assert await client.script_exists(memory._scripts["get"].sha) == [True]
+    assert await client.script_exists(scripts()["get"].sha) == [True]
 
 
 async def test_survives_a_server_restart(own_server: RedisServer) -> None:

@@ -1,11 +1,13 @@
-"""The memmark-redis wheel works alone: Lua scripts inside, nothing from the workspace."""
+"""The memmark-redis sdist and wheel work alone: Lua scripts inside, nothing from the workspace."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,36 +38,38 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, check=True, capture_output=True, text=True, timeout=180
+    )
+
+
 @pytest.mark.redis
-def test_wheels_install_and_run_in_a_clean_venv(redis_url: str, tmp_path: Path) -> None:
+def test_a_wheel_built_from_the_sdist_installs_and_runs_in_a_clean_venv(
+    redis_url: str, tmp_path: Path
+) -> None:
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not on PATH")
     dist = tmp_path / "dist"
-    for package in ("memmark-core", "memmark-redis"):
-        subprocess.run(
-            [uv, "build", "--package", package, "--wheel", "-o", str(dist)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    _run(uv, "build", "--package", "memmark-core", "--wheel", "-o", dist)
+    # the sdist alone, then a wheel from it: the path pip takes from PyPI
+    _run(uv, "build", "--package", "memmark-redis", "--sdist", "-o", dist)
+    (sdist,) = dist.glob("memmark_redis-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        shipped = {Path(name).name for name in archive.getnames() if "/lua/" in name}
+    assert shipped == {path.name for path in (ROOT / "lua").glob("*.lua")}
+    _run(uv, "build", sdist, "--wheel", "-o", dist)
+    (wheel,) = dist.glob("memmark_redis-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packed = {Path(name).name for name in archive.namelist() if "memmark/redis/lua/" in name}
+    assert packed == shipped
+
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
+    _run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *map(str, sorted(dist.glob("*.whl")))],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    run = subprocess.run(
-        [str(python), "-c", SCRIPT, redis_url, key_prefix()],
-        cwd=tmp_path,  # away from the workspace, so only the wheel can be imported
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    _run(python, "-m", "pip", "install", "-q", *sorted(dist.glob("*.whl")))
+    # away from the workspace, so only the installed wheels can be imported
+    run = _run(python, "-c", SCRIPT, redis_url, key_prefix(), cwd=tmp_path)
     # the scripts were found inside the installed package, not in the repository
     assert run.stdout.strip().startswith(str(venv)), run.stdout

@@ -1,5 +1,6 @@
 """memmark on Redis: every operation one atomic Lua script, one round trip."""
 
-from memmark.redis._memory import RedisMemory, session_keys
+from memmark.redis._keys import session_keys
+from memmark.redis._memory import RedisMemory
 
 __all__ = ["RedisMemory", "session_keys"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from memmark.core.urls import url_scheme
 
@@ -42,9 +44,11 @@ def shared_client(
     options = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": command_timeout,
+        # No back-off retries of its own: a memory retries a lost connection once.
+        "retry": Retry(NoBackoff(), 0),
         **client_kwargs,
     }
-    key = repr((scheme, plain, sorted(options.items())))
+    key = repr((scheme, plain, sorted((k, v) for k, v in options.items() if k != "retry")))
     client = _clients.get(key)
     if client is None:
         kind = aioredis.RedisCluster if cluster else aioredis.Redis

@@ -1,8 +1,9 @@
-"""The Lua scripts, loaded once per process, and the one round trip that runs them."""
+"""The Lua scripts of ``lua/``: found, read once per process, and run by SHA."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -10,19 +11,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-# Kept in one place so a script added to ``lua/`` is never forgotten here.
-NAMES = (
-    "add",
-    "clear",
-    "delete",
-    "delete_by_mark",
-    "export",
-    "get",
-    "import",
-    "size",
-    "summary",
-    "update_marks",
-)
+PRELUDE = "_common.lua"
+"""The file of helpers prepended to every script; not a script of its own."""
 
 
 class Script:
@@ -34,7 +24,7 @@ class Script:
     server for the next call.
 
     Attributes:
-        name: The operation, e.g. ``"add"``.
+        name: The operation, the script's file name without ``.lua``.
         source: The script's text (the shared prelude included).
         sha: The SHA1 hex digest Redis knows the script by.
     """
@@ -46,7 +36,7 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source).hexdigest()
 
-    async def run(self, client: Any, keys: tuple[bytes, ...], args: list[Any]) -> Any:
+    async def run(self, client: Any, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
         """Run the script in one round trip and return its raw, undecoded reply.
 
         ``NEVER_DECODE`` makes redis-py skip response decoding for this one
@@ -69,21 +59,35 @@ class Script:
             )
 
 
-def _lua_dir() -> Path:
-    # Installed from a wheel, the scripts sit inside the package; in the
-    # workspace's editable install they are read from the repository's lua/.
+def lua_dir() -> Path:
+    """Return the folder the scripts are read from.
+
+    Installed from a wheel, the scripts sit inside the package; in the
+    workspace's editable install they are read from the repository's ``lua/``.
+
+    Raises:
+        FileNotFoundError: Neither place holds the scripts.
+    """
     packaged = resources.files("memmark.redis").joinpath("lua")
-    if packaged.joinpath("_common.lua").is_file():
+    if packaged.joinpath(PRELUDE).is_file():
         return Path(str(packaged))
-    repo = Path(__file__).resolve().parents[5] / "lua"
-    if (repo / "_common.lua").is_file():
-        return repo
-    raise FileNotFoundError(f"memmark-redis: Lua scripts not found in {packaged} or {repo}")
+    repository = Path(__file__).resolve().parents[5] / "lua"
+    if (repository / PRELUDE).is_file():
+        return repository
+    raise FileNotFoundError(f"memmark-redis: Lua scripts not found in {packaged} or {repository}")
 
 
 @cache
 def scripts() -> dict[str, Script]:
-    """Return every script by name, read from disk once per process."""
-    where = _lua_dir()
-    prelude = (where / "_common.lua").read_bytes()
-    return {name: Script(name, prelude + (where / f"{name}.lua").read_bytes()) for name in NAMES}
+    """Return every script of the folder by name, each with the prelude in front.
+
+    Read from disk once per process. Every ``.lua`` file but the prelude is
+    a script, named after its file.
+    """
+    folder = lua_dir()
+    prelude = (folder / PRELUDE).read_bytes()
+    return {
+        path.stem: Script(path.stem, prelude + path.read_bytes())
+        for path in sorted(folder.glob("*.lua"))
+        if path.name != PRELUDE
+    }

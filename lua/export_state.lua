@@ -1,0 +1,11 @@
+-- export_state: the session's messages with their marks, in order, and its summary.
+-- ARGV: ttl, cursor, budget
+--   cursor: "" to start, else what an earlier run returned.
+-- Returns {summary or false, next cursor or false, {payload...},
+-- {marks blob or false...}}, one blob per payload. At most `budget`
+-- messages per run; a cursor means: run again from there for the rest.
+-- Python side: export_state() in memmark/redis/_protocol.py.
+local ids, _, payloads, next_cursor = page_after(ARGV[2], tonumber(ARGV[3]))
+local reply = {redis.call('GET', SUMMARY), next_cursor, payloads, marks_of(ids)}
+slide_expiry()
+return reply

@@ -1,0 +1,348 @@
+"""The scripts' protocol: one typed method per script of ``lua/``.
+
+Each method is the only place its script's ``ARGV`` is laid out and its
+reply taken apart; both follow the ``ARGV`` and ``Returns`` lines of the
+script's header, method and script sharing one name. Every script takes
+the session's keys (:class:`~memmark.redis._keys.SessionKeys`) as ``KEYS``
+and the keys' TTL as ``ARGV[1]``. Ids, marks and the summary go in and
+come out as encoded bytes (:mod:`memmark.redis._codec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, Literal, NamedTuple
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from memmark.redis._codec import index_entry_head
+from memmark.redis._keys import SessionKeys
+from memmark.redis._scripts import Script, scripts
+
+AddMode = Literal[b"skip", b"refuse", b"check"]
+"""How ``add`` treats ids already stored; see ``lua/add.lua``."""
+
+ImportPhase = Literal[b"whole", b"stage", b"commit"]
+"""Which part of an import a run of ``import_state`` does; see ``lua/import_state.lua``."""
+
+NO_EXPIRY = b"0"
+"""The TTL argument of keys that never expire."""
+
+
+class Scripts(NamedTuple):
+    """Every script of ``lua/``, one field per file, named after it."""
+
+    add: Script
+    clear: Script
+    delete: Script
+    delete_by_mark: Script
+    export_state: Script
+    get: Script
+    import_state: Script
+    size: Script
+    summary: Script
+    update_marks: Script
+
+
+@cache
+def load_scripts() -> Scripts:
+    """Return the scripts of the folder, each in its field.
+
+    Raises:
+        RuntimeError: The folder and :class:`Scripts` disagree: a script
+            without a method here, or a method without its script.
+    """
+    found = scripts()
+    unknown = sorted(set(found) - set(Scripts._fields))
+    missing = sorted(set(Scripts._fields) - set(found))
+    if unknown or missing:
+        raise RuntimeError(
+            f"memmark-redis: Lua scripts without a method: {unknown}; "
+            f"methods without a Lua script: {missing}"
+        )
+    return Scripts(**found)
+
+
+def ttl_argument(seconds: float | None) -> bytes:
+    """Return the TTL argument (milliseconds) of keys that expire after ``seconds``.
+
+    Raises:
+        TypeError: ``seconds`` is neither a number nor ``None``.
+        ValueError: ``seconds`` is under a millisecond.
+    """
+    if seconds is None:
+        return NO_EXPIRY
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(
+            f"key_ttl: expected seconds as a number or None, got {type(seconds).__name__}"
+        )
+    milliseconds = int(seconds * 1000)
+    if milliseconds <= 0:
+        raise ValueError(f"key_ttl: must be at least 0.001 seconds, got {seconds!r}")
+    return b"%d" % milliseconds
+
+
+class GetReply(NamedTuple):
+    """What one run of ``get`` returns."""
+
+    summary: bytes | None
+    """The summary, when asked for and set."""
+    cursor: bytes | None
+    """Where to run on from for the rest of the read; ``None``: the read is whole."""
+    payloads: list[bytes]
+    """The messages' payloads, oldest first."""
+
+
+class ExportReply(NamedTuple):
+    """What one run of ``export_state`` returns."""
+
+    summary: bytes | None
+    """The summary, when set."""
+    cursor: bytes | None
+    """Where to run on from for the rest; ``None``: nothing more."""
+    payloads: list[bytes]
+    """The messages' payloads, in order."""
+    mark_blobs: list[bytes | None]
+    """Each message's marks blob; ``None`` for a message without marks."""
+
+
+class DeleteByMarkReply(NamedTuple):
+    """What one run of ``delete_by_mark`` returns."""
+
+    removed: int
+    """How many messages the run removed."""
+    more: bool
+    """Whether messages carrying a mark may remain: run again."""
+
+
+class UpdateMarksReply(NamedTuple):
+    """What one run of ``update_marks`` returns."""
+
+    changed: int
+    """How many messages' mark sets the run changed."""
+    cursor: bytes | None
+    """Where to run on from; ``None``: done."""
+
+
+def server_label(client: Any) -> str:
+    """Return the URL of the server ``client`` talks to, its password masked."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:  # a cluster client: name the node it started from
+        node = client.get_default_node() or client.startup_nodes[0]
+        return f"redis+cluster://{node.host}:{node.port}"
+    options = pool.connection_kwargs
+    if "path" in options:
+        return f"unix://{options['path']}"
+    scheme = "rediss" if issubclass(pool.connection_class, aioredis.SSLConnection) else "redis"
+    user = options.get("username") or ""
+    auth = f"{user}:***@" if options.get("password") is not None else (f"{user}@" if user else "")
+    host, port, db = (
+        options.get("host", "localhost"),
+        options.get("port", 6379),
+        options.get("db", 0),
+    )
+    return f"{scheme}://{auth}{host}:{port}/{db}"
+
+
+class SessionScripts:
+    """The scripts, run on one session's keys through one client.
+
+    Attributes:
+        client: The ``redis.asyncio`` client (``Redis`` or ``RedisCluster``).
+        keys: The session's keys, given to every script as ``KEYS``.
+        ttl: The TTL argument every script gets (see :func:`ttl_argument`).
+    """
+
+    __slots__ = ("_cluster_pending", "_scripts", "client", "keys", "ttl")
+
+    def __init__(self, client: Any, keys: SessionKeys, ttl: bytes) -> None:
+        self.client = client
+        self.keys = keys
+        self.ttl = ttl
+        self._scripts = load_scripts()
+        # redis-py's asyncio RedisCluster can fail when its very first commands
+        # run concurrently (a node connection is used before it is open);
+        # initialising once, before the first script, avoids it.
+        self._cluster_pending = isinstance(client, aioredis.RedisCluster)
+
+    async def _run(
+        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None = None
+    ) -> Any:
+        try:
+            return await self._run_once_more_on_a_lost_connection(script, args, keys)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # redis-py names host and port at most; the error names the server.
+            raise type(exc)(f"{server_label(self.client)}: {exc}") from exc
+
+    async def _run_once_more_on_a_lost_connection(
+        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None
+    ) -> Any:
+        if self._cluster_pending:
+            await self.client.initialize()
+            self._cluster_pending = False
+        keys = self.keys if keys is None else keys
+        try:
+            return await script.run(self.client, keys, args)
+        except RedisConnectionError:
+            pool = getattr(self.client, "connection_pool", None)
+            if pool is None:
+                raise  # a cluster client re-routes and reconnects on its own
+            # The client gave up on a connection the server closed (a restart,
+            # a fail-over). Every script is idempotent, so after dropping the
+            # pool's idle connections the call runs once more on a new one.
+            await pool.disconnect(inuse_connections=False)
+            return await script.run(self.client, keys, args)
+
+    # -- one method per script, in the order of the files ---------------------
+
+    async def add(
+        self,
+        mode: AddMode,
+        marks: Sequence[bytes],
+        ids: Sequence[bytes],
+        payloads: Sequence[bytes],
+    ) -> list[bytes]:
+        """Append messages, each carrying every mark in ``marks``.
+
+        Args:
+            mode: ``b"skip"`` ids already stored, ``b"refuse"`` the whole run
+                when one is, or only ``b"check"`` which are.
+            marks: The encoded marks, distinct.
+            ids: The messages' encoded ids.
+            payloads: Their payloads, in the same order; none in mode ``b"check"``.
+
+        Returns:
+            The ids already stored (none in mode ``b"skip"``).
+        """
+        args = [self.ttl, mode, b"%d" % len(marks), *marks, *ids]
+        args += payloads
+        taken: list[bytes] = await self._run(self._scripts.add, args)
+        return taken
+
+    async def clear(self) -> None:
+        """Remove every message and mark; the summary stays."""
+        await self._run(self._scripts.clear, (self.ttl,))
+
+    async def delete(self, ids: Sequence[bytes]) -> int:
+        """Remove the messages ``ids`` (encoded, distinct); return how many were there."""
+        removed: int = await self._run(self._scripts.delete, (self.ttl, *ids))
+        return removed
+
+    async def delete_by_mark(self, marks: Sequence[bytes], budget: int) -> DeleteByMarkReply:
+        """Remove up to ``budget`` messages carrying any of ``marks`` (encoded, distinct)."""
+        removed, more = await self._run(
+            self._scripts.delete_by_mark, (self.ttl, b"%d" % budget, *marks)
+        )
+        return DeleteByMarkReply(removed, more == 1)
+
+    async def export_state(self, cursor: bytes, budget: int) -> ExportReply:
+        """Read up to ``budget`` messages after ``cursor`` (``b""`` from the start)."""
+        summary, next_cursor, payloads, blobs = await self._run(
+            self._scripts.export_state, (self.ttl, cursor, b"%d" % budget)
+        )
+        return ExportReply(summary, next_cursor, payloads, blobs)
+
+    async def get(
+        self,
+        mark: bytes | None,
+        exclude: bytes | None,
+        limit: int | None,
+        with_summary: bool,
+        cursor: bytes,
+        budget: int,
+    ) -> GetReply:
+        """Read messages, examining at most ``budget`` of them.
+
+        Args:
+            mark: Only messages carrying this encoded mark, when given.
+            exclude: Only messages not carrying this encoded mark, when given.
+            limit: How many more of the newest are wanted; ``None``: all.
+            with_summary: Whether to read the summary too.
+            cursor: ``b""`` to start, else the cursor of the run before.
+            budget: The most messages the run may examine.
+        """
+        summary, next_cursor, items = await self._run(
+            self._scripts.get,
+            (
+                self.ttl,
+                b"" if mark is None else mark,
+                b"" if exclude is None else exclude,
+                b"-1" if limit is None else b"%d" % limit,
+                b"1" if with_summary else b"0",
+                cursor,
+                b"%d" % budget,
+            ),
+        )
+        if mark is not None and items:
+            # A marked read returns the mark index entries: cut each head off.
+            head = index_entry_head(mark)
+            items = [entry[head:] for entry in items]
+        return GetReply(summary, next_cursor, items)
+
+    async def import_state(
+        self,
+        phase: ImportPhase,
+        summary: bytes,
+        base: int,
+        messages: Sequence[tuple[bytes, bytes, bytes]],
+        staging: Sequence[bytes] = (),
+    ) -> None:
+        """Write messages in place of the session's, and its summary.
+
+        Args:
+            phase: ``b"whole"`` replaces the session in this one run;
+                ``b"stage"`` writes to ``staging`` (emptied first when
+                ``base`` is 0); ``b"commit"`` writes to ``staging`` and swaps
+                it in.
+            summary: The encoded summary; ``b""`` for none.
+            base: The sequence number of the first message minus one.
+            messages: Each message's encoded id, payload and marks blob.
+            staging: The staging keys (see :func:`~memmark.redis._keys.staging_keys`)
+                when ``phase`` is not ``b"whole"``.
+        """
+        args: list[bytes] = [self.ttl, phase, summary, b"%d" % base]
+        for column in range(3):  # the ids, then the payloads, then the blobs
+            args += [message[column] for message in messages]
+        await self._run(self._scripts.import_state, args, (*self.keys, *staging))
+
+    async def size(self) -> int:
+        """Return the number of messages in the session."""
+        count: int = await self._run(self._scripts.size, (self.ttl,))
+        return count
+
+    async def summary(self, summary: bytes) -> None:
+        """Store the encoded summary; ``b""`` removes it."""
+        await self._run(self._scripts.summary, (self.ttl, summary))
+
+    async def update_marks(
+        self,
+        new: bytes | None,
+        old: bytes | None,
+        ids: Sequence[bytes] | None,
+        cursor: bytes,
+        budget: int,
+    ) -> UpdateMarksReply:
+        """Re-mark up to ``budget`` messages.
+
+        Args:
+            new: The encoded mark to add, when given.
+            old: The encoded mark to remove and select by, when given.
+            ids: Only these messages (encoded, distinct), when given.
+            cursor: ``b""`` to start, else the cursor of the run before.
+            budget: The most messages the run may touch.
+        """
+        args = [
+            self.ttl,
+            b"" if new is None else new,
+            b"" if old is None else old,
+            b"0" if ids is None else b"1",
+            cursor,
+            b"%d" % budget,
+        ]
+        if ids is not None:
+            args += ids
+        changed, next_cursor = await self._run(self._scripts.update_marks, args)
+        return UpdateMarksReply(changed, next_cursor)
