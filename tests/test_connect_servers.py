@@ -15,10 +15,9 @@ import pytest
 from redis.exceptions import RedisError
 
 from memmark.core import Msg
-from memmark.core.urls import connect, mask_password
-from memmark.redis._open import close_shared_clients
+from memmark.core.urls import close_shared, connect, mask_password
 from memmark.sql import make_metadata
-from memmark.sql._open import dispose_shared_engines, shared_engine
+from memmark.sql._open import shared_engine
 from tests.backends import BY_ID, server_url
 
 SQL_SERVERS = [BY_ID[b].param(b) for b in ("postgres", "mariadb")]
@@ -27,8 +26,7 @@ SQL_SERVERS = [BY_ID[b].param(b) for b in ("postgres", "mariadb")]
 @pytest.fixture(autouse=True)
 async def _shared_pools_closed() -> AsyncIterator[None]:
     yield
-    await dispose_shared_engines()
-    await close_shared_clients()
+    await close_shared()
 
 
 async def _round_trip(url: str, **options: object) -> None:

@@ -37,6 +37,28 @@ def _check_content(content: object) -> None:
     )
 
 
+def _check_fields(
+    name: object,
+    content: object,
+    role: object,
+    metadata: object,
+    timestamp: object,
+    invocation_id: object,
+) -> None:
+    # The types a message's fields must have, for the constructor and from_dict.
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    if not isinstance(role, str) or role not in ROLES:
+        raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
+    if type(content) is not str:
+        _check_content(content)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict or None, got {type(metadata).__name__}")
+    for value, field in ((timestamp, "timestamp"), (invocation_id, "invocation_id")):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{field}: expected a str or None, got {type(value).__name__}")
+
+
 class Msg:
     """One message of a conversation.
 
@@ -78,21 +100,20 @@ class Msg:
         timestamp: str | None = None,
         invocation_id: str | None = None,
     ) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"name: expected a str, got {type(name).__name__}")
-        if role not in ROLES:
-            raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
-        if type(content) is not str:
-            _check_content(content)
-        if metadata is not None and not isinstance(metadata, dict):
-            raise TypeError(f"metadata: expected a dict or None, got {type(metadata).__name__}")
-        if timestamp is not None and not isinstance(timestamp, str):
-            raise TypeError(f"timestamp: expected a str or None, got {type(timestamp).__name__}")
-        if invocation_id is not None and not isinstance(invocation_id, str):
-            raise TypeError(
-                f"invocation_id: expected a str or None, got {type(invocation_id).__name__}"
-            )
-        self.id = new_id()
+        _check_fields(name, content, role, metadata, timestamp, invocation_id)
+        self._set(new_id(), name, content, role, metadata, timestamp, invocation_id)
+
+    def _set(
+        self,
+        msg_id: str,
+        name: str,
+        content: Content,
+        role: Role,
+        metadata: dict[str, Any] | None,
+        timestamp: str | None,
+        invocation_id: str | None,
+    ) -> None:
+        self.id = msg_id
         self.name = name
         self.content = content
         self.role = role
@@ -136,47 +157,29 @@ class Msg:
         if not isinstance(msg_id, str):
             raise TypeError(f"id: expected a str, got {type(msg_id).__name__}")
         name, content, role = data["name"], data["content"], data["role"]
-        if not isinstance(name, str):
-            raise TypeError(f"name: expected a str, got {type(name).__name__}")
-        if role not in ROLES:
-            raise ValueError(f"role: must be 'user', 'assistant' or 'system', got {role!r}")
-        if type(content) is not str:
-            _check_content(content)
         metadata = data.get("metadata")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise TypeError(f"metadata: expected a dict or None, got {type(metadata).__name__}")
         timestamp = data.get("timestamp")
-        if timestamp is not None and not isinstance(timestamp, str):
-            raise TypeError(f"timestamp: expected a str, got {type(timestamp).__name__}")
         invocation_id = data.get("invocation_id")
-        if invocation_id is not None and not isinstance(invocation_id, str):
-            raise TypeError(
-                f"invocation_id: expected a str or None, got {type(invocation_id).__name__}"
-            )
+        _check_fields(name, content, role, metadata, timestamp, invocation_id)
         # Bypass __init__: the id is given, so none is made only to be thrown away.
         msg = object.__new__(cls)
-        msg.id = msg_id
-        msg.name = name
-        msg.content = content
-        msg.role = role
-        msg.metadata = metadata
-        msg.timestamp = _now() if timestamp is None else timestamp
-        msg.invocation_id = invocation_id
+        msg._set(msg_id, name, content, role, metadata, timestamp, invocation_id)
         return msg
 
     def copy(self) -> Msg:
         """Return an independent copy: mutating one never changes the other."""
-        new = object.__new__(Msg)
-        new.id = self.id
-        new.name = self.name
-        content = self.content
+        content, metadata = self.content, self.metadata
         # Strings are immutable; only block lists and metadata are copied.
-        new.content = content if type(content) is str else copy_value(content)  # type: ignore[assignment]
-        metadata = self.metadata
-        new.metadata = None if metadata is None else copy_value(metadata)  # type: ignore[assignment]
-        new.role = self.role
-        new.timestamp = self.timestamp
-        new.invocation_id = self.invocation_id
+        new = object.__new__(Msg)
+        new._set(
+            self.id,
+            self.name,
+            content if type(content) is str else copy_value(content),  # type: ignore[arg-type]
+            self.role,
+            None if metadata is None else copy_value(metadata),  # type: ignore[arg-type]
+            self.timestamp,
+            self.invocation_id,
+        )
         return new
 
     # -- content helpers ------------------------------------------------------

@@ -8,9 +8,9 @@ found without the core knowing it. ``memory://`` is served here, in process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from memmark.core.base import MemoryBase, StateContent
@@ -75,6 +75,50 @@ def url_scheme(url: object) -> str:
     if not sep or not scheme:
         raise ValueError(f"url: expected 'scheme://...', got {mask_password(url)!r}")
     return scheme.lower()
+
+
+_T = TypeVar("_T")
+
+
+class SharedResources(Generic[_T]):
+    """The engines or clients a backend shares per URL in this process.
+
+    A backend's opener keeps one of these, so every memory opened from the
+    same URL and options gets the same pool; :func:`close_shared` closes
+    every backend's at once (at shutdown, or between tests on different
+    event loops).
+
+    Args:
+        close: How to close one resource (``engine.dispose``, ``client.aclose``).
+    """
+
+    def __init__(self, close: Callable[[_T], Awaitable[object]]) -> None:
+        self._close = close
+        self._made: dict[str, _T] = {}
+        _every_shared.append(self)
+
+    def get(self, key: str, make: Callable[[], _T]) -> _T:
+        """Return the resource for ``key``, made by ``make()`` on first use."""
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = make()
+        return made
+
+    async def close_all(self) -> None:
+        """Close every resource made, and forget them."""
+        made = list(self._made.values())
+        self._made.clear()
+        for resource in made:
+            await self._close(resource)
+
+
+_every_shared: list[SharedResources[Any]] = []
+
+
+async def close_shared() -> None:
+    """Close the engines and clients that memories opened by URL share in this process."""
+    for shared in _every_shared:
+        await shared.close_all()
 
 
 def openers() -> dict[str, Opener]:

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from memmark.core.urls import url_scheme
+from memmark.core.urls import SharedResources, url_scheme
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take before it fails."""
@@ -16,7 +16,7 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_COMMAND_TIMEOUT = 5.0
 """Seconds a command may wait for its reply; every script is bounded to far less."""
 
-_clients: dict[str, Any] = {}
+_clients: SharedResources[Any] = SharedResources(lambda client: client.aclose())
 
 
 def shared_client(
@@ -49,19 +49,8 @@ def shared_client(
         **client_kwargs,
     }
     key = repr((scheme, plain, sorted((k, v) for k, v in options.items() if k != "retry")))
-    client = _clients.get(key)
-    if client is None:
-        kind = aioredis.RedisCluster if cluster else aioredis.Redis
-        client = _clients[key] = kind.from_url(plain, **options)
-    return client
-
-
-async def close_shared_clients() -> None:
-    """Close every client :func:`shared_client` made, and forget them."""
-    clients = list(_clients.values())
-    _clients.clear()
-    for client in clients:
-        await client.aclose()
+    kind = aioredis.RedisCluster if cluster else aioredis.Redis
+    return _clients.get(key, lambda: kind.from_url(plain, **options))
 
 
 def open_memory(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
-from memmark.core.urls import mask_password
+from memmark.core.urls import SharedResources, mask_password
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take, handshake included, before it fails."""
@@ -30,7 +30,7 @@ _DRIVERS = {
     "mysql+asyncmy": ("asyncmy", "memmark-sql[mysql]"),
 }
 
-_engines: dict[str, AsyncEngine] = {}
+_engines: SharedResources[AsyncEngine] = SharedResources(lambda engine: engine.dispose())
 
 
 def driver_url(url: str) -> str:
@@ -70,10 +70,7 @@ def shared_engine(
     """
     full = driver_url(url)
     key = repr((full, connect_timeout, sorted(engine_options.items())))
-    engine = _engines.get(key)
-    if engine is None:
-        engine = _engines[key] = _make_engine(full, connect_timeout, engine_options)
-    return engine
+    return _engines.get(key, lambda: _make_engine(full, connect_timeout, engine_options))
 
 
 def _make_engine(url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
@@ -104,14 +101,6 @@ def _bounded_connect(
             raise ConnectionError(f"{where}: cannot connect ({exc})") from exc
 
     return bounded
-
-
-async def dispose_shared_engines() -> None:
-    """Dispose of every engine :func:`shared_engine` made, and forget them."""
-    engines = list(_engines.values())
-    _engines.clear()
-    for engine in engines:
-        await engine.dispose()
 
 
 def open_memory(

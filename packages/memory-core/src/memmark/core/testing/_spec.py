@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import pytest
-
 from memmark.core.base import MemoryBase
 from memmark.core.msg import Msg
 
 MemoryFactory = Callable[[str, str], Awaitable[MemoryBase]]
 """Makes a new memory handle bound to ``(user_id, session_id)``."""
-
-asyncio_test = pytest.mark.asyncio
 
 
 def msg(content: str, msg_id: str | None = None, role: str = "user") -> Msg:

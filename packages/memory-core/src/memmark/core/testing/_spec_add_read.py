@@ -10,7 +10,6 @@ from memmark.core.msg import Msg
 from memmark.core.testing._spec import (
     MemoryFactory,
     Spec,
-    asyncio_test,
     contents,
     marks_by_id,
     msg,
@@ -22,7 +21,7 @@ class AddAndReadSpec(Spec):
 
     # -- add ------------------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_add_keeps_insertion_order(self, memory: MemoryBase) -> None:
         await memory.add(msg("one"))
         await memory.add([msg("two"), msg("three")])
@@ -31,7 +30,7 @@ class AddAndReadSpec(Spec):
         assert contents(await memory.get_memory()) == ["one", "two", "three"]
         assert await memory.size() == 3
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_messages_round_trip_equal(self, memory: MemoryBase) -> None:
         blocks = Msg(
             "bot",
@@ -48,20 +47,20 @@ class AddAndReadSpec(Spec):
         assert [m.to_dict() for m in got] == [blocks.to_dict(), plain.to_dict()]
         assert got[1].id == "0"
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_duplicate_within_call_keeps_the_first(self, memory: MemoryBase) -> None:
         await memory.add([msg("first", "x"), msg("second", "x"), msg("other", "y")], marks="m")
         assert contents(await memory.get_memory()) == ["first", "other"]
         assert await memory.size() == 2
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_duplicate_across_calls_is_skipped_whole(self, memory: MemoryBase) -> None:
         await memory.add(msg("first", "x"), marks="a")
         await memory.add([msg("again", "x"), msg("new", "y")], marks="b")
         assert contents(await memory.get_memory()) == ["first", "new"]
         assert await marks_by_id(memory) == {"x": {"a"}, "y": {"b"}}
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_skip_duplicated_false_raises_and_writes_nothing(
         self, memory: MemoryBase
     ) -> None:
@@ -76,7 +75,7 @@ class AddAndReadSpec(Spec):
         await memory.add(msg("fine", "z"), skip_duplicated=False)
         assert await memory.size() == 2
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_later_mutation_of_callers_msg_is_not_stored(self, memory: MemoryBase) -> None:
         m = Msg("bot", [{"type": "text", "text": "before"}], "assistant", metadata={"k": 1})
         await memory.add(m)
@@ -89,7 +88,7 @@ class AddAndReadSpec(Spec):
         assert got.metadata == {"k": 1}
         assert got.name == "bot"
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_repeated_marks_collapse(self, memory: MemoryBase) -> None:
         await memory.add(msg("one", "1"), marks=["a", "b", "a"])
         assert await marks_by_id(memory) == {"1": {"a", "b"}}
@@ -97,7 +96,7 @@ class AddAndReadSpec(Spec):
 
     # -- get_memory -----------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_get_memory_filters(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert contents(await memory.get_memory()) == ["u1", "h1", "t1", "u2", "t2"]
@@ -114,7 +113,7 @@ class AddAndReadSpec(Spec):
             "t2",
         ]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_get_memory_limit_keeps_the_newest(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert contents(await memory.get_memory(limit=2)) == ["u2", "t2"]
@@ -126,7 +125,7 @@ class AddAndReadSpec(Spec):
             "t2"
         ]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_a_limit_past_any_driver_edge_keeps_everything(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         everything = contents(await memory.get_memory())
@@ -139,7 +138,7 @@ class AddAndReadSpec(Spec):
                 await memory.get_memory(exclude_mark="a")
             )
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_summary_is_prepended_and_not_counted(self, make: MemoryFactory) -> None:
         memory = await make("user-1", "session-1")
         await self._fill(memory)

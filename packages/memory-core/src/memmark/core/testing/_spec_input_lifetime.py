@@ -14,7 +14,6 @@ from memmark.core.testing._corpus import unstorable_values
 from memmark.core.testing._spec import (
     MemoryFactory,
     Spec,
-    asyncio_test,
     contents,
     msg,
 )
@@ -25,7 +24,7 @@ class InputAndLifetimeSpec(Spec):
 
     # -- bad input ------------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_bad_input_raises_before_any_write(self, memory: MemoryBase) -> None:
         m = msg("ok", "1")
         calls: list[tuple[type[Exception], str, Callable[[], Awaitable[Any]]]] = [
@@ -56,7 +55,7 @@ class InputAndLifetimeSpec(Spec):
         assert await memory.size() == 0
         assert await memory.export_state() == {"content": []}
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_values_json_cannot_hold_are_refused_whole_before_any_write(
         self, memory: MemoryBase
     ) -> None:
@@ -77,7 +76,7 @@ class InputAndLifetimeSpec(Spec):
                     assert str(caught.value).startswith(f"{where}: message '{bad.id}' {field}")
         assert await memory.export_state() == before
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_fields_assigned_after_construction_are_checked_again(
         self, memory: MemoryBase
     ) -> None:
@@ -101,7 +100,7 @@ class InputAndLifetimeSpec(Spec):
 
     # -- lifetime -------------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_async_with_and_close(self, make: MemoryFactory) -> None:
         async with await make("user-1", "session-1") as memory:
             await memory.add(msg("kept", "1"))
@@ -109,7 +108,7 @@ class InputAndLifetimeSpec(Spec):
         again = await make("user-1", "session-1")
         assert contents(await again.get_memory()) == ["kept"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_a_closed_memory_refuses_every_call(self, make: MemoryFactory) -> None:
         memory = await make("user-1", "session-1")
         await memory.add(msg("kept", "1"))
@@ -134,7 +133,7 @@ class InputAndLifetimeSpec(Spec):
         again = await make("user-1", "session-1")
         assert contents(await again.get_memory()) == ["kept"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_parallel_calls_on_one_handle(self, memory: MemoryBase) -> None:
         batches = [[msg(f"{b}-{i}", f"{b}-{i}") for i in range(5)] for b in range(20)]
         await asyncio.gather(*(memory.add(batch, marks=f"b{b}") for b, batch in enumerate(batches)))

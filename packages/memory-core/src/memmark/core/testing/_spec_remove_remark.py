@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from memmark.core.base import MemoryBase
 from memmark.core.testing._spec import (
     MemoryFactory,
     Spec,
-    asyncio_test,
     contents,
     marks_by_id,
     msg,
@@ -18,7 +19,7 @@ class RemoveAndRemarkSpec(Spec):
 
     # -- delete ---------------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_delete_counts_what_was_removed(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.delete(["2", "nope", "2"]) == 1
@@ -29,7 +30,7 @@ class RemoveAndRemarkSpec(Spec):
         assert contents(await memory.get_memory()) == ["t1", "t2"]
         assert contents(await memory.get_memory(mark="hint")) == ["t1"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_deleted_message_takes_its_marks(self, memory: MemoryBase) -> None:
         await memory.add(msg("old", "x"), marks="hint")
         assert await memory.delete(["x"]) == 1
@@ -37,7 +38,7 @@ class RemoveAndRemarkSpec(Spec):
         assert await memory.get_memory(mark="hint") == []
         assert await marks_by_id(memory) == {"x": set()}
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_delete_by_mark(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.delete_by_mark("nope") == 0
@@ -48,7 +49,7 @@ class RemoveAndRemarkSpec(Spec):
         assert await memory.delete_by_mark("tool") == 2
         assert contents(await memory.get_memory(mark="hint")) == ["h1"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_clear_keeps_the_summary(self, make: MemoryFactory) -> None:
         memory = await make("user-1", "session-1")
         await self._fill(memory)
@@ -62,14 +63,14 @@ class RemoveAndRemarkSpec(Spec):
 
     # -- update_messages_mark -------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_adds_a_mark_to_all(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark("seen") == 5
         assert await memory.update_messages_mark("seen") == 0
         assert contents(await memory.get_memory(mark="seen")) == ["u1", "h1", "t1", "u2", "t2"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_narrowed_to_ids(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark("x", msg_ids=["5", "1", "nope"]) == 2
@@ -77,7 +78,7 @@ class RemoveAndRemarkSpec(Spec):
         # Order is the messages' order, not the order marks were given.
         assert contents(await memory.get_memory(mark="x")) == ["u1", "t2"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_replaces_old_mark(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark("done", old_mark="hint") == 2
@@ -86,7 +87,7 @@ class RemoveAndRemarkSpec(Spec):
         assert contents(await memory.get_memory(mark="done")) == ["h1", "t1"]
         assert (await marks_by_id(memory))["3"] == {"tool", "done"}
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_replace_when_new_mark_already_there(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         # "3" carries both: dropping "hint" changes its set even though "tool" stays.
@@ -94,20 +95,20 @@ class RemoveAndRemarkSpec(Spec):
         assert (await marks_by_id(memory))["3"] == {"tool"}
         assert contents(await memory.get_memory(mark="tool")) == ["h1", "t1", "t2"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_same_old_and_new_changes_nothing(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark("hint", old_mark="hint") == 0
         assert contents(await memory.get_memory(mark="hint")) == ["h1", "t1"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_old_mark_and_ids(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark("done", old_mark="tool", msg_ids=["3", "4"]) == 1
         assert contents(await memory.get_memory(mark="tool")) == ["t2"]
         assert contents(await memory.get_memory(mark="done")) == ["t1"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_removes_old_mark(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark(None, old_mark="tool") == 2
@@ -115,7 +116,7 @@ class RemoveAndRemarkSpec(Spec):
         assert await memory.get_memory(mark="tool") == []
         assert contents(await memory.get_memory(mark="hint")) == ["h1", "t1"]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_update_removes_every_mark(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         assert await memory.update_messages_mark(None, msg_ids=["3", "4"]) == 1
@@ -124,7 +125,7 @@ class RemoveAndRemarkSpec(Spec):
         assert await memory.update_messages_mark(None) == 0
         assert all(not marks for marks in (await marks_by_id(memory)).values())
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_remarked_messages_read_in_message_order(self, memory: MemoryBase) -> None:
         await memory.add([msg(str(i), str(i)) for i in range(6)])
         await memory.update_messages_mark("m", msg_ids=["4"])

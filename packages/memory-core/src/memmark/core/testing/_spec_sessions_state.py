@@ -13,7 +13,6 @@ from memmark.core.testing._corpus import COLLIDING_PAIRS
 from memmark.core.testing._spec import (
     MemoryFactory,
     Spec,
-    asyncio_test,
     contents,
     marks_by_id,
     msg,
@@ -25,7 +24,7 @@ class SessionsAndStateSpec(Spec):
 
     # -- sharing and isolation ------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_two_handles_share_a_session(self, make: MemoryFactory) -> None:
         first = await make("user-1", "session-1")
         second = await make("user-1", "session-1")
@@ -37,7 +36,7 @@ class SessionsAndStateSpec(Spec):
         assert await second.delete_by_mark("b") == 1
         assert await first.size() == 1
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_sessions_and_users_are_isolated(self, make: MemoryFactory) -> None:
         pairs = [("u1", "s1"), ("u1", "s2"), ("u2", "s1"), ("u2", "s2")]
         memories = [await make(u, s) for u, s in pairs]
@@ -60,7 +59,7 @@ class SessionsAndStateSpec(Spec):
             "3-b",
         ]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_hostile_ids_never_meet(self, make: MemoryFactory) -> None:
         ids = self.hostile_ids
         handles: list[tuple[str, MemoryBase]] = []
@@ -85,7 +84,7 @@ class SessionsAndStateSpec(Spec):
 
     # -- state ----------------------------------------------------------------
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_export_import_round_trip(self, make: MemoryFactory) -> None:
         source = await make("user-1", "session-1")
         await self._fill(source)
@@ -118,13 +117,13 @@ class SessionsAndStateSpec(Spec):
         await target.add(msg("after import", "6"))
         assert await target.size() == 6
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_import_accepts_plain_message_dicts(self, memory: MemoryBase) -> None:
         await memory.import_state({"content": [msg("a", "1").to_dict(), msg("b", "2").to_dict()]})
         assert contents(await memory.get_memory()) == ["a", "b"]
         assert await marks_by_id(memory) == {"1": set(), "2": set()}
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_bad_import_leaves_the_session_alone(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         before = await memory.export_state()
@@ -152,7 +151,7 @@ class SessionsAndStateSpec(Spec):
             await memory.import_state(["not", "a", "dict"])  # type: ignore[arg-type]
         assert await memory.export_state() == before
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_max_message_bytes_holds_for_add_and_import(self, memory: MemoryBase) -> None:
         await self._fill(memory)
         before = await memory.export_state()
@@ -167,7 +166,7 @@ class SessionsAndStateSpec(Spec):
         await memory.import_state({"content": [[big.to_dict(), ["m"]]]})
         assert contents(await memory.get_memory(mark="m")) == [big.content]
 
-    @asyncio_test
+    @pytest.mark.asyncio
     async def test_state_dict_carries_the_summary(self, memory: MemoryBase) -> None:
         assert "_compressed_summary" not in memory.state_dict() or not memory.state_dict().get(
             "_compressed_summary"
