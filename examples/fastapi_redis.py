@@ -3,7 +3,7 @@
 Run it with ``uv run uvicorn examples.fastapi_redis:app`` (Redis from
 ``MEMMARK_REDIS_URL``, default ``redis://localhost:6379/0``), then::
 
-    curl -X POST 'localhost:8000/chat_endpoint?user_id=u1&session_id=s1&input=hello'
+    curl -X POST 'localhost:8000/chat?user_id=u1&session_id=s1&input=hello'
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan)
 
 
-@app.post("/chat_endpoint")
+@app.post("/chat")
 async def chat_endpoint(user_id: str, session_id: str, input: str) -> list[dict[str, Any]]:
     """Store the user's message and an echo reply; return the session's history."""
     if redis_pool is None:

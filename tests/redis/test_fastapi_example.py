@@ -41,7 +41,7 @@ async def test_chat_endpoint_keeps_each_sessions_history(
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
                 for text in ("hello", "again"):
                     reply = await http.post(
-                        "/chat_endpoint",
+                        "/chat",
                         params={"user_id": "u:1", "session_id": "{s}", "input": text},
                     )
                     assert reply.status_code == 200
@@ -53,7 +53,7 @@ async def test_chat_endpoint_keeps_each_sessions_history(
                     ("assistant", "echo: again"),
                 ]
                 other = await http.post(
-                    "/chat_endpoint", params={"user_id": "u", "session_id": "1:{s}", "input": "x"}
+                    "/chat", params={"user_id": "u", "session_id": "1:{s}", "input": "x"}
                 )
                 assert [m["content"] for m in other.json()] == ["x", "echo: x"]
             pool = example.redis_pool

@@ -14,6 +14,15 @@ state machine that compares the backend with a plain model, on it::
 Needs the ``testing`` extra: ``pip install 'memmark-core[testing]'``.
 """
 
+from memmark.core.errors import MissingDependencyError
+
+try:
+    import hypothesis  # noqa: F401
+    import pytest  # noqa: F401
+    import pytest_asyncio  # noqa: F401
+except ImportError as missing:  # pragma: no cover - the extra is installed where tests run
+    raise MissingDependencyError(missing.name or "hypothesis", "memmark-core[testing]") from None
+
 from memmark.core.testing._corpus import COLLIDING_PAIRS, HOSTILE_IDS, HOSTILE_IDS_WITHOUT_NUL
 from memmark.core.testing._machine import MemoryMachine, Model, run_state_machine
 from memmark.core.testing._suite import MemoryConformance, MemoryFactory
