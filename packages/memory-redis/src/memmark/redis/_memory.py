@@ -91,8 +91,8 @@ class RedisMemory(StoreBackedMemory):
 
     Raises:
         ValueError: More than one of ``client``, ``url``, ``connection_pool``
-            is given, ``key_ttl`` is not positive, or ``key_prefix`` holds an
-            empty ``{}``.
+            is given, ``key_ttl`` is NaN or outside 0.001 to ``MAX_KEY_TTL``
+            (10**10) seconds, or ``key_prefix`` holds an empty ``{}``.
     """
 
     def __init__(
