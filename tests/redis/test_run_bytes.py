@@ -1,0 +1,121 @@
+"""Every script run is bounded by bytes as well as by count.
+
+A session of a few multi-megabyte messages would otherwise make one script
+read or write tens of megabytes, blocking every other client of the server
+for hundreds of milliseconds. Each call below runs on such a session on a
+server of the test's own with SLOWLOG logging every command; each call must
+give what the in-process memory gives, and no ``EVALSHA`` may run longer
+than :data:`SCRIPT_MS`. Before scripts counted bytes, single runs of these
+calls took 150 to 460 ms here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from memmark.core import InMemoryMemory, MemoryBase, Msg
+from memmark.redis import RedisMemory
+from memmark.redis._memory import RUN_BYTES
+from memmark.redis._scripts import lua_dir, scripts
+from tests.backends import key_prefix
+from tests.servers import RedisServer
+
+MESSAGES = 8
+MESSAGE_BYTES = 5 << 20
+SCRIPT_MS = 100.0
+"""The longest script run allowed: a run moves about RUN_BYTES (4 MiB), and
+at most one message past it, which takes a few milliseconds to copy."""
+
+
+def _heavy(prefix: str, count: int = MESSAGES) -> list[Msg]:
+    out = []
+    for i in range(count):
+        msg = Msg("rel", chr(ord("a") + i) * MESSAGE_BYTES, "user", timestamp="2026-01-15 12:00")
+        msg.id = f"{prefix}{i}"
+        out.append(msg)
+    return out
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [
+            (d["id"], len(d["content"]), d["content"][:1], sorted(m)) for d, m in value["content"]
+        ]
+    if isinstance(value, list):
+        return [(m.id, len(m.content), m.content[:1]) for m in value]
+    return value
+
+
+Call = Callable[[MemoryBase], Awaitable[Any]]
+
+CALLS: dict[str, Call] = {
+    "get_memory": lambda m: m.get_memory(),
+    "get_memory mark": lambda m: m.get_memory(mark="even"),
+    "get_memory exclude": lambda m: m.get_memory(exclude_mark="even"),
+    "get_memory limit": lambda m: m.get_memory(limit=5),
+    "export_state": lambda m: m.export_state(),
+    "update_messages_mark new old": lambda m: m.update_messages_mark("moved", old_mark="even"),
+    "update_messages_mark new": lambda m: m.update_messages_mark("every"),
+    "update_messages_mark ids": lambda m: m.update_messages_mark(
+        "picked", msg_ids=[f"h{i}" for i in range(MESSAGES)]
+    ),
+    "delete_by_mark": lambda m: m.delete_by_mark(["even", "all"]),
+    "add": lambda m: m.add(_heavy("n"), ["all", "new"]),
+    "import_state": lambda m: m.import_state(
+        {"content": [[msg.to_dict(), ["all", "x"]] for msg in _heavy("i")]}
+    ),
+    "delete": lambda m: m.delete([f"h{i}" for i in range(MESSAGES)]),
+}
+
+
+@pytest_asyncio.fixture
+async def slow_logged(own_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(own_server.url)
+    await client.config_set("slowlog-log-slower-than", 0)
+    await client.config_set("slowlog-max-len", 10_000)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _seed(memory: MemoryBase) -> None:
+    msgs = _heavy("h")
+    await memory.add(msgs[0::2], ["all", "even"])
+    await memory.add(msgs[1::2], ["all"])
+
+
+def test_lua_and_python_agree_on_run_bytes() -> None:
+    assert f"local RUN_BYTES = {RUN_BYTES}\n" in (lua_dir() / "_common.lua").read_text()
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_no_script_run_passes_the_byte_bound(slow_logged: aioredis.Redis, name: str) -> None:
+    memory = RedisMemory(client=slow_logged, key_prefix=key_prefix())
+    model = InMemoryMemory()
+    await _seed(memory)
+    await _seed(model)
+    await slow_logged.slowlog_reset()
+
+    got = await CALLS[name](memory)
+
+    assert _canonical(got) == _canonical(await CALLS[name](model))
+    assert _canonical(await memory.export_state()) == _canonical(await model.export_state())
+    names = {script.sha: script_name for script_name, script in scripts().items()}
+    runs = []
+    for entry in await slow_logged.slowlog_get(10_000):
+        command = entry["command"]
+        words = (
+            command.decode(errors="replace") if isinstance(command, bytes) else command
+        ).split()
+        if words and words[0].upper() == "EVALSHA":
+            runs.append((entry["duration"] / 1000, names.get(words[1], words[1])))
+    assert runs, "no script ran"
+    slowest = max(runs)
+    assert slowest[0] <= SCRIPT_MS, f"{slowest[1]} ran {slowest[0]:.1f} ms; runs: {runs}"
+    await memory.clear()
