@@ -19,10 +19,11 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from memmark.core import InMemoryMemory, MemoryBase, Msg
-from memmark.redis import RedisMemory
+from memmark.redis import RedisMemory, _memory
 from memmark.redis._memory import RUN_BYTES
 from memmark.redis._scripts import lua_dir, scripts
 from tests.backends import key_prefix
+from tests.redis.test_redis_memory import _same
 from tests.servers import RedisServer
 
 MESSAGES = 8
@@ -119,3 +120,51 @@ async def test_no_script_run_passes_the_byte_bound(slow_logged: aioredis.Redis, 
     slowest = max(runs)
     assert slowest[0] <= SCRIPT_MS, f"{slowest[1]} ran {slowest[0]:.1f} ms; runs: {runs}"
     await memory.clear()
+
+
+def _wide(i: int) -> Msg:
+    msg = Msg("rel", f"{i:04d}" * 64_000, "user", timestamp="2026-01-15 12:00")  # 256 KB
+    msg.id = f"id{i}"
+    return msg
+
+
+@pytest.mark.parametrize("budgets", ["whole", "small"])
+async def test_heavy_session_paged_by_bytes_stays_right(
+    slow_logged: aioredis.Redis, budgets: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 31 messages of 256 KB (7.9 MB): every script takes its paged path, each
+    # run a few pages of one, two, four... messages; with the count budgets
+    # at 3 as well, both bounds cut the same calls.
+    if budgets == "small":
+        for name in ("ADD_BUDGET", "DELETE_BUDGET", "DELETE_BY_MARK_BUDGET", "UPDATE_BUDGET",
+                     "READ_BUDGET", "EXPORT_BUDGET", "IMPORT_BUDGET"):  # fmt: skip
+            monkeypatch.setattr(_memory, name, 3)
+    memory = RedisMemory(client=slow_logged, key_prefix=key_prefix())
+    model = InMemoryMemory()
+    batches = [
+        ([_wide(i) for i in range(10)], ["a"]),
+        ([_wide(i) for i in range(5, 20)], None),
+        ([_wide(i) for i in range(20, 31)], ["a", "b", "c"]),
+    ]
+    try:
+        for msgs, marks in batches:
+            await memory.add(msgs, marks=marks)
+            await model.add(msgs, marks=marks)
+        await _same(memory, model)
+        for call in (
+            lambda m: m.update_messages_mark("b", old_mark="a"),
+            lambda m: m.update_messages_mark("d"),
+            lambda m: m.update_messages_mark("a", msg_ids=[f"id{i}" for i in range(0, 31, 2)]),
+            lambda m: m.update_messages_mark(None, old_mark="d"),
+            lambda m: m.delete([f"id{i}" for i in range(0, 31, 3)]),
+        ):
+            assert await call(memory) == await call(model)
+            await _same(memory, model)
+        state = await memory.export_state()
+        assert await memory.delete_by_mark(["a", "c"]) == await model.delete_by_mark(["a", "c"])
+        await _same(memory, model)
+        await memory.import_state(state)
+        await model.import_state(state)
+        await _same(memory, model)
+    finally:
+        await memory.clear()
