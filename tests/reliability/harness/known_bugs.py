@@ -22,20 +22,49 @@ _REMARK = (
     "statements; a message added between them loses the old mark and never gets the new one"
 )
 _REPLACE = (
-    "clear/import_state delete messages and marks in separate statements; an add committed "
-    "between them survives, stripped of its marks, or is kept though the replace came after it"
+    "clear/import_state delete messages and marks and insert the new ones in separate "
+    "statements; a call between them sees or leaves a state no serial order has (messages "
+    "stripped of their marks, an add kept though the replace came after it)"
+)
+_ADD_CHECK = (
+    "add reads which ids are taken, then inserts; a delete committed between the two makes "
+    "it skip a message that is gone (the duplicate stays lost) or keep one the delete missed"
+)
+_REMARK_DELETE = (
+    "update_messages_mark and delete_by_mark each count rows the other removes: both "
+    "report the same messages changed"
 )
 _INTERLEAVE = (
     "two adds at once take sequence numbers message by message, so their messages interleave: "
     "no serial order puts them so"
 )
 
+
+def _races(backend: str, reason: str, *pairs: str) -> dict[tuple[str, str], str]:
+    return {(f"pairs:{pair}", backend): reason for pair in pairs}
+
+
 KNOWN_RACES: dict[tuple[str, str], str] = {
-    ("pairs:add_marked+remark_replace", "postgres"): _REMARK,
-    ("pairs:add_marked+clear", "postgres"): _REPLACE,
-    ("pairs:add_marked+import_state", "postgres"): _REPLACE,
-    ("pairs:add_marked+import_state", "mariadb"): _REPLACE,
-    ("pairs:add_marked+add_plain", "postgres"): _INTERLEAVE,
+    **_races("postgres", _REMARK, "add_marked+remark_replace"),
+    **_races(
+        "postgres",
+        _REPLACE,
+        "add_marked+clear",
+        "add_marked+import_state",
+        "add_plain+import_state",
+        "clear+import_state",
+        "delete+import_state",
+        "delete_by_mark+import_state",
+        "import_state+import_state",
+        "import_state+remark_add",
+        "import_state+remark_ids",
+        "import_state+remark_remove",
+        "import_state+remark_replace",
+    ),
+    **_races("postgres", _ADD_CHECK, "add_marked+delete", "add_marked+delete_by_mark"),
+    **_races("postgres", _REMARK_DELETE, "delete_by_mark+remark_replace"),
+    **_races("postgres", _INTERLEAVE, "add_marked+add_plain"),
+    **_races("mariadb", _REPLACE, "add_marked+import_state", "add_plain+import_state"),
 }
 """Races that may show, by ``(check, backend)``: the pairs test's check is
 ``"pairs:<op>+<op>"``, the two operation names sorted."""
