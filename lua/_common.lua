@@ -101,15 +101,22 @@ end
 -- one message, so one of up to max_message_bytes is a run of its own.
 local RUN_BYTES = 4194304
 
--- Whether the session's payloads together pass RUN_BYTES, so that runs must
--- count bytes (a session under it is read as before, at no extra cost).
--- MEMORY USAGE walks the members without copying them; a server without
--- the command (an emulator) is taken as light.
+-- Whether the session's payloads together may pass RUN_BYTES, so that runs
+-- must count bytes (a session under it is read as before, at no extra
+-- cost). MEMORY USAGE walks the members without copying them, but it walks
+-- them all: a session of more than WEIGHED messages is not weighed and
+-- counts as heavy (its reads page by count anyway). A server without the
+-- command (an emulator) takes every session as light.
+local WEIGHED = 8192
 local heavy_session
 local function heavy()
   if heavy_session == nil then
-    local usage = redis.pcall('MEMORY', 'USAGE', ORDER, 'SAMPLES', '0')
-    heavy_session = type(usage) == 'number' and usage > RUN_BYTES
+    if redis.call('ZCARD', ORDER) > WEIGHED then
+      heavy_session = true
+    else
+      local usage = redis.pcall('MEMORY', 'USAGE', ORDER, 'SAMPLES', '0')
+      heavy_session = type(usage) == 'number' and usage > RUN_BYTES
+    end
   end
   return heavy_session
 end
