@@ -94,6 +94,43 @@ local function call_in_slices(command, key, items)
   end
 end
 
+-- How many payload bytes one run may move (read, or copy into the mark
+-- index), besides its count budget: a few multi-megabyte messages would
+-- otherwise hold the server for hundreds of milliseconds. RUN_BYTES in
+-- memmark/redis/_memory.py is the same number. A run always takes at least
+-- one message, so one of up to max_message_bytes is a run of its own.
+local RUN_BYTES = 4194304
+
+-- Whether the session's payloads together may pass RUN_BYTES, so that runs
+-- must count bytes (a session under it is read as before, at no extra
+-- cost). MEMORY USAGE walks the members without copying them, but it walks
+-- them all: a session of more than WEIGHED messages is not weighed and
+-- counts as heavy (its reads page by count anyway). A server without the
+-- command (an emulator) takes every session as light.
+local WEIGHED = 8192
+local heavy_session
+local function heavy()
+  if heavy_session == nil then
+    if redis.call('ZCARD', ORDER) > WEIGHED then
+      heavy_session = true
+    else
+      local usage = redis.pcall('MEMORY', 'USAGE', ORDER, 'SAMPLES', '0')
+      heavy_session = type(usage) == 'number' and usage > RUN_BYTES
+    end
+  end
+  return heavy_session
+end
+
+-- The width of the next page of a heavy session's run that has read
+-- `count` messages and `bytes` payload bytes so far, the largest `largest`:
+-- pages start at one message and at most double, and never ask for more
+-- than the bytes left would hold at the largest size seen. `cap` bounds it.
+local function heavy_width(count, bytes, largest, cap)
+  local width = math.max(1, count)
+  if largest > 0 then width = math.min(width, math.floor((RUN_BYTES - bytes) / largest)) end
+  return math.max(1, math.min(width, cap))
+end
+
 -- The marks blobs of `ids` (false for a message without marks), read in
 -- slices under Lua's unpack limit: one command per slice, not per id.
 local function marks_of(ids)
@@ -119,10 +156,39 @@ local function store_summary(summary)
   end
 end
 
+-- page_after for a heavy session: pages of payloads (with their seqs) by
+-- heavy_width until RUN_BYTES or `budget` messages; ids come out of the
+-- payloads.
+local function heavy_page_after(cursor, budget)
+  local ids, seqs, payloads = {}, {}, {}
+  local bytes, largest, position, stopped = 0, 0, cursor, false
+  while #ids < budget do
+    if bytes >= RUN_BYTES then
+      stopped = true
+      break
+    end
+    local width = heavy_width(#ids, bytes, largest, budget - #ids)
+    local page = redis.call('ZRANGEBYSCORE', ORDER, position == '' and '-inf' or '(' .. position,
+      '+inf', 'WITHSCORES', 'LIMIT', 0, width)
+    for i = 1, #page, 2 do
+      local payload = page[i]
+      payloads[#payloads + 1] = payload
+      seqs[#seqs + 1] = page[i + 1]
+      ids[#ids + 1] = payload_id(payload, 1)
+      bytes = bytes + #payload
+      if #payload > largest then largest = #payload end
+    end
+    if #page < 2 * width then break end
+    position = page[#page]
+  end
+  return ids, seqs, payloads, (stopped or #ids == budget) and #ids > 0 and seqs[#seqs]
+end
+
 -- The next `budget` messages after seq `cursor` ("" to start from the
 -- first): their ids, seqs and payloads, and the cursor to run on from
 -- (false when there is nothing more).
 local function page_after(cursor, budget)
+  if heavy() then return heavy_page_after(cursor, budget) end
   local page = redis.call('ZRANGEBYSCORE', IDS, cursor == '' and '-inf' or '(' .. cursor,
     '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
   local ids, seqs, payloads = {}, {}, {}

@@ -6,7 +6,8 @@
 --   with_summary: "1" to read the summary too, "0" not to.
 --   cursor: "" to start; else what an earlier run returned.
 --   budget: the most messages one run may examine, so a read of a huge
---   session is served in several short runs instead of one long one.
+--   session is served in several short runs instead of one long one; in
+--   a session heavier than RUN_BYTES a run also stops past RUN_BYTES.
 -- Returns {summary or false, next cursor or false, {payload...}}, payloads
 -- oldest first; a cursor means "run again from here for the rest". With a
 -- mark, each item is the mark's index entry as stored, encoded mark ..
@@ -37,7 +38,8 @@ end
 if limit == 0 then return finish({}) end
 
 -- The common reads of a normal session: one range command, no paging.
-if ARGV[2] == '' and ARGV[3] == '' and cursor == '' then
+-- A session whose payloads pass RUN_BYTES is read in pages instead.
+if ARGV[2] == '' and ARGV[3] == '' and cursor == '' and not heavy() then
   local whole
   if backward and limit <= budget then
     whole = redis.call('ZRANGE', ORDER, -limit, -1)
@@ -77,13 +79,25 @@ local kept, examined = {}, 0
 local position = cursor ~= '' and cursor or nil
 local done = false
 local step = wanted and 1 or 2
-while not done and examined < budget do
+-- Only a heavy session counts bytes (see heavy_width): a run stops once
+-- the payloads it read pass RUN_BYTES, with a cursor to run on from.
+local counting = heavy()
+local bytes, largest = 0, 0
+while not done and examined < budget and bytes < RUN_BYTES do
   local width = budget - examined
   if backward then width = math.min(width, math.max(2 * (limit - #kept), 64)) end
+  if counting then width = heavy_width(examined, bytes, largest, width) end
   local items = page(position, width)
   local count = #items / step
   examined = examined + count
   if count < width then done = true end
+  if counting then
+    for i = 1, #items, step do
+      local length = #items[i]
+      bytes = bytes + length
+      if length > largest then largest = length end
+    end
+  end
   if count > 0 then
     if wanted and not excluded and not backward and #kept == 0 then
       -- A plain forward mark read keeps every entry of the page as it is.

@@ -2,8 +2,10 @@
 -- ARGV: ttl, new, old, by_ids, cursor, budget, then the ids (no repeats)
 --   new / old: "" for None.  by_ids: "1" when the selection is narrowed to
 --   the ids that follow, "0" otherwise.  cursor: "" to start, else the seq
---   where an earlier run stopped (only for "add new to every message").
--- Touches at most `budget` messages.
+--   where an earlier run stopped (for "add new to every message"; with ids,
+--   the position of the first id to do, which the run after a stop gets).
+-- Touches at most `budget` messages; in a session heavier than RUN_BYTES a
+-- run also stops once the payloads it read or copied pass RUN_BYTES.
 -- Returns {changed, next cursor or false}: a cursor ("" when walking old's
 -- index, which shrinks run by run) means: run again. Each run is atomic and
 -- idempotent.
@@ -22,6 +24,7 @@ end
 -- command per message costs the server more than the change itself. Each
 -- message is seen once per run, so nothing below reads what is deferred.
 local index_additions, blob_updates, unmarked = {}, {}, {}
+local copied = 0 -- payload bytes copied into the index by this run
 
 -- Work out the change of one message; returns 1 if its mark set changes.
 -- `walked`: the caller walks old's index and removes the walked entries
@@ -50,6 +53,7 @@ local function remark(id, seq16, blob, walked, payload)
   if has_old and not walked then remove_index_entry(old, seq16) end
   if new and not has_new then
     payload = payload or redis.call('ZRANGEBYSCORE', ORDER, seq16, seq16)[1]
+    copied = copied + #payload
     index_additions[#index_additions + 1] = 0
     index_additions[#index_additions + 1] = new .. seq16 .. payload
     keep[#keep + 1] = new
@@ -69,13 +73,40 @@ if by_ids then
   local ids = {unpack(ARGV, 7)}
   local seqs = redis.call('ZMSCORE', IDS, unpack(ids))
   local blobs = marks_of(ids)
-  for n = 1, #ids do
+  local start = tonumber(ARGV[5]) or 1
+  local stop_at = heavy() and RUN_BYTES or math.huge -- a light session never stops
+  for n = start, #ids do
     if seqs[n] then changed = changed + remark(ids[n], padded_seq(seqs[n]), blobs[n]) end
+    -- Adding a mark copies payloads into the index: in a heavy session a
+    -- run stops past RUN_BYTES, with the position of the next id as cursor.
+    if n < #ids and copied >= stop_at then
+      next_cursor = tostring(n + 1)
+      break
+    end
   end
 elseif old then
   -- Every selected message loses old, so the range shrinks run by run.
   local low, high = mark_range(old)
-  local entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0, budget)
+  local entries
+  if heavy() then
+    -- Pages by heavy_width until RUN_BYTES (see delete_by_mark).
+    entries = {}
+    local bytes, largest, position = 0, 0, low
+    while #entries < budget and bytes < RUN_BYTES do
+      local width = heavy_width(#entries, bytes, largest, budget - #entries)
+      local page = redis.call('ZRANGEBYLEX', MARK_INDEX, position, high, 'LIMIT', 0, width)
+      for _, entry in ipairs(page) do
+        entries[#entries + 1] = entry
+        bytes = bytes + #entry
+        if #entry > largest then largest = #entry end
+      end
+      if #page < width then break end
+      position = '(' .. page[#page]
+    end
+    if bytes >= RUN_BYTES then next_cursor = '' end
+  else
+    entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0, budget)
+  end
   local ids = {}
   for n, entry in ipairs(entries) do ids[n] = payload_id(entry, #old + 17) end
   local blobs = marks_of(ids)

@@ -18,6 +18,7 @@ from redis.crc import key_slot
 from memmark.core import DuplicateMessageError, InMemoryMemory, MemoryClosedError, Msg
 from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
 from memmark.redis import RedisMemory, _memory, session_keys
+from memmark.redis._protocol import MAX_KEY_TTL
 from memmark.redis._scripts import scripts
 from tests.backends import backends, drop_keys, key_prefix, redis_client, usable
 from tests.servers import Cluster, RedisServer
@@ -231,6 +232,29 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
         memory.key_ttl = 0
     with pytest.raises(TypeError, match="key_ttl"):
         memory.key_ttl = "10"  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    "seconds", [float("nan"), float("inf"), -float("inf"), 1e300, 2**63, 10**20]
+)
+def test_key_ttl_beyond_what_pexpire_takes_is_refused(seconds: float) -> None:
+    # NaN, infinities and values whose milliseconds PEXPIRE cannot take are a
+    # ValueError naming the argument, at construction and on assignment.
+    client = fakeredis.aioredis.FakeRedis()
+    with pytest.raises(ValueError, match="key_ttl"):
+        RedisMemory(client=client, key_ttl=seconds)
+    memory = RedisMemory(client=client)
+    with pytest.raises(ValueError, match="key_ttl"):
+        memory.key_ttl = seconds
+    assert memory.key_ttl is None
+
+
+async def test_key_ttl_at_its_largest_is_taken_by_the_server(client: Any) -> None:
+    memory = make(client, key_ttl=MAX_KEY_TTL)
+    await memory.add(msg("a"), marks="m")
+    ttls = await _pttls(client, memory)
+    assert ttls[0] == -2  # no summary set: no key
+    assert all(MAX_KEY_TTL * 1000 - 60_000 < t <= MAX_KEY_TTL * 1000 for t in ttls[1:])
 
 
 # -- scripts ----------------------------------------------------------------------

@@ -324,6 +324,25 @@ def _bad_state(figures: dict[str, Any]) -> str:
     return _table(head, body)
 
 
+def _pairs(figures: dict[str, Any]) -> str:
+    body = []
+    for r in _rows(figures, "pairs"):
+        found = "; ".join(f"{k.removeprefix('pairs:')}: {v}" for k, v in r["by_pair"].items())
+        body.append([
+            _name(r),
+            f"{r['pairs']} pairs of {r['operations']} operations × "
+            f"{r['rounds'] // max(1, r['pairs'])} rounds, 2 processes at a barrier",
+            f"{r['rounds']:,} rounds",
+            r["violations"],
+            r["known_races"],
+            r["errors"],
+            found or "—",
+        ])  # fmt: skip
+    head = ["backend", "load", "inputs tried", "not a serial order", "known races (open)",
+            "failed calls", "rounds off by pair"]  # fmt: skip
+    return _table(head, body)
+
+
 SECTIONS = (
     ("1. Concurrent writers, readers, re-markers and deleters", _concurrency),
     ("2. Ambiguous outcomes and retries", _ambiguous),
@@ -332,6 +351,7 @@ SECTIONS = (
     ("5. Hostile ids", _hostile),
     ("6. Long sessions", _scale),
     ("7. Bad state input and the message size limit", _bad_state),
+    ("8. Every operation against every other", _pairs),
 )
 
 

@@ -32,7 +32,7 @@ from memmark.redis._protocol import SessionScripts, ttl_argument
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see the package README on what that means).
 ADD_BUDGET = 2000  # messages x (1 + marks) written per run
-ADD_BYTES = 8 << 20  # id and payload bytes per run, so huge messages go a few at a time
+RUN_BYTES = 4 << 20  # payload bytes a run may write or read: RUN_BYTES in lua/_common.lua
 DELETE_BUDGET = 2000  # ids per run
 DELETE_BY_MARK_BUDGET = 1000  # messages removed per run
 UPDATE_BUDGET = 2000  # messages re-marked per run
@@ -49,13 +49,20 @@ def _chunks(items: list[_T], size: int) -> list[list[_T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _add_runs(ids: list[bytes], payloads: list[bytes], mark_count: int) -> Iterator[range]:
-    """Cut an add into runs within ``ADD_BUDGET`` and ``ADD_BYTES``; yield each's indexes."""
-    per_run = max(1, ADD_BUDGET // (1 + mark_count))
+def _written(msg_id: bytes, payload: bytes, mark_count: int) -> int:
+    """The bytes a run writes for one message: its id, its payload once and once per mark."""
+    return len(msg_id) + len(payload) * (1 + mark_count)
+
+
+def _runs(ids: list[bytes], weights: list[int], per_run: int) -> Iterator[range]:
+    """Cut messages into runs of at most ``per_run`` and ``RUN_BYTES``; yield each's indexes.
+
+    A run takes at least one message, however heavy.
+    """
     start = size = 0
     for index in range(len(ids)):
-        weight = len(ids[index]) + len(payloads[index])
-        if index > start and (index - start >= per_run or size + weight > ADD_BYTES):
+        weight = weights[index]
+        if index > start and (index - start >= per_run or size + weight > RUN_BYTES):
             yield range(start, index)
             start, size = index, 0
         size += weight
@@ -93,8 +100,8 @@ class RedisMemory(StoreBackedMemory):
 
     Raises:
         ValueError: More than one of ``client``, ``url``, ``connection_pool``
-            is given, ``key_ttl`` is not positive, or ``key_prefix`` holds an
-            empty ``{}``.
+            is given, ``key_ttl`` is NaN or outside 0.001 to ``MAX_KEY_TTL``
+            (10**10) seconds, or ``key_prefix`` holds an empty ``{}``.
     """
 
     def __init__(
@@ -188,14 +195,16 @@ class RedisMemory(StoreBackedMemory):
             payloads.append(payload)
             size += len(msg_id) + len(payload)
         scripts = self._scripts
-        if len(msgs) * (1 + len(marks)) <= ADD_BUDGET and size <= ADD_BYTES:
+        # Each payload is written once, and again into the index per mark.
+        if len(msgs) * (1 + len(marks)) <= ADD_BUDGET and size * (1 + len(marks)) <= RUN_BYTES:
             taken = await scripts.add(
                 b"skip" if skip_duplicated else b"refuse", encoded_marks, ids, payloads
             )
             if taken:
                 raise DuplicateMessageError([decode_text(msg_id) for msg_id in taken])
             return
-        runs = list(_add_runs(ids, payloads, len(marks)))
+        weights = [_written(i, p, len(marks)) for i, p in zip(ids, payloads, strict=True)]
+        runs = list(_runs(ids, weights, max(1, ADD_BUDGET // (1 + len(marks)))))
         if not skip_duplicated:
             # Too big for one run: check every run first, then write. Each
             # run is atomic, the whole call is not (see the README).
@@ -235,8 +244,14 @@ class RedisMemory(StoreBackedMemory):
         changed = 0
         if msg_ids is not None:
             for chunk in _chunks([encode_text(msg_id) for msg_id in msg_ids], UPDATE_BUDGET):
-                reply = await self._scripts.update_marks(new, old, chunk, b"", UPDATE_BUDGET)
-                changed += reply.changed
+                # A run that reached RUN_BYTES names the first id it left.
+                position: bytes | None = b""
+                while position is not None:
+                    reply = await self._scripts.update_marks(
+                        new, old, chunk, position, UPDATE_BUDGET
+                    )
+                    changed += reply.changed
+                    position = reply.cursor
             return changed
         cursor: bytes | None = b""
         while cursor is not None:
@@ -305,13 +320,21 @@ class RedisMemory(StoreBackedMemory):
             (encode_text(msg.id), pack_message(msg), encode_marks(marks)) for msg, marks in content
         ]
         encoded_summary = encode_text(summary)
-        if len(messages) <= IMPORT_BUDGET:
+        # Each payload is written once, and again into the index per mark.
+        weights = [
+            _written(msg_id, payload, len(marks))
+            for (msg_id, payload, _), (_, marks) in zip(messages, content, strict=True)
+        ]
+        if len(messages) <= IMPORT_BUDGET and sum(weights) <= RUN_BYTES:
             await self._scripts.import_state(b"whole", encoded_summary, 0, messages)
             return
         staging = staging_keys(self.keys, secrets.token_hex(8).encode())
-        for start in range(0, len(messages), IMPORT_BUDGET):
-            part = messages[start : start + IMPORT_BUDGET]
-            last = start + IMPORT_BUDGET >= len(messages)
+        runs = list(_runs([m[0] for m in messages], weights, IMPORT_BUDGET))
+        for run in runs:
             await self._scripts.import_state(
-                b"commit" if last else b"stage", encoded_summary, start, part, staging
+                b"commit" if run is runs[-1] else b"stage",
+                encoded_summary,
+                run.start,
+                messages[run.start : run.stop],
+                staging,
             )

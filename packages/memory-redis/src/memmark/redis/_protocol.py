@@ -31,6 +31,12 @@ ImportPhase = Literal[b"whole", b"stage", b"commit"]
 NO_EXPIRY = b"0"
 """The TTL argument of keys that never expire."""
 
+MAX_KEY_TTL = 10**10
+"""The longest TTL in seconds (about 317 years). The scripts hold the TTL as
+a Lua number and hand it to ``PEXPIRE``, which takes it as an integer only
+while Lua prints it with 14 digits or fewer: 10**13 milliseconds is the
+last power of ten it prints without an exponent."""
+
 
 class Scripts(NamedTuple):
     """Every script of ``lua/``, one field per file, named after it."""
@@ -71,7 +77,8 @@ def ttl_argument(seconds: float | None) -> bytes:
 
     Raises:
         TypeError: ``seconds`` is neither a number nor ``None``.
-        ValueError: ``seconds`` is under a millisecond.
+        ValueError: ``seconds`` is NaN, under a millisecond, or over
+            :data:`MAX_KEY_TTL`.
     """
     if seconds is None:
         return NO_EXPIRY
@@ -79,10 +86,11 @@ def ttl_argument(seconds: float | None) -> bytes:
         raise TypeError(
             f"key_ttl: expected seconds as a number or None, got {type(seconds).__name__}"
         )
-    milliseconds = int(seconds * 1000)
-    if milliseconds <= 0:
-        raise ValueError(f"key_ttl: must be at least 0.001 seconds, got {seconds!r}")
-    return b"%d" % milliseconds
+    # Compared before any conversion: int(nan) and int(inf) raise errors that
+    # name nothing, and a huge int would make a float overflow.
+    if not 0.001 <= seconds <= MAX_KEY_TTL:
+        raise ValueError(f"key_ttl: must be from 0.001 to {MAX_KEY_TTL} seconds, got {seconds!r}")
+    return b"%d" % int(seconds * 1000)
 
 
 class GetReply(NamedTuple):

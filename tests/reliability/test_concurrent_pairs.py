@@ -1,0 +1,112 @@
+"""Guarantee 8: any two operations on one session at once end as one of their serial orders.
+
+For each pair of operations (every one of the contract, with the forms of
+``update_messages_mark``), each round puts the session in a known state,
+runs the first operation in one process and the second in another, released
+together by a barrier, and compares the final state and both return values
+with the two serial orders run on the in-process memory. A read must return
+the state before the other call or after it. The in-process memory has no
+second process, so it is not run here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import pytest
+
+from tests.reliability.harness.figures import record
+from tests.reliability.harness.known_bugs import known_race
+from tests.reliability.harness.pairs import (
+    OPS,
+    SESSION,
+    Pair,
+    canonical,
+    serial_outcomes,
+    start_state,
+)
+from tests.reliability.harness.sizes import Size, sizes
+from tests.reliability.harness.store import Store
+
+NAMES = list(OPS)
+
+RACES = [("add_marked", "remark_replace"), ("add_marked", "clear"), ("add_marked", "import_state")]
+"""The pairs that race on some SQL databases today (see known_bugs), run in every size."""
+
+
+def reduced_pairs() -> list[tuple[str, str]]:
+    """Each operation beside the next of :data:`OPS` (each in two pairs), and :data:`RACES`."""
+    ring = [(NAMES[i], NAMES[(i + 1) % len(NAMES)]) for i in range(len(NAMES))]
+    return ring + [p for p in RACES if p not in ring]
+
+
+def all_pairs() -> list[tuple[str, str]]:
+    """Every unordered pair of operations, an operation with itself included."""
+    return list(itertools.combinations_with_replacement(NAMES, 2))
+
+
+def check_name(a: str, b: str) -> str:
+    """The known-race check of a pair (its names sorted)."""
+    return "pairs:" + "+".join(sorted((a, b)))
+
+
+@sizes(ci={"pairs": "reduced", "rounds": 4}, full={"pairs": "all", "rounds": 25})
+async def test_concurrent_pairs(store: Store, size: Size) -> None:
+    if not store.backend.shared:
+        pytest.skip("one process only: no second process can open the session")
+    pairs = reduced_pairs() if size["pairs"] == "reduced" else all_pairs()
+    expected = {pair: await serial_outcomes(*pair) for pair in pairs}
+    memory = await store.make("u", SESSION)
+    started = time.perf_counter()
+    pair_runner = await asyncio.to_thread(Pair, store.backend, store.tag)
+    violations: dict[str, int] = {}
+    known: dict[str, int] = {}
+    errors: list[str] = []
+    examples: list[str] = []
+    rounds = 0
+    try:
+        for _ in range(size["rounds"]):
+            for a, b in pairs:
+                await memory.import_state(start_state())
+                first, second = await asyncio.to_thread(pair_runner.run, a, b)
+                rounds += 1
+                if first[0] != "ok" or second[0] != "ok":
+                    errors += [str(r[1]) for r in (first, second) if r[0] != "ok"]
+                    continue
+                final = canonical(await memory.export_state())
+                got: Any = (final, first[1], second[1])
+                if got in expected[(a, b)]:
+                    continue
+                check = check_name(a, b)
+                tally = known if known_race(check, store.backend.id) else violations
+                tally[check] = tally.get(check, 0) + 1
+                if tally[check] == 1:  # the first of each pair
+                    examples.append(
+                        f"{a} ‖ {b}: state {final}, returned {first[1]!r}, {second[1]!r}"
+                    )
+    finally:
+        await asyncio.to_thread(pair_runner.close)
+    row = record(
+        "pairs",
+        store.backend.id,
+        size.name,
+        operations=len(OPS),
+        pairs=len(pairs),
+        rounds=rounds,
+        violations=sum(violations.values()),
+        known_races=sum(known.values()),
+        by_pair={**violations, **known},
+        errors=len(errors),
+        seconds=round(time.perf_counter() - started, 1),
+        examples=examples + errors[:3],
+    )
+    assert errors == [], row["examples"]
+    assert violations == {}, row["examples"]
+    if known:
+        pytest.xfail(
+            "known races: "
+            + "; ".join(f"{c} ({known_race(c, store.backend.id)})" for c in sorted(known))
+        )
