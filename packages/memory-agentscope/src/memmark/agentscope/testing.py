@@ -46,12 +46,16 @@ class ScriptedChatModel(ChatModelBase):
     Args:
         tool_name: The tool to call.
         argument: The tool's parameter that receives the user's input.
+        calls_per_step: How many calls of the tool one response makes.
     """
 
-    def __init__(self, tool_name: str = "get_weather", argument: str = "city") -> None:
+    def __init__(
+        self, tool_name: str = "get_weather", argument: str = "city", calls_per_step: int = 1
+    ) -> None:
         super().__init__("scripted", stream=False)
         self.tool_name = tool_name
         self.argument = argument
+        self.calls_per_step = calls_per_step
         self.prompts: list[list[dict[str, Any]]] = []
         self.calls = 0
 
@@ -67,7 +71,7 @@ class ScriptedChatModel(ChatModelBase):
         self.prompts.append(messages)
         self.calls += 1
         if structured_model is not None:
-            fields = dict.fromkeys(structured_model.model_fields, "")
+            fields: dict[str, Any] = {name: "" for name in structured_model.model_fields}
             fields["task_overview"] = f"{len(messages)} messages so far"
             return ChatResponse(
                 content=[TextBlock(type="text", text=json.dumps(fields))], metadata=fields
@@ -77,10 +81,13 @@ class ScriptedChatModel(ChatModelBase):
             answer = f"Here is what I found: {_text_of(last)}"
             return ChatResponse(content=[TextBlock(type="text", text=answer)])
         user_input = next((_text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
-        call = ToolUseBlock(
-            type="tool_use",
-            id=f"call_{self.calls}",
-            name=self.tool_name,
-            input={self.argument: user_input},
-        )
-        return ChatResponse(content=[call])
+        calls = [
+            ToolUseBlock(
+                type="tool_use",
+                id=f"call_{self.calls}_{i}",
+                name=self.tool_name,
+                input={self.argument: user_input},
+            )
+            for i in range(self.calls_per_step)
+        ]
+        return ChatResponse(content=calls)
