@@ -13,5 +13,6 @@ for _folder in ("sql", "redis"):
         sys.path.append(str(_TESTS / _folder))
 
 from agentscope_support import shared_store, store  # noqa: E402
+from redis_support import redis_url  # noqa: E402
 
-__all__ = ["shared_store", "store"]
+__all__ = ["redis_url", "shared_store", "store"]
