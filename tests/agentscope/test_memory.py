@@ -151,13 +151,13 @@ async def test_marks_given_as_str_enum_members_are_stored_by_value(store: Store)
 async def test_changes_to_the_added_message_after_add_are_not_stored(store: Store) -> None:
     memory = store.memory(unique_id())
     call = {"type": "tool_use", "id": "1", "name": "f", "input": {"a": 1}}
-    msg = Msg("Friday", [call], "assistant")
+    msg = Msg("Friday", [call], "assistant", metadata={"k": "v"})
     await memory.add(msg)
     msg.metadata = None  # what ReActAgent does to its reply
     msg.content[0]["input"]["a"] = 2  # type: ignore[index]
     msg.content.append({"type": "text", "text": "later"})  # type: ignore[union-attr]
     (got,) = await memory.get_memory()
-    assert got.metadata == {}
+    assert got.metadata == {"k": "v"}
     assert got.content == [{"type": "tool_use", "id": "1", "name": "f", "input": {"a": 1}}]
     assert call["input"] == {"a": 2}  # the caller's object did change
 
@@ -319,7 +319,8 @@ async def test_state_dict_round_trip_in_process_matches_agentscope_format() -> N
     await theirs.update_compressed_summary("theirs")
     again = InMemoryMemory()
     again.load_state_dict(theirs.state_dict())
-    assert again._compressed_summary == "theirs"
+    # AgentScope saves the summary since 1.0.13
+    assert again._compressed_summary == theirs.state_dict().get("_compressed_summary", "")
     assert [m.to_dict() for m in await again.get_memory(prepend_summary=False)] == [
         m.to_dict() for m in await theirs.get_memory(prepend_summary=False)
     ]
