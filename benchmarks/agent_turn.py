@@ -15,8 +15,9 @@ files, ``MEMMARK_PG_URL``, ``MEMMARK_MYSQL_URL``, ``MEMMARK_REDIS_URL``),
 turn for turn, alternating which goes first. AgentScope's SQL tables have
 fixed names, so its memory gets a database of its own, dropped at the end;
 memmark's tables and both sides' Redis keys use unique prefixes, dropped at
-the end. The conversion column is the share of memmark's turn spent
-converting messages between AgentScope's ``Msg`` and memmark's.
+the end. The seam columns are the part of memmark's turn spent outside its
+backend: converting messages between AgentScope's ``Msg`` and memmark's,
+normalising marks, forwarding the calls.
 
 Usage::
 
@@ -35,7 +36,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -50,7 +51,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memmark.agentscope
 import memmark.sql
-from memmark.agentscope import _adapter
 
 PG_URL = os.environ.get("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
@@ -130,19 +130,28 @@ class Side:
     turns: int = 0
     added: list[str] = field(default_factory=list)
     to_compress: list[str] = field(default_factory=list)
+    pending: list[Msg] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     conversion: list[float] = field(default_factory=list)
 
 
+def next_turn(side: Side) -> None:
+    """Make the messages of the side's next turn (untimed: the agent makes them, not the memory)."""
+    side.pending = [*turn_messages(10_000 + side.turns), hint_message()]
+
+
+def hint_message() -> Msg:
+    return Msg("user", "<system-hint>Plan first, then act.</system-hint>", "user")
+
+
 async def agent_turn(side: Side) -> None:
-    """The memory calls of one ReActAgent turn."""
+    """The memory calls of one ReActAgent turn, on the messages ``next_turn`` made."""
     memory = side.memory
     n = side.turns
     side.turns += 1
-    user, call, result, answer = turn_messages(10_000 + n)
+    user, call, result, answer, hint = side.pending
     await memory.get_memory(exclude_mark=Mark.COMPRESSED)
     await memory.add(user)
-    hint = Msg("user", "<system-hint>Plan first, then act.</system-hint>", "user")
     await memory.add(hint, marks=Mark.HINT)
     await memory.delete_by_mark(mark=Mark.HINT)
     await memory.add(call)
@@ -155,42 +164,49 @@ async def agent_turn(side: Side) -> None:
     side.added = [user.id, call.id, result.id, answer.id]
 
 
-class ConversionClock:
-    """Time spent in memmark.agentscope's message conversion, summed while installed."""
+class BackendClock:
+    """Time memmark's backend spends in the calls of a memmark.agentscope memory.
 
-    def __init__(self) -> None:
+    The rest of the memory's time is the seam: converting messages between
+    AgentScope's ``Msg`` and memmark's, normalising marks, forwarding calls.
+    """
+
+    METHODS = (
+        "add",
+        "delete",
+        "delete_by_mark",
+        "get_memory",
+        "size",
+        "update_messages_mark",
+        "update_compressed_summary",
+    )
+
+    def __init__(self, backend: Any) -> None:
         self.total = 0.0
-        self._saved: dict[str, Callable[..., Any]] = {}
+        for name in self.METHODS:
+            setattr(backend, name, self._timed(getattr(backend, name)))
 
-    def _timed(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any) -> Any:
+    def _timed(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                return function(*args)
+                return await method(*args, **kwargs)
             finally:
                 self.total += time.perf_counter() - start
 
         return timed
 
-    def __enter__(self) -> ConversionClock:
-        for name in ("to_core", "to_agentscope"):
-            self._saved[name] = getattr(_adapter, name)
-            setattr(_adapter, name, self._timed(self._saved[name]))
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        for name, function in self._saved.items():
-            setattr(_adapter, name, function)
-
-
-async def timed_turn(side: Side, clock: ConversionClock | None) -> None:
+async def timed_turn(side: Side, clock: BackendClock | None) -> None:
+    next_turn(side)
     if clock is not None:
         clock.total = 0.0
     start = time.perf_counter()
     await agent_turn(side)
-    side.times.append((time.perf_counter() - start) * 1e6)
+    elapsed = (time.perf_counter() - start) * 1e6
+    side.times.append(elapsed)
     if clock is not None:
-        side.conversion.append(clock.total * 1e6)
+        side.conversion.append(elapsed - clock.total * 1e6)
     await side.memory.delete(side.added)  # untimed: the session keeps its size
 
 
@@ -200,24 +216,25 @@ async def compare(peer: Side, ours: Side, messages: int, rounds: int) -> None:
         msgs = session(messages)
         await side.memory.add(msgs)
         side.to_compress = [m.id for m in msgs]
-    with ConversionClock() as clock:
-        for _ in range(3):  # warm-up, untimed
-            await agent_turn(peer)
-            await peer.memory.delete(peer.added)
-            await agent_turn(ours)
-            await ours.memory.delete(ours.added)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # a collection landing on one side only would skew the pair
-        try:
-            for i in range(rounds):
-                first, second = (peer, ours) if i % 2 == 0 else (ours, peer)
-                await timed_turn(first, clock if first is ours else None)
-                await timed_turn(second, clock if second is ours else None)
-                if i % 50 == 49:
-                    gc.collect()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    clock = BackendClock(ours.memory.backend)
+    for _ in range(3):  # warm-up, untimed
+        await timed_turn(peer, None)
+        await timed_turn(ours, clock)
+    for side in (peer, ours):
+        side.times.clear()
+        side.conversion.clear()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection landing on one side only would skew the pair
+    try:
+        for i in range(rounds):
+            first, second = (peer, ours) if i % 2 == 0 else (ours, peer)
+            await timed_turn(first, clock if first is ours else None)
+            await timed_turn(second, clock if second is ours else None)
+            if i % 50 == 49:
+                gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 # -- the memories on each backend ---------------------------------------------------------
@@ -336,7 +353,7 @@ class Result:
 
 
 HEADER = (
-    "| backend    | AgentScope µs/turn | memmark µs/turn |  ratio | conv. µs | conv. share |\n"
+    "| backend    | AgentScope µs/turn | memmark µs/turn |  ratio |  seam µs |  seam share |\n"
     "|------------|-------------------:|----------------:|-------:|---------:|------------:|"
 )
 
