@@ -162,6 +162,31 @@ async def test_changes_to_the_added_message_after_add_are_not_stored(store: Stor
     assert call["input"] == {"a": 2}  # the caller's object did change
 
 
+async def test_an_id_removed_and_added_again_reads_back_its_new_content(store: Store) -> None:
+    memory = store.memory(unique_id())
+    msg = Msg("Friday", "first", "assistant")
+    await memory.add(msg, marks="hint")
+    assert [m.content for m in await memory.get_memory()] == ["first"]
+    for remove in (
+        lambda: memory.delete_by_mark(Mark.HINT),
+        lambda: memory.delete([msg.id]),
+        memory.clear,
+    ):
+        await remove()
+        assert await memory.get_memory() == []
+        msg.content = f"{msg.content}, again"
+        await memory.add(msg, marks="hint")
+        assert [m.content for m in await memory.get_memory()] == [msg.content]
+    state = await memory.export_state()
+    state["content"][0][0]["content"] = "imported"
+    await memory.import_state(state)
+    assert [m.content for m in await memory.get_memory()] == ["imported"]
+    if not store.persistent:
+        state["content"][0][0]["content"] = "loaded"
+        memory.load_state_dict(state)
+        assert [m.content for m in await memory.get_memory()] == ["loaded"]
+
+
 async def test_add_of_none_or_an_empty_list_writes_nothing(store: Store) -> None:
     memory = store.memory(unique_id())
     await memory.add(None)
@@ -207,6 +232,8 @@ async def test_bad_input_is_refused_naming_the_argument(store: Store) -> None:
         await memory.add(bad)
     with pytest.raises(TypeError, match="marks"):
         await memory.add(Msg("a", "b", "user"), marks=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mark"):
+        await memory.delete_by_mark(None)  # type: ignore[arg-type]
     assert await memory.size() == 0
 
 

@@ -10,11 +10,6 @@ from agentscope.message import Msg as AgentScopeMsg
 from memmark.agentscope._adapter import MemmarkMemory
 from memmark.agentscope._convert import plain_mark, plain_marks, to_agentscope
 from memmark.core import InMemoryMemory as CoreInMemoryMemory
-from memmark.core import Msg as CoreMsg
-
-# Stale entries (of messages deleted by mark) allowed beyond the session's
-# size before the cache is pruned; pruning costs one pass over the session.
-_SLACK = 64
 
 
 class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
@@ -29,15 +24,16 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
     once, at its first read, and kept beside it: a read of a long session
     costs a lookup per message, not a new object. As with AgentScope's own
     class, the messages a read returns are the stored ones: treat their
-    content and metadata as read-only.
+    content and metadata as read-only. Remove messages through this class,
+    not through :attr:`backend`, which would leave their forms behind.
     """
 
     def __init__(self) -> None:
         super().__init__(CoreInMemoryMemory())
-        # id -> (the backend's stored message, its AgentScope form). The
-        # stored object is kept to check it is still the one stored: a
-        # message deleted and added again under its id is a new object.
-        self._views: dict[str, tuple[CoreMsg, AgentScopeMsg]] = {}
+        # id -> the AgentScope form of the stored message of that id. Every
+        # call of this class that removes messages drops their entries, so an
+        # entry always matches what is stored under its id.
+        self._views: dict[str, AgentScopeMsg] = {}
 
     async def add(
         self,
@@ -88,30 +84,41 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
             plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
         )
         views = self._views
-        get = views.get
+        try:
+            return [views[m.id] for m in msgs]
+        except KeyError:
+            pass  # a message read for the first time, or the summary
+        # The summary's message is made for reads, not stored: it is not kept.
+        summary = msgs[0] if prepend_summary and self._backend._compressed_summary else None
         out: list[AgentScopeMsg] = []
-        append = out.append
         for msg in msgs:
-            entry = get(msg.id)
-            if entry is None or entry[0] is not msg:
-                entry = views[msg.id] = (msg, to_agentscope([msg])[0])
-            append(entry[1])
+            view = views.get(msg.id)
+            if view is None:
+                view = to_agentscope([msg])[0]
+                if msg is not summary:
+                    views[msg.id] = view
+            out.append(view)
         return out
 
     async def delete(self, msg_ids: str | Iterable[str], **kwargs: Any) -> int:
         """Remove messages by id, with their marks; see :meth:`MemmarkMemory.delete`."""
         ids = [msg_ids] if isinstance(msg_ids, str) else list(msg_ids)
         removed = await self._backend.delete(ids)
-        pop = self._views.pop
-        for msg_id in ids:
-            pop(msg_id, None)
+        self._forget(ids)
         return removed
 
     async def delete_by_mark(self, mark: str | list[str], *args: Any, **kwargs: Any) -> int:
         """Remove every message carrying any of the marks; returns how many."""
-        removed = await self._backend.delete_by_mark(plain_marks(mark))
-        if len(self._views) > await self._backend.size() + _SLACK:
-            await self._prune()
+        marks = plain_marks(mark)
+        each = [marks] if isinstance(marks, str) else marks if isinstance(marks, list) else []
+        # In process a read by mark costs the marked messages only.
+        doomed = [
+            m.id
+            for one in each
+            for m in await self._backend.get_memory(mark=one, prepend_summary=False)
+        ]
+        removed = await self._backend.delete_by_mark(marks)
+        self._forget(doomed)
         return removed
 
     async def clear(self) -> None:
@@ -119,10 +126,10 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
         await self._backend.clear()
         self._views.clear()
 
-    async def _prune(self) -> None:
-        views = self._views
-        live = await self._backend.get_memory(prepend_summary=False)
-        self._views = {m.id: views[m.id] for m in live if m.id in views}
+    def _forget(self, ids: Iterable[str]) -> None:
+        pop = self._views.pop
+        for msg_id in ids:
+            pop(msg_id, None)
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
         """Replace the memory with a state of :meth:`state_dict` or of AgentScope's class.
