@@ -17,7 +17,8 @@ fixed names, so its memory gets a database of its own, dropped at the end;
 memmark's tables and both sides' Redis keys use unique prefixes, dropped at
 the end. The seam columns are the part of memmark's turn spent outside its
 backend: converting messages between AgentScope's ``Msg`` and memmark's,
-normalising marks, forwarding the calls.
+normalising marks, forwarding the calls (the timing wrapper's own cost,
+measured first, is left out).
 
 Usage::
 
@@ -183,11 +184,14 @@ class BackendClock:
 
     def __init__(self, backend: Any) -> None:
         self.total = 0.0
+        self.calls = 0
+        self.overhead = 0.0
         for name in self.METHODS:
             setattr(backend, name, self._timed(getattr(backend, name)))
 
     def _timed(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
             start = time.perf_counter()
             try:
                 return await method(*args, **kwargs)
@@ -196,17 +200,41 @@ class BackendClock:
 
         return timed
 
+    async def calibrate(self, rounds: int = 2000) -> None:
+        """Measure what the timing wrapper itself adds to a call, to leave it out of the seam."""
+
+        async def nothing() -> None:
+            return None
+
+        wrapped = self._timed(nothing)
+        plain, timed = [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            await nothing()
+            plain.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await wrapped()
+            timed.append(time.perf_counter() - start)
+        self.overhead = max(0.0, statistics.median(timed) - statistics.median(plain))
+        self.total = 0.0
+        self.calls = 0
+
+    def seam(self, elapsed: float) -> float:
+        """The part of ``elapsed`` (s) outside the backend and the wrapper, in µs."""
+        return (elapsed - self.total - self.calls * self.overhead) * 1e6
+
 
 async def timed_turn(side: Side, clock: BackendClock | None) -> None:
     next_turn(side)
     if clock is not None:
         clock.total = 0.0
+        clock.calls = 0
     start = time.perf_counter()
     await agent_turn(side)
-    elapsed = (time.perf_counter() - start) * 1e6
-    side.times.append(elapsed)
+    elapsed = time.perf_counter() - start
+    side.times.append(elapsed * 1e6)
     if clock is not None:
-        side.conversion.append(elapsed - clock.total * 1e6)
+        side.conversion.append(clock.seam(elapsed))
     await side.memory.delete(side.added)  # untimed: the session keeps its size
 
 
@@ -217,6 +245,7 @@ async def compare(peer: Side, ours: Side, messages: int, rounds: int) -> None:
         await side.memory.add(msgs)
         side.to_compress = [m.id for m in msgs]
     clock = BackendClock(ours.memory.backend)
+    await clock.calibrate()
     for _ in range(3):  # warm-up, untimed
         await timed_turn(peer, None)
         await timed_turn(ours, clock)

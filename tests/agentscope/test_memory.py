@@ -93,7 +93,7 @@ async def test_every_block_type_comes_back_equal(store: Store) -> None:
     sent = every_block_type()
     await memory.add(sent)
     got = await memory.get_memory()
-    assert all(type(m) is Msg for m in got)
+    assert all(isinstance(m, Msg) for m in got)
     assert [full(m) for m in got] == [full(m) for m in sent]
 
 

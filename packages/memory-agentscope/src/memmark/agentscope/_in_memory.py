@@ -2,14 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import copy
+from typing import Any, cast
 
 from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.agentscope._adapter import MemmarkMemory
-from memmark.agentscope._convert import plain_mark, plain_marks, to_agentscope
+from memmark.agentscope._convert import plain_mark
 from memmark.core import InMemoryMemory as CoreInMemoryMemory
+from memmark.core import Msg as CoreMsg
+
+_new = object.__new__
+
+
+class StoredMsg(AgentScopeMsg, CoreMsg):  # type: ignore[misc]  # the two differ on purpose
+    """A stored message that is both an AgentScope ``Msg`` and a memmark ``Msg``.
+
+    Its fields live in memmark's slots; its methods (``to_dict`` without
+    ``invocation_id``, ``get_content_blocks(block_type)``, the ``repr``) are
+    AgentScope's, so to an agent it is AgentScope's message exactly. The
+    in-process backend stores these and returns them as they are, so a read
+    costs no conversion at all. Like AgentScope's ``Msg``, it compares and
+    hashes by identity.
+    """
+
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__  # type: ignore[assignment]  # memmark's Msg is unhashable
+
+
+def _stored(msg: CoreMsg) -> StoredMsg:
+    stored = _new(StoredMsg)
+    stored.id = msg.id
+    stored.name = msg.name
+    stored.role = msg.role
+    content = msg.content
+    # Strings are immutable; block lists and metadata are the caller's, so copied.
+    stored.content = content if type(content) is str else copy.deepcopy(content)
+    metadata = msg.metadata
+    # AgentScope types metadata as a dict, but its agent sets None too; memmark keeps either.
+    stored.metadata = None if metadata is None else copy.deepcopy(metadata)  # type: ignore[assignment]
+    stored.timestamp = msg.timestamp
+    stored.invocation_id = msg.invocation_id
+    return stored
+
+
+class _AgentScopeStore(CoreInMemoryMemory):
+    """memmark's in-process memory, storing ``StoredMsg`` objects."""
+
+    def stored_copy(self, msg: CoreMsg) -> CoreMsg:
+        """Return the ``StoredMsg`` kept for ``msg``: a deep copy, of both classes."""
+        return _stored(msg)
+
+    def _summary_msg(self, summary: str) -> CoreMsg:
+        return _stored(super()._summary_msg(summary))
 
 
 class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
@@ -19,21 +65,15 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
     ``state_dict()`` is AgentScope's in-process format, so an agent's saved
     session loads into either class.
 
-    The in-process backend keeps its messages as objects and returns them
-    without copying, so the AgentScope form of each stored message is made
-    once, at its first read, and kept beside it: a read of a long session
-    costs a lookup per message, not a new object. As with AgentScope's own
-    class, the messages a read returns are the stored ones: treat their
-    content and metadata as read-only. Remove messages through this class,
-    not through :attr:`backend`, which would leave their forms behind.
+    Messages are copied once, on the way in, into objects that are at the
+    same time AgentScope's ``Msg`` and memmark's (:class:`StoredMsg`): the
+    backend keeps them and a read returns them as they are, with no
+    conversion. As with AgentScope's own class, the messages a read returns
+    are the stored ones: treat them as read-only.
     """
 
     def __init__(self) -> None:
-        super().__init__(CoreInMemoryMemory())
-        # id -> the AgentScope form of the stored message of that id. Every
-        # call of this class that removes messages drops their entries, so an
-        # entry always matches what is stored under its id.
-        self._views: dict[str, AgentScopeMsg] = {}
+        super().__init__(_AgentScopeStore())
 
     async def add(
         self,
@@ -70,7 +110,7 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
         limit: int | None = None,
         **kwargs: Any,
     ) -> list[AgentScopeMsg]:
-        """Return the messages in insertion order, as AgentScope messages.
+        """Return the stored messages in insertion order; they are AgentScope messages.
 
         Args:
             mark: Only messages carrying this mark.
@@ -83,65 +123,4 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
         msgs = await self._backend.get_memory(
             plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
         )
-        views = self._views
-        try:
-            return [views[m.id] for m in msgs]
-        except KeyError:
-            pass  # a message read for the first time, or the summary
-        # The summary's message is made for reads, not stored: it is not kept.
-        summary = msgs[0] if prepend_summary and self._backend._compressed_summary else None
-        out: list[AgentScopeMsg] = []
-        for msg in msgs:
-            view = views.get(msg.id)
-            if view is None:
-                view = to_agentscope([msg])[0]
-                if msg is not summary:
-                    views[msg.id] = view
-            out.append(view)
-        return out
-
-    async def delete(self, msg_ids: str | Iterable[str], **kwargs: Any) -> int:
-        """Remove messages by id, with their marks; see :meth:`MemmarkMemory.delete`."""
-        ids = [msg_ids] if isinstance(msg_ids, str) else list(msg_ids)
-        removed = await self._backend.delete(ids)
-        self._forget(ids)
-        return removed
-
-    async def delete_by_mark(self, mark: str | list[str], *args: Any, **kwargs: Any) -> int:
-        """Remove every message carrying any of the marks; returns how many."""
-        marks = plain_marks(mark)
-        each = [marks] if isinstance(marks, str) else marks if isinstance(marks, list) else []
-        # In process a read by mark costs the marked messages only.
-        doomed = [
-            m.id
-            for one in each
-            for m in await self._backend.get_memory(mark=one, prepend_summary=False)
-        ]
-        removed = await self._backend.delete_by_mark(marks)
-        self._forget(doomed)
-        return removed
-
-    async def clear(self) -> None:
-        """Remove every message and mark; the summary stays."""
-        await self._backend.clear()
-        self._views.clear()
-
-    def _forget(self, ids: Iterable[str]) -> None:
-        pop = self._views.pop
-        for msg_id in ids:
-            pop(msg_id, None)
-
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Replace the memory with a state of :meth:`state_dict` or of AgentScope's class.
-
-        Raises:
-            ValueError: The state is malformed; the memory is left as it was.
-            KeyError: ``content`` is missing and ``strict`` is true.
-        """
-        super().load_state_dict(state_dict, strict)
-        self._views.clear()
-
-    async def import_state(self, state: dict[str, Any]) -> None:
-        """Replace the memory's content with ``state``."""
-        await super().import_state(state)
-        self._views.clear()
+        return cast("list[AgentScopeMsg]", msgs)  # every one a StoredMsg
