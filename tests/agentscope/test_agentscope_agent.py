@@ -7,11 +7,14 @@ from inspect import signature
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from agentscope.agent import ReActAgent
 from agentscope.message import Msg
-from agentscope.session import JSONSession
+from agentscope.session import JSONSession, RedisSession
 from agentscope.token import CharTokenCounter
 from agentscope_support import Store, make_agent, texts, unique_id
+from redis_support import drop_prefix
+from redis_support import unique_prefix as unique_key_prefix
 
 from memmark.agentscope.testing import ScriptedChatModel
 
@@ -145,3 +148,26 @@ async def test_several_tool_calls_in_one_step_are_all_kept(store: Store, paralle
     await agent(Msg("user", "Paris", "user"))
     results = await memory.get_memory()
     assert sum(len(m.get_content_blocks("tool_result")) for m in results) == 3
+
+
+@pytest.mark.redis
+async def test_a_redis_session_saves_and_loads_the_agent_with_its_memory(
+    store: Store, redis_url: str
+) -> None:
+    user, prefix = unique_id(), unique_key_prefix()
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    session = RedisSession(connection_pool=client.connection_pool, key_prefix=prefix)
+    try:
+        first = make_agent(store.memory(user, "chat"))
+        await first(Msg("user", "Paris", "user"))
+        await first.memory.update_compressed_summary("earlier: Paris")
+        await session.save_session_state(session_id="chat", user_id=user, agent=first)
+        second = make_agent(store.memory(user, "chat"))
+        await session.load_session_state(session_id="chat", user_id=user, agent=second)
+        assert second.memory._compressed_summary == "earlier: Paris"
+        assert [m.to_dict() for m in await second.memory.get_memory(prepend_summary=False)] == [
+            m.to_dict() for m in await first.memory.get_memory(prepend_summary=False)
+        ]
+    finally:
+        await drop_prefix(client, prefix)
+        await client.aclose()
