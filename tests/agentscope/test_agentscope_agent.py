@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from agentscope.agent import ReActAgent
 from agentscope.message import Msg
-from agentscope.session import JSONSession, RedisSession
+from agentscope.session import JSONSession
 from agentscope.token import CharTokenCounter
 from agentscope_support import Store, make_agent, texts, unique_id
 from redis_support import drop_prefix
@@ -154,6 +154,10 @@ async def test_several_tool_calls_in_one_step_are_all_kept(store: Store, paralle
 async def test_a_redis_session_saves_and_loads_the_agent_with_its_memory(
     store: Store, redis_url: str
 ) -> None:
+    try:
+        from agentscope.session import RedisSession
+    except ImportError:  # AgentScope's sessions gained Redis after 1.0.12
+        pytest.skip("this AgentScope has no RedisSession")
     user, prefix = unique_id(), unique_key_prefix()
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     session = RedisSession(connection_pool=client.connection_pool, key_prefix=prefix)
