@@ -1,0 +1,152 @@
+"""The seam between AgentScope's ``Msg`` and memmark's, crossed once per message.
+
+Both classes carry the same seven fields (id, name, role, content, metadata,
+timestamp, invocation_id), so a conversion is a copy of seven references into
+a new object, built without the constructor: the constructor would make a
+fresh id and timestamp only for them to be overwritten. Nothing is deep-copied
+here. On the way in, the memmark backend copies (in process) or encodes (SQL,
+Redis) the message during ``add``, so later changes to the caller's object
+never reach the store; on the way out, the objects are new, made from what
+the backend returned.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from agentscope.message import Msg as AgentScopeMsg
+
+from memmark.core import Msg as CoreMsg
+from memmark.core.msg import ROLES
+
+_new = object.__new__
+
+
+def _check_fields(msg: AgentScopeMsg, where: str) -> None:
+    """Refuse a message memmark could not keep, naming the bad field.
+
+    AgentScope's constructor asserts little and its fields are plain
+    attributes any code may reassign, so the types are checked here, before
+    the backend sees the message.
+    """
+    for field in ("id", "name", "timestamp"):
+        value = getattr(msg, field)
+        if not isinstance(value, str):
+            raise TypeError(f"{where}.{field}: expected a str, got {type(value).__name__}")
+    if msg.role not in ROLES:
+        raise ValueError(f"{where}.role: must be 'user', 'assistant' or 'system', got {msg.role!r}")
+    content = msg.content
+    if type(content) is not str:
+        if not isinstance(content, list):
+            raise TypeError(
+                f"{where}.content: expected a str or a list of content blocks, "
+                f"got {type(content).__name__}"
+            )
+        for i, block in enumerate(content):
+            if not isinstance(block, dict) or "type" not in block:
+                raise TypeError(
+                    f"{where}.content[{i}]: a content block must be a dict with a 'type' key, "
+                    f"got {block!r:.80}"
+                )
+    metadata = msg.metadata
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"{where}.metadata: expected a dict or None, got {type(metadata).__name__}")
+    invocation_id = msg.invocation_id
+    if invocation_id is not None and not isinstance(invocation_id, str):
+        raise TypeError(
+            f"{where}.invocation_id: expected a str or None, got {type(invocation_id).__name__}"
+        )
+
+
+def _to_core(msg: AgentScopeMsg) -> CoreMsg:
+    core = _new(CoreMsg)
+    core.id = msg.id
+    core.name = msg.name
+    core.role = msg.role
+    core.content = msg.content
+    core.metadata = msg.metadata
+    core.timestamp = msg.timestamp
+    core.invocation_id = msg.invocation_id
+    return core
+
+
+def to_core(memories: object) -> list[CoreMsg]:
+    """Return ``add``'s ``memories`` as memmark messages sharing the caller's values.
+
+    Args:
+        memories: An AgentScope ``Msg``, a list or tuple of them, or ``None``.
+
+    Returns:
+        One memmark ``Msg`` per message, in order (empty for ``None``).
+
+    Raises:
+        TypeError: ``memories`` is none of those, or a field has the wrong type.
+        ValueError: A message's role is not one of the three roles.
+    """
+    if memories is None:
+        return []
+    if isinstance(memories, AgentScopeMsg):
+        _check_fields(memories, "memories")
+        return [_to_core(memories)]
+    if not isinstance(memories, (list, tuple)):
+        raise TypeError(
+            "memories: expected an agentscope Msg, a list of them or None, "
+            f"got {type(memories).__name__}"
+        )
+    out: list[CoreMsg] = []
+    for i, msg in enumerate(memories):
+        if not isinstance(msg, AgentScopeMsg):
+            raise TypeError(f"memories[{i}]: expected an agentscope Msg, got {type(msg).__name__}")
+        _check_fields(msg, f"memories[{i}]")
+        out.append(_to_core(msg))
+    return out
+
+
+def to_agentscope(msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
+    """Return AgentScope messages with the fields of memmark's ``msgs``.
+
+    Each result is a new object whose attribute dict is filled in one step,
+    which is the cheapest way CPython builds it; the values (content blocks,
+    metadata) are the backend's, not copies.
+    """
+    out: list[AgentScopeMsg] = []
+    append = out.append
+    new = _new
+    cls = AgentScopeMsg
+    for m in msgs:
+        msg = new(cls)
+        msg.__dict__ = {
+            "name": m.name,
+            "content": m.content,
+            "role": m.role,
+            "metadata": m.metadata,
+            "id": m.id,
+            "timestamp": m.timestamp,
+            "invocation_id": m.invocation_id,
+        }
+        append(msg)
+    return out
+
+
+def plain_mark(mark: Any) -> Any:
+    """Return a mark as a plain ``str`` when it is a ``str`` subclass.
+
+    AgentScope passes its marks as members of a ``str`` enum: they compare
+    equal to their value but hash and format differently (``f"{mark}"`` is
+    ``"_MemoryMark.HINT"`` on Python 3.11), so they would be stored under
+    another name or missed in an index. Anything that is not a ``str`` is
+    returned unchanged, for the backend to refuse with its own message.
+    """
+    if type(mark) is str or not isinstance(mark, str):
+        return mark
+    if isinstance(mark, Enum) and isinstance(mark.value, str):
+        return str.__str__(mark.value)
+    return str.__str__(mark)
+
+
+def plain_marks(marks: Any) -> Any:
+    """Apply :func:`plain_mark` to a mark or to each mark of a list or tuple."""
+    if isinstance(marks, (list, tuple)):
+        return [plain_mark(m) for m in marks]
+    return plain_mark(marks)
