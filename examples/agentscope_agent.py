@@ -2,7 +2,7 @@
 
 Run it on any backend, with no model key::
 
-    uv run python examples/agentscope_agent.py              # in-process
+    uv run python examples/agentscope_agent.py              # in-memory
     uv run python examples/agentscope_agent.py sqlite       # ./agent_memory.db
     uv run python examples/agentscope_agent.py postgres     # MEMMARK_PG_URL
     uv run python examples/agentscope_agent.py mariadb      # MEMMARK_MYSQL_URL
@@ -58,7 +58,7 @@ def make_model() -> ChatModelBase:
 @asynccontextmanager
 async def open_memory(backend: str, user_id: str, session_id: str) -> AsyncIterator[Any]:
     """The memory of one conversation on ``backend``; its engine or client closed after."""
-    if backend == "in-process":
+    if backend == "in-memory":
         yield InMemoryMemory()
     elif backend == "redis":
         from memmark.agentscope import RedisMemory
@@ -107,7 +107,7 @@ async def chat(
 
 
 async def main() -> None:
-    backend = sys.argv[1] if len(sys.argv) > 1 else "in-process"
+    backend = sys.argv[1] if len(sys.argv) > 1 else "in-memory"
     for reply in await chat(backend, ["Paris", "Rome", "Oslo"]):
         print(f"Friday: {reply.get_text_content()}")
 

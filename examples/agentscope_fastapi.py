@@ -6,7 +6,7 @@ Run it with ``uv run uvicorn examples.agentscope_fastapi:app``, then::
 
 ``MEMMARK_BACKEND`` picks where conversations live: ``sql`` (the default;
 the database of ``MEMMARK_DATABASE_URL``, a SQLite file ``./test_memory.db``
-unless set), ``redis`` (``MEMMARK_REDIS_URL``) or ``in-process`` (lost on
+unless set), ``redis`` (``MEMMARK_REDIS_URL``) or ``in-memory`` (lost on
 restart; one worker only). As in the tutorial, the SQL engine is pooled and
 each request gets its own ``AsyncSession``; Redis requests share one
 ``ConnectionPool`` with ``decode_responses=True``. Each request builds a new
@@ -96,7 +96,7 @@ def make_memory(user_id: str, session_id: str, db_session: AsyncSession) -> Memo
             session_id=session_id,
             key_prefix=KEY_PREFIX,
         )
-    if BACKEND == "in-process":
+    if BACKEND == "in-memory":
         memories: dict[tuple[str, str], InMemoryMemory] = state["in_process"]
         return memories.setdefault((user_id, session_id), InMemoryMemory())
     return AsyncSQLAlchemyMemory(

@@ -1,18 +1,24 @@
-"""Fixtures of the memmark.agentscope tests; their helpers live in ``agentscope_support``.
+"""Fixtures of the memmark.agentscope tests: a store on each row of the backend table."""
 
-The SQL and Redis test helpers are reused from their folders, which pytest
-puts on the import path only when it collects tests there.
-"""
+from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-_TESTS = Path(__file__).resolve().parents[1]
-for _folder in ("sql", "redis"):
-    if str(_TESTS / _folder) not in sys.path:
-        sys.path.append(str(_TESTS / _folder))
+import pytest
 
-from agentscope_support import shared_store, store  # noqa: E402
-from redis_support import redis_url  # noqa: E402
+from tests.agentscope.stores import Store, open_store, shared_store_params, store_params
+from tests.backends import usable
 
-__all__ = ["redis_url", "shared_store", "store"]
+
+@pytest.fixture(params=store_params())
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A store on each backend."""
+    async with open_store(usable(request, request.param)) as opened:
+        yield opened
+
+
+@pytest.fixture(params=shared_store_params())
+async def shared_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A store on each backend whose sessions outlive a memory object."""
+    async with open_store(usable(request, request.param)) as opened:
+        yield opened

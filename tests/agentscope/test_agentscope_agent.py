@@ -7,16 +7,14 @@ from inspect import signature
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from agentscope.agent import ReActAgent
 from agentscope.message import Msg
 from agentscope.session import JSONSession
 from agentscope.token import CharTokenCounter
-from agentscope_support import Store, make_agent, texts, unique_id
-from redis_support import drop_prefix
-from redis_support import unique_prefix as unique_key_prefix
 
 from memmark.agentscope.testing import ScriptedChatModel
+from tests.agentscope.stores import Store, make_agent, texts, unique_id
+from tests.backends import drop_keys, key_prefix, redis_client, server_url
 
 CITIES = ("Paris", "Rome", "Oslo")
 
@@ -151,15 +149,13 @@ async def test_several_tool_calls_in_one_step_are_all_kept(store: Store, paralle
 
 
 @pytest.mark.redis
-async def test_a_redis_session_saves_and_loads_the_agent_with_its_memory(
-    store: Store, redis_url: str
-) -> None:
+async def test_a_redis_session_saves_and_loads_the_agent_with_its_memory(store: Store) -> None:
     try:
         from agentscope.session import RedisSession
     except ImportError:  # AgentScope's sessions gained Redis after 1.0.12
         pytest.skip("this AgentScope has no RedisSession")
-    user, prefix = unique_id(), unique_key_prefix()
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    user, prefix = unique_id(), key_prefix()
+    client = redis_client(server_url("redis"), decode_responses=True)
     session = RedisSession(connection_pool=client.connection_pool, key_prefix=prefix)
     try:
         first = make_agent(store.memory(user, "chat"))
@@ -173,5 +169,5 @@ async def test_a_redis_session_saves_and_loads_the_agent_with_its_memory(
             m.to_dict() for m in await first.memory.get_memory(prepend_summary=False)
         ]
     finally:
-        await drop_prefix(client, prefix)
+        await drop_keys(client, prefix)
         await client.aclose()

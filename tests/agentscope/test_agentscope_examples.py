@@ -10,13 +10,18 @@ from types import ModuleType
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
-from agentscope_support import backend_params, unique_id
-from redis_support import drop_prefix
-from redis_support import unique_prefix as unique_key_prefix
-from servers import MYSQL_URL, PG_URL, REDIS_URL, require_server
-from sql_support import drop_tables, unique_prefix
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.agentscope.stores import unique_id
+from tests.backends import (
+    drop_keys,
+    drop_tables,
+    id_params,
+    key_prefix,
+    redis_client,
+    server_url,
+    table_prefix,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -31,24 +36,25 @@ def load(name: str) -> ModuleType:
     return module
 
 
-def server_url(backend: str, tmp_path: Path) -> str:
+# The backends the examples know, by their names in the backend table.
+EXAMPLE_BACKENDS = ("in-memory", "sqlite", "postgres", "mariadb", "redis")
+
+
+def backend_url(backend: str, tmp_path: Path) -> str:
+    """The URL an example runs ``backend`` on (a new SQLite file; a shared server's)."""
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'agent.db'}"
-    if backend == "postgres":
-        return require_server("PostgreSQL", PG_URL)
-    if backend == "mariadb":
-        return require_server("MariaDB", MYSQL_URL)
-    return require_server("Redis", REDIS_URL)
+    return server_url(backend)
 
 
-async def clean_up(backend: str, url: str, table_prefix: str, key_prefix: str) -> None:
+async def clean_up(backend: str, url: str, tables: str, keys: str) -> None:
     if backend == "redis":
-        client = aioredis.Redis.from_url(url)
-        await drop_prefix(client, key_prefix)
+        client = redis_client(url)
+        await drop_keys(client, keys)
         await client.aclose()
-    elif backend != "in-process":
+    elif backend != "in-memory":
         engine = create_async_engine(url)
-        await drop_tables(engine, table_prefix)
+        await drop_tables(engine, tables)
         await engine.dispose()
 
 
@@ -59,13 +65,13 @@ def agent_example(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     sys.modules.pop("example_agentscope_agent", None)
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", id_params(*EXAMPLE_BACKENDS))
 async def test_the_agent_example_keeps_the_conversation_across_runs(
     agent_example: ModuleType, backend: str, tmp_path: Path
 ) -> None:
-    url = "" if backend == "in-process" else server_url(backend, tmp_path)
+    url = "" if backend == "in-memory" else backend_url(backend, tmp_path)
     agent_example.URLS = {**agent_example.URLS, backend: url}
-    agent_example.TABLE_PREFIX, agent_example.KEY_PREFIX = unique_prefix(), unique_key_prefix()
+    agent_example.TABLE_PREFIX, agent_example.KEY_PREFIX = table_prefix(), key_prefix()
     user = unique_id()
     try:
         replies = await agent_example.chat(backend, ["Paris", "Rome"], user_id=user)
@@ -77,7 +83,7 @@ async def test_the_agent_example_keeps_the_conversation_across_runs(
         model = agent_example.ScriptedChatModel()
         await agent_example.chat(backend, ["Oslo"], user_id=user, model=model)
         seen = str(model.prompts[-1])
-        assert ("Rome" in seen) is (backend != "in-process")
+        assert ("Rome" in seen) is (backend != "in-memory")
     finally:
         await clean_up(backend, url, agent_example.TABLE_PREFIX, agent_example.KEY_PREFIX)
 
@@ -88,19 +94,19 @@ async def fastapi_example(
 ) -> AsyncIterator[ModuleType]:
     backend = str(request.param)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    table_prefix, key_prefix = unique_prefix(), unique_key_prefix()
-    monkeypatch.setenv("MEMMARK_TABLE_PREFIX", table_prefix)
-    monkeypatch.setenv("MEMMARK_KEY_PREFIX", key_prefix)
+    tables, keys = table_prefix(), key_prefix()
+    monkeypatch.setenv("MEMMARK_TABLE_PREFIX", tables)
+    monkeypatch.setenv("MEMMARK_KEY_PREFIX", keys)
     monkeypatch.setenv("MEMMARK_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
     url = ""
     if backend == "redis":
-        url = server_url(backend, tmp_path)
+        url = backend_url(backend, tmp_path)
         monkeypatch.setenv("MEMMARK_BACKEND", "redis")
         monkeypatch.setenv("MEMMARK_REDIS_URL", url)
-    elif backend == "in-process":
-        monkeypatch.setenv("MEMMARK_BACKEND", "in-process")
+    elif backend == "in-memory":
+        monkeypatch.setenv("MEMMARK_BACKEND", "in-memory")
     else:
-        url = server_url(backend, tmp_path)
+        url = backend_url(backend, tmp_path)
         monkeypatch.setenv("MEMMARK_BACKEND", "sql")
         monkeypatch.setenv("MEMMARK_DATABASE_URL", url)
     module = load("agentscope_fastapi")
@@ -109,10 +115,10 @@ async def fastapi_example(
     finally:
         sys.modules.pop("example_agentscope_fastapi", None)
         await module.engine.dispose()
-        await clean_up(backend, url, table_prefix, key_prefix)
+        await clean_up(backend, url, tables, keys)
 
 
-@pytest.mark.parametrize("fastapi_example", backend_params(), indirect=True)
+@pytest.mark.parametrize("fastapi_example", id_params(*EXAMPLE_BACKENDS), indirect=True)
 async def test_the_fastapi_example_continues_each_users_conversation(
     fastapi_example: ModuleType,
 ) -> None:
@@ -133,7 +139,7 @@ async def test_the_fastapi_example_continues_each_users_conversation(
             assert first[0]["content"][0]["type"] == "tool_use"  # type: ignore[index]
             await chat("bob", "Rome")
             await chat("alice", "Oslo")
-    if fastapi_example.BACKEND == "in-process":
+    if fastapi_example.BACKEND == "in-memory":
         memories = fastapi_example.state["in_process"]
         alice = memories[("alice", "same")]
     elif fastapi_example.BACKEND == "redis":

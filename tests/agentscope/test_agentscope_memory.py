@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from agentscope.memory import MemoryBase as AgentScopeMemoryBase
 from agentscope.message import Msg
-from agentscope_support import Store, unique_id
 
 import memmark.core
 from memmark.agentscope import InMemoryMemory
 from memmark.core import DuplicateMessageError
+from tests.agentscope.stores import Store, unique_id
 
 
 class Mark(str, Enum):

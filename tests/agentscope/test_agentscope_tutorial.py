@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-from agentscope_support import backend_params
-from servers import MYSQL_URL, PG_URL, REDIS_URL, require_server
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.backends import id_params, server_url
 
 IMPORTS = """
 import asyncio
@@ -329,9 +329,7 @@ async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test_memory.db'}"
         return
-    server = require_server(
-        *(("PostgreSQL", PG_URL) if backend == "postgres" else ("MariaDB", MYSQL_URL))
-    )
+    server = server_url(backend)
     name = f"tutorial_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -370,7 +368,7 @@ def check_replies(out: dict[str, list[dict[str, Any]]]) -> None:
         assert any(b["type"] == "tool_use" for m in answer.values() for b in m["content"])
 
 
-@pytest.mark.parametrize("backend", backend_params(("sqlite", "postgres", "mariadb")))
+@pytest.mark.parametrize("backend", id_params("sqlite", "postgres", "mariadb"))
 async def test_the_sql_fastapi_code_runs_a_conversation_with_tool_calls(
     backend: str, tmp_path: Path
 ) -> None:
@@ -391,7 +389,7 @@ async def test_the_sql_fastapi_code_runs_a_conversation_with_tool_calls(
 
 @pytest.mark.redis
 async def test_the_redis_fastapi_code_runs_a_conversation_with_tool_calls() -> None:
-    url = urlsplit(require_server("Redis", REDIS_URL))
+    url = urlsplit(server_url("redis"))
     code = REDIS_APP.replace('host="localhost"', f"host={url.hostname!r}")
     code = code.replace("port=6379", f"port={url.port}").replace("db=0", f"db={url.path[1:] or 0}")
     namespace = run_code(IMPORTS + SETUP + code)

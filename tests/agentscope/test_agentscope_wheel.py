@@ -9,7 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from redis_support import unique_prefix
+
+from tests.backends import key_prefix, server_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,9 +50,8 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.redis
-def test_the_redis_extra_installs_from_wheels_and_runs_an_agent_turn(
-    redis_url: str, tmp_path: Path
-) -> None:
+def test_the_redis_extra_installs_from_wheels_and_runs_an_agent_turn(tmp_path: Path) -> None:
+    redis_url = server_url("redis")
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not on PATH")
@@ -76,7 +76,7 @@ def test_the_redis_extra_installs_from_wheels_and_runs_an_agent_turn(
         timeout=300,
     )
     run = subprocess.run(
-        [str(python), "-c", SCRIPT, redis_url, unique_prefix()],
+        [str(python), "-c", SCRIPT, redis_url, key_prefix()],
         cwd=tmp_path,  # away from the workspace, so only the wheels can be imported
         check=True,
         capture_output=True,
