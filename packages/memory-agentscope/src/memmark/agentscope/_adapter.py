@@ -46,13 +46,20 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
     @property
     def _compressed_summary(self) -> str:
         # The backend's last known summary is the only copy: two would drift.
-        return self._backend._compressed_summary
+        return self._summary()
 
     @_compressed_summary.setter
     def _compressed_summary(self, summary: str) -> None:
-        # AgentScope's __init__ resets it to "" and its load_state_dict sets
-        # it; both only describe this handle, as the backend's own attribute does.
-        self._backend._compressed_summary = summary
+        # AgentScope's __init__ resets it to "" and code may assign it; it
+        # describes only this handle, as the backend's last known summary
+        # does, which a summary-only state sets without touching messages.
+        self._backend.load_state_dict({"_compressed_summary": summary}, strict=False)
+
+    def _summary(self) -> str:
+        # On SQL and Redis, state_dict() holds only the last known summary;
+        # the in-process class reads it without building the whole state.
+        summary: str = self._backend.state_dict().get("_compressed_summary", "")
+        return summary
 
     @property
     def backend(self) -> _Backend:

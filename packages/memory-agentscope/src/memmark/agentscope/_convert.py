@@ -18,45 +18,8 @@ from typing import Any
 from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.core import Msg as CoreMsg
-from memmark.core.msg import ROLES
 
 _new = object.__new__
-
-
-def _check_fields(msg: AgentScopeMsg, where: str) -> None:
-    """Refuse a message memmark could not keep, naming the bad field.
-
-    AgentScope's constructor asserts little and its fields are plain
-    attributes any code may reassign, so the types are checked here, before
-    the backend sees the message.
-    """
-    for field in ("id", "name", "timestamp"):
-        value = getattr(msg, field)
-        if not isinstance(value, str):
-            raise TypeError(f"{where}.{field}: expected a str, got {type(value).__name__}")
-    if msg.role not in ROLES:
-        raise ValueError(f"{where}.role: must be 'user', 'assistant' or 'system', got {msg.role!r}")
-    content = msg.content
-    if type(content) is not str:
-        if not isinstance(content, list):
-            raise TypeError(
-                f"{where}.content: expected a str or a list of content blocks, "
-                f"got {type(content).__name__}"
-            )
-        for i, block in enumerate(content):
-            if not isinstance(block, dict) or "type" not in block:
-                raise TypeError(
-                    f"{where}.content[{i}]: a content block must be a dict with a 'type' key, "
-                    f"got {block!r:.80}"
-                )
-    metadata = msg.metadata
-    if metadata is not None and not isinstance(metadata, dict):
-        raise TypeError(f"{where}.metadata: expected a dict or None, got {type(metadata).__name__}")
-    invocation_id = msg.invocation_id
-    if invocation_id is not None and not isinstance(invocation_id, str):
-        raise TypeError(
-            f"{where}.invocation_id: expected a str or None, got {type(invocation_id).__name__}"
-        )
 
 
 def _to_core(msg: AgentScopeMsg) -> CoreMsg:
@@ -77,17 +40,19 @@ def to_core(memories: object) -> list[CoreMsg]:
     Args:
         memories: An AgentScope ``Msg``, a list or tuple of them, or ``None``.
 
+    The fields are not checked here: the backend's ``add`` checks every
+    field of every message it gets (types, roles, the value policy) before
+    any I/O, and its errors name the message and the field.
+
     Returns:
         One memmark ``Msg`` per message, in order (empty for ``None``).
 
     Raises:
-        TypeError: ``memories`` is none of those, or a field has the wrong type.
-        ValueError: A message's role is not one of the three roles.
+        TypeError: ``memories`` is none of those.
     """
     if memories is None:
         return []
     if isinstance(memories, AgentScopeMsg):
-        _check_fields(memories, "memories")
         return [_to_core(memories)]
     if not isinstance(memories, (list, tuple)):
         raise TypeError(
@@ -98,7 +63,6 @@ def to_core(memories: object) -> list[CoreMsg]:
     for i, msg in enumerate(memories):
         if not isinstance(msg, AgentScopeMsg):
             raise TypeError(f"memories[{i}]: expected an agentscope Msg, got {type(msg).__name__}")
-        _check_fields(msg, f"memories[{i}]")
         out.append(_to_core(msg))
     return out
 

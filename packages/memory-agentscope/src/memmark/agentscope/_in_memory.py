@@ -57,8 +57,14 @@ class _AgentScopeStore(CoreInMemoryMemory):
     def _summary_msg(self, summary: str) -> CoreMsg:
         return _stored(super()._summary_msg(summary))
 
+    @property
+    def summary(self) -> str:
+        """The session's summary (``""`` for none), without building the whole state."""
+        # A backend reads the summary the base keeps for it, as the core's own do.
+        return self._compressed_summary
 
-class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
+
+class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
     """Messages and marks kept in this process, for one agent.
 
     Takes the arguments of ``agentscope.memory.InMemoryMemory`` (none). Its
@@ -74,6 +80,9 @@ class InMemoryMemory(MemmarkMemory[CoreInMemoryMemory]):
 
     def __init__(self) -> None:
         super().__init__(_AgentScopeStore())
+
+    def _summary(self) -> str:
+        return self._backend.summary
 
     async def add(
         self,
