@@ -6,13 +6,15 @@ that the model answers after one tool call: read the context excluding
 call, its result and the answer; every tenth turn also re-marks five
 messages ``compressed`` and stores a summary. Marks are passed as AgentScope
 passes them, as ``str`` enum members. The session holds ``--messages``
-realistic agent messages (text, tool calls with nested input, tool results
-with list output, metadata, invocation ids), kept at that size by removing
-each turn's messages untimed after it.
+messages of the shared corpus (``benchmarks/corpus.py``: user text,
+assistant text with a ``tool_use`` block and usage metadata, ``tool_result``
+with a list output), kept at that size by removing each turn's messages
+untimed after it; a turn's user message, tool call and result are the
+corpus's next three, its answer a text with an invocation id.
 
-Both memories run in one process on the same servers (in process, SQLite
-files, ``MEMMARK_PG_URL``, ``MEMMARK_MYSQL_URL``, ``MEMMARK_REDIS_URL``),
-turn for turn, alternating which goes first. AgentScope's SQL tables have
+Both memories run in one process on the same servers, taken from the backend
+table (``tests/backends.py``; SQLite files in a temporary directory), turn
+for turn, alternating which goes first. AgentScope's SQL tables have
 fixed names, so its memory gets a database of its own, dropped at the end;
 memmark's tables and both sides' Redis keys use unique prefixes, dropped at
 the end. The seam columns are the part of memmark's turn spent outside its
@@ -20,9 +22,10 @@ backend: converting messages between AgentScope's ``Msg`` and memmark's,
 normalising marks, forwarding the calls (the timing wrapper's own cost,
 measured first, is left out).
 
-Usage::
+The same rows are a section of the comparison
+(``python -m benchmarks.compare --only agent``). Alone::
 
-    uv run python -m benchmarks.agent_turn [--only in-process,sqlite,postgresql,mariadb,redis]
+    uv run python -m benchmarks.agent_turn [--only in-memory,sqlite,postgres,mariadb,redis]
         [--messages 1000] [--rounds 200]
 """
 
@@ -32,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import os
 import statistics
 import tempfile
 import time
@@ -52,12 +54,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import memmark.agentscope
 import memmark.sql
+from benchmarks.corpus import Corpus
+from tests.backends import BY_ID, drop_keys, drop_tables
 
-PG_URL = os.environ.get("MEMMARK_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("MEMMARK_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
-REDIS_URL = os.environ.get("MEMMARK_REDIS_URL", "redis://127.0.0.1:6379/15")
 PEER_DB = "memmark_agent_turn_peer"
-BACKENDS = ("in-process", "sqlite", "postgresql", "mariadb", "redis")
+BACKENDS = ("in-memory", "sqlite", "postgres", "mariadb", "redis")
+"""The rows of the backend table AgentScope has a memory for."""
+
+FRESH = 10**8
+"""Turn ``n`` takes corpus messages ``3 * (FRESH + n)`` to ``+ 2``, never in a session."""
 
 
 class Mark(str, Enum):
@@ -67,40 +72,18 @@ class Mark(str, Enum):
     COMPRESSED = "compressed"
 
 
-# -- realistic agent messages ------------------------------------------------------
+# -- the messages --------------------------------------------------------------------
 
 
-def turn_messages(n: int) -> list[Msg]:
-    """The four messages of turn ``n``: user input, tool call, tool result, answer."""
-    call_id = f"call_{n}_{uuid.uuid4().hex[:8]}"
-    user = Msg("user", f"Turn {n}: what is the weather in city {n % 50}, and what to wear?", "user")
-    call = Msg(
-        "Friday",
-        [
-            {"type": "text", "text": "Let me look that up."},
-            {
-                "type": "tool_use",
-                "id": call_id,
-                "name": "get_weather",
-                "input": {"city": f"city {n % 50}", "options": {"units": "metric", "days": [1, 2]}},
-            },
-        ],
-        "assistant",
-        metadata={"usage": {"input_tokens": 900 + n, "output_tokens": 40}},
-    )
+def turn_messages(corpus: Corpus, n: int) -> list[Msg]:
+    """The four messages of turn ``n``: user input, tool call, tool result, answer.
+
+    The first three are the corpus's (its messages come in that order, a
+    third each); the model's replies carry invocation ids, as the agent's do.
+    """
+    first = 3 * (FRESH + n)
+    user, call, result = (corpus.message(Msg, first + k) for k in range(3))
     call.invocation_id = f"chatcmpl-{uuid.uuid4().hex}"
-    result = Msg(
-        "system",
-        [
-            {
-                "type": "tool_result",
-                "id": call_id,
-                "name": "get_weather",
-                "output": [{"type": "text", "text": f"Sunny, {n % 30} °C, light wind."}],
-            }
-        ],
-        "system",
-    )
     answer = Msg(
         "Friday",
         [{"type": "text", "text": f"It is sunny and {n % 30} °C: a light jacket will do. " * 3}],
@@ -110,14 +93,9 @@ def turn_messages(n: int) -> list[Msg]:
     return [user, call, result, answer]
 
 
-def session(messages: int) -> list[Msg]:
-    """A session of ``messages`` agent messages, four per past turn."""
-    out: list[Msg] = []
-    turn = 0
-    while len(out) < messages:
-        out.extend(turn_messages(turn))
-        turn += 1
-    return out[:messages]
+def session(corpus: Corpus, messages: int) -> list[Msg]:
+    """A session of the corpus's first ``messages`` messages, with no marks."""
+    return [corpus.message(Msg, i) for i in range(messages)]
 
 
 # -- one turn ------------------------------------------------------------------------
@@ -128,6 +106,7 @@ class Side:
     """One memory under test, with the state its turns carry."""
 
     memory: Any
+    corpus: Corpus = field(default_factory=Corpus)
     turns: int = 0
     added: list[str] = field(default_factory=list)
     to_compress: list[str] = field(default_factory=list)
@@ -138,7 +117,7 @@ class Side:
 
 def next_turn(side: Side) -> None:
     """Make the messages of the side's next turn (untimed: the agent makes them, not the memory)."""
-    side.pending = [*turn_messages(10_000 + side.turns), hint_message()]
+    side.pending = [*turn_messages(side.corpus, side.turns), hint_message()]
 
 
 def hint_message() -> Msg:
@@ -241,7 +220,7 @@ async def timed_turn(side: Side, clock: BackendClock | None) -> None:
 async def compare(peer: Side, ours: Side, messages: int, rounds: int) -> None:
     """Fill both sessions, then time ``rounds`` turns of each, interleaved."""
     for side in (peer, ours):
-        msgs = session(messages)
+        msgs = session(side.corpus, messages)
         await side.memory.add(msgs)
         side.to_compress = [m.id for m in msgs]
     clock = BackendClock(ours.memory.backend)
@@ -271,12 +250,13 @@ async def compare(peer: Side, ours: Side, messages: int, rounds: int) -> None:
 
 @contextlib.asynccontextmanager
 async def memories(backend: str, tmp: Path) -> AsyncIterator[tuple[Any, Any]]:
-    """Yield (AgentScope's memory, memmark.agentscope's) on ``backend``."""
+    """Yield (AgentScope's memory, memmark.agentscope's) on ``backend``, a table id."""
     user, session_id = f"bench-{uuid.uuid4().hex[:8]}", "agent-turn"
-    if backend == "in-process":
+    kind = BY_ID[backend].kind
+    if kind == "in-memory":
         yield peer_memory.InMemoryMemory(), memmark.agentscope.InMemoryMemory()
-    elif backend == "redis":
-        async with redis_memories(user, session_id) as pair:
+    elif kind == "redis":
+        async with redis_memories(BY_ID[backend].url, user, session_id) as pair:
             yield pair
     else:
         async with sql_memories(backend, tmp, user, session_id) as pair:
@@ -284,8 +264,8 @@ async def memories(backend: str, tmp: Path) -> AsyncIterator[tuple[Any, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def redis_memories(user: str, session_id: str) -> AsyncIterator[tuple[Any, Any]]:
-    pool = aioredis.ConnectionPool.from_url(REDIS_URL, decode_responses=True)
+async def redis_memories(url: str, user: str, session_id: str) -> AsyncIterator[tuple[Any, Any]]:
+    pool = aioredis.ConnectionPool.from_url(url, decode_responses=True)
     peer_prefix, our_prefix = f"bench-peer-{uuid.uuid4().hex}", f"bench-ours-{uuid.uuid4().hex}"
     peer = peer_memory.RedisMemory(
         session_id=session_id, user_id=user, connection_pool=pool, key_prefix=peer_prefix
@@ -298,10 +278,7 @@ async def redis_memories(user: str, session_id: str) -> AsyncIterator[tuple[Any,
     finally:
         client = aioredis.Redis(connection_pool=pool)
         for prefix in (peer_prefix, our_prefix):
-            # Benchmark clean-up only; the library itself never scans.
-            keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
-            for start in range(0, len(keys), 500):
-                await client.delete(*keys[start : start + 500])
+            await drop_keys(client, prefix)
         await client.aclose()
         await peer.close()
         await ours.close()
@@ -323,8 +300,7 @@ async def sql_memories(
     finally:
         await peer.close()
         await ours.close()
-        async with our_engine.begin() as conn:
-            await conn.run_sync(memmark.sql.make_metadata(prefix).drop_all)
+        await drop_tables(our_engine, prefix)
         await peer_engine.dispose()
         await our_engine.dispose()
         if admin is not None:
@@ -335,11 +311,15 @@ async def sql_memories(
 async def sql_engines(
     backend: str, tmp: Path
 ) -> tuple[AsyncEngine, AsyncEngine, AsyncEngine | None]:
-    """(AgentScope's engine, memmark's engine, the admin engine that made the peer's database)."""
+    """(AgentScope's engine, memmark's engine, the admin engine that made the peer's database).
+
+    AgentScope's tables have fixed names, so on a server its memory gets a
+    database of its own.
+    """
     if backend == "sqlite":
         peer = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'peer.db'}")
         return peer, create_async_engine(f"sqlite+aiosqlite:///{tmp / 'memmark.db'}"), None
-    url = PG_URL if backend == "postgresql" else MYSQL_URL
+    url = BY_ID[backend].url
     admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
     await drop_peer_database(admin)
     async with admin.connect() as conn:
@@ -372,12 +352,21 @@ class Result:
     memmark_us: float
     conversion_us: float
 
+    @property
+    def ratio(self) -> float:
+        """How many times faster memmark's turn is than AgentScope's."""
+        return self.peer_us / self.memmark_us
+
+    @property
+    def share(self) -> float:
+        """The seam's part of memmark's turn, in %."""
+        return 100 * self.conversion_us / self.memmark_us
+
     def line(self) -> str:
-        share = 100 * self.conversion_us / self.memmark_us
-        ratio = self.peer_us / self.memmark_us
+        """Return the row as a Markdown table line under :data:`HEADER`."""
         return (
             f"| {self.backend:<10} | {self.peer_us:>18,.1f} | {self.memmark_us:>15,.1f} | "
-            f"{ratio:>5.1f}× | {self.conversion_us:>8,.1f} | {share:>9.1f} % |"
+            f"{self.ratio:>5.1f}× | {self.conversion_us:>8,.1f} | {self.share:>9.1f} % |"
         )
 
 
@@ -387,24 +376,42 @@ HEADER = (
 )
 
 
+async def measure(
+    backend: str, messages: int, rounds: int, corpus: Corpus | None = None, tmp: Path | None = None
+) -> Result:
+    """Time ``rounds`` turns of each memory on ``backend`` (a table id); return its row.
+
+    Args:
+        backend: One of :data:`BACKENDS`.
+        messages: Messages in the session.
+        rounds: Timed turns of each memory.
+        corpus: Where the messages come from (the agent-shaped corpus by default).
+        tmp: Where SQLite files go (a temporary directory of its own by default).
+    """
+    corpus = corpus or Corpus()
+    with contextlib.ExitStack() as stack:
+        if tmp is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        async with memories(backend, tmp) as (peer_mem, our_mem):
+            peer, ours = Side(peer_mem, corpus), Side(our_mem, corpus)
+            await compare(peer, ours, messages, rounds)
+    return Result(
+        backend,
+        statistics.median(peer.times),
+        statistics.median(ours.times),
+        statistics.median(ours.conversion),
+    )
+
+
 async def run(backends: list[str], messages: int, rounds: int) -> list[Result]:
     """Measure each backend; print and return its row."""
     results = []
     print(f"{messages}-message session, {rounds} turns each, median µs per turn\n")
     print(HEADER, flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in backends:
-            async with memories(backend, Path(tmp)) as (peer_mem, our_mem):
-                peer, ours = Side(peer_mem), Side(our_mem)
-                await compare(peer, ours, messages, rounds)
-            result = Result(
-                backend,
-                statistics.median(peer.times),
-                statistics.median(ours.times),
-                statistics.median(ours.conversion),
-            )
-            print(result.line(), flush=True)
-            results.append(result)
+    for backend in backends:
+        result = await measure(backend, messages, rounds)
+        print(result.line(), flush=True)
+        results.append(result)
     return results
 
 
