@@ -237,6 +237,40 @@ async def test_bad_input_is_refused_naming_the_argument(store: Store) -> None:
     assert await memory.size() == 0
 
 
+async def test_a_field_no_store_could_keep_is_refused_by_the_backends_checks(
+    store: Store,
+) -> None:
+    memory = store.memory(unique_id())
+    kept = Msg("a", "kept", "user")
+    robot = Msg("a", "b", "user")
+    robot.role = "robot"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"memories\[1\].* role"):
+        await memory.add([kept, robot])
+    not_json = Msg("a", "b", "user", metadata={"score": float("nan")})
+    with pytest.raises(ValueError, match=r"metadata\['score'\]"):
+        await memory.add(not_json)
+    tupled = Msg("a", [{"type": "text", "text": ("not", "a", "list")}], "user")
+    with pytest.raises(ValueError, match="tuple"):
+        await memory.add(tupled)
+    numbered = Msg("a", "b", "user")
+    numbered.id = 7  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="id"):
+        await memory.add(numbered)
+    assert await memory.size() == 0
+
+
+async def test_assigning_the_summary_attribute_sets_the_handles_summary_only(
+    store: Store,
+) -> None:
+    # AgentScope's MemoryBase.__init__ assigns it, and so may code written for AgentScope.
+    memory = store.memory(unique_id())
+    await memory.add(Msg("a", "b", "user"), marks="hint")
+    memory._compressed_summary = "assigned"
+    assert memory._compressed_summary == "assigned"
+    assert memory.state_dict()["_compressed_summary"] == "assigned"
+    assert [m.content for m in await memory.get_memory(mark="hint", prepend_summary=False)] == ["b"]
+
+
 # -- what AgentScope's own memory tests check, written against memmark.agentscope --
 
 

@@ -37,12 +37,12 @@ def _to_core(msg: AgentScopeMsg) -> CoreMsg:
 def to_core(memories: object) -> list[CoreMsg]:
     """Return ``add``'s ``memories`` as memmark messages sharing the caller's values.
 
-    Args:
-        memories: An AgentScope ``Msg``, a list or tuple of them, or ``None``.
-
     The fields are not checked here: the backend's ``add`` checks every
     field of every message it gets (types, roles, the value policy) before
     any I/O, and its errors name the message and the field.
+
+    Args:
+        memories: An AgentScope ``Msg``, a list or tuple of them, or ``None``.
 
     Returns:
         One memmark ``Msg`` per message, in order (empty for ``None``).
