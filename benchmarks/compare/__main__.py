@@ -5,7 +5,10 @@ memmark and on AgentScope 1.0.21's ``agentscope.memory`` (installed only for
 this run), interleaved call by call, and prints a table per corpus shape
 (``benchmarks/corpus.py``; agent-shaped messages are the headline):
 operation, backend, peer µs, memmark µs, ratio (peer / memmark: above 1
-means memmark is faster). Floors are rows with no peer: the cost of the bare
+means memmark is faster). The ``agent`` section adds a row per backend for
+one ReActAgent turn (``benchmarks/agent_turn.py``): ``memmark.agentscope``
+against AgentScope's memories, µs per turn, with the adapter's share of
+memmark's time in the note. Floors are rows with no peer: the cost of the bare
 client doing the same work. Servers come from the backend table
 (``tests/backends.py``).
 
@@ -13,7 +16,7 @@ Usage, from the repository root::
 
     uv run --with 'agentscope[redis_memory]==1.0.21' --with 'mcp==1.25.0' \\
         --with 'pydantic<2.13' --with tqdm --with greenlet \\
-        python -m benchmarks.compare [--only core,sql,redis] [--shape agent|plain|both]
+        python -m benchmarks.compare [--only core,sql,redis,agent] [--shape agent|plain|both]
         [--messages 1000] [--rounds 200]
 """
 
@@ -33,6 +36,7 @@ SECTIONS = {
     "core": "benchmarks.compare.in_process",
     "sql": "benchmarks.compare.on_sql",
     "redis": "benchmarks.compare.on_redis",
+    "agent": "benchmarks.compare.agent",
 }
 
 

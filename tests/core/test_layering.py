@@ -75,3 +75,88 @@ def test_no_module_outside_core_imports_a_private_core_name() -> None:
         if (names := _private_core_imports(ast.parse(path.read_text(encoding="utf-8"))))
     }
     assert not offenders, offenders
+
+
+# -- memmark.agentscope: a client of core's public API only ------------------------
+
+AGENTSCOPE_SRC = ROOT / "packages" / "memory-agentscope" / "src"
+PUBLIC_CORE_MODULES = {"memmark.core.checks", "memmark.core.testing"}
+
+
+def _non_public_core_imports(tree: ast.AST) -> list[str]:
+    """Return each core name an import in ``tree`` takes from outside core's public API.
+
+    Public: the names ``memmark.core`` exports (``__all__``) and the modules
+    ``memmark.core.checks`` and ``memmark.core.testing``.
+    """
+    import memmark.core
+
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+            found += [
+                m for m in modules if m.startswith("memmark.core.") and m not in PUBLIC_CORE_MODULES
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "memmark.core":
+                found += [
+                    f"memmark.core.{alias.name}"
+                    for alias in node.names
+                    if alias.name not in memmark.core.__all__
+                ]
+            elif node.module.startswith("memmark.core.") and node.module not in PUBLIC_CORE_MODULES:
+                found += [f"{node.module}.{alias.name}" for alias in node.names]
+    return found
+
+
+def _private_backend_attributes(tree: ast.AST) -> list[str]:
+    """Return each ``self._backend._x`` (a private attribute of the wrapped core memory)."""
+    return [
+        f"self._backend.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "_backend"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "self"
+    ]
+
+
+def _agentscope_modules() -> list[Path]:
+    return sorted(AGENTSCOPE_SRC.rglob("*.py"))
+
+
+def test_the_agentscope_scan_sees_the_package_and_catches_offenders() -> None:
+    assert {"_adapter.py", "_convert.py", "_in_memory.py"} <= {
+        p.name for p in _agentscope_modules()
+    }
+    tree = ast.parse(
+        "from memmark.core import Msg, build_state\n"
+        "from memmark.core.msg import ROLES\n"
+        "from memmark.core import checks\n"
+        "import memmark.core.urls\n"
+        "x = self._backend._compressed_summary\n"
+        "y = self._backend.size\n"
+    )
+    assert _non_public_core_imports(tree) == ["memmark.core.msg.ROLES", "memmark.core.urls"]
+    assert _private_backend_attributes(tree) == ["self._backend._compressed_summary"]
+
+
+def test_memmark_agentscope_imports_only_public_core_names() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): names
+        for path in _agentscope_modules()
+        if (names := _non_public_core_imports(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert not offenders, offenders
+
+
+def test_memmark_agentscope_reads_no_private_attribute_of_its_core_memory() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): names
+        for path in _agentscope_modules()
+        if (names := _private_backend_attributes(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert not offenders, offenders

@@ -99,6 +99,18 @@ class InMemoryMemory(MemoryBase):
             del seq[msg_id]
         return gone
 
+    def stored_copy(self, msg: Msg) -> Msg:
+        """Return the object stored for ``msg``, which ``add`` and ``load_state_dict`` get.
+
+        By default ``msg.copy()``. A subclass may store a subclass of ``Msg``
+        instead (say, one that is also another framework's message class), so
+        that ``get_memory``, which returns the stored objects, hands out that
+        class with no conversion per read. ``state_dict`` and
+        ``export_state`` write ``Msg.to_dict`` of each, whatever the class.
+        The result must not share mutable content or metadata with ``msg``.
+        """
+        return msg.copy()
+
     # -- writes ---------------------------------------------------------------
 
     async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
@@ -111,12 +123,12 @@ class InMemoryMemory(MemoryBase):
             msg = msgs[0]
             if msg.id in stored:
                 return
-            batch = {msg.id: msg.copy()}
+            batch = {msg.id: self.stored_copy(msg)}
         else:
             batch = {}
             for msg in msgs:
                 if msg.id not in stored and msg.id not in batch:
-                    batch[msg.id] = msg.copy()
+                    batch[msg.id] = self.stored_copy(msg)
         stored.update(batch)
         self._seq.update(zip(batch, self._counter, strict=False))
         # New messages are the newest, so appending keeps every index ordered.
@@ -251,7 +263,9 @@ class InMemoryMemory(MemoryBase):
         for mark, ids in self._by_mark.items():
             for msg_id in ids:
                 marks_of.setdefault(msg_id, []).append(mark)
-        return [(msg.to_dict(), marks_of.get(msg_id, [])) for msg_id, msg in self._msgs.items()]
+        # Msg's own to_dict: a stored subclass (see stored_copy) keeps the format.
+        to_dict = Msg.to_dict
+        return [(to_dict(msg), marks_of.get(msg_id, [])) for msg_id, msg in self._msgs.items()]
 
     def state_dict(self) -> dict[str, Any]:
         """Return ``{"content": [[msg_dict, [marks]], ...]}`` (+ the summary when set)."""
@@ -272,7 +286,7 @@ class InMemoryMemory(MemoryBase):
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
         # Copied so that later changes to the caller's state do not leak in.
-        self._msgs = {msg.id: msg.copy() for msg, _ in content}
+        self._msgs = {msg.id: self.stored_copy(msg) for msg, _ in content}
         self._counter = count()
         self._seq = dict(zip(self._msgs, self._counter, strict=False))
         self._by_mark = {}

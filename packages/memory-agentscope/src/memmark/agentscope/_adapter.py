@@ -1,0 +1,217 @@
+"""What the three AgentScope memories share: an AgentScope ``MemoryBase`` over a memmark one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from agentscope.memory import MemoryBase as AgentScopeMemoryBase
+from agentscope.message import Msg as AgentScopeMsg
+
+from memmark.agentscope._convert import plain_mark, plain_marks, to_agentscope, to_core
+from memmark.core import MemoryBase as CoreMemoryBase
+
+_Backend = TypeVar("_Backend", bound=CoreMemoryBase)
+_Self = TypeVar("_Self", bound="MemmarkMemory[Any]")
+
+
+class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
+    """An AgentScope memory whose messages and marks live in a memmark backend.
+
+    Every call is the backend's call of the same name, with AgentScope
+    messages converted at the seam and marks given as ``str`` enum members
+    (AgentScope's ``_MemoryMark``) turned into their plain value. As an
+    AgentScope ``MemoryBase`` it is a ``StateModule``: an agent holding it
+    saves and loads it with ``state_dict()`` and the sessions that use it.
+
+    Messages come back as new AgentScope ``Msg`` objects whose content
+    blocks and metadata are the backend's: treat them as read-only (the
+    in-process backend keeps those very values), or copy one before changing
+    it in place. Replacing an attribute (``msg.metadata = None``, as
+    ``ReActAgent`` does) is always safe.
+
+    Args:
+        backend: The memmark memory that stores everything.
+    """
+
+    def __init__(self, backend: _Backend) -> None:
+        # Set before AgentScope's __init__, which reads _compressed_summary
+        # (a property over the backend here) to register it as state.
+        self._backend = backend
+        super().__init__()
+
+    # -- the summary, kept by the backend -------------------------------------
+
+    @property
+    def _compressed_summary(self) -> str:
+        # The backend's last known summary is the only copy: two would drift.
+        return self._summary()
+
+    @_compressed_summary.setter
+    def _compressed_summary(self, summary: str) -> None:
+        # AgentScope's __init__ resets it to "" and code may assign it; it
+        # describes only this handle, as the backend's last known summary
+        # does, which a summary-only state sets without touching messages.
+        self._backend.load_state_dict({"_compressed_summary": summary}, strict=False)
+
+    def _summary(self) -> str:
+        # On SQL and Redis, state_dict() holds only the last known summary;
+        # the in-process class reads it without building the whole state.
+        summary: str = self._backend.state_dict().get("_compressed_summary", "")
+        return summary
+
+    @property
+    def backend(self) -> _Backend:
+        """The memmark memory underneath, for memmark's own calls on the same session."""
+        return self._backend
+
+    # -- writes ---------------------------------------------------------------
+
+    async def _add(
+        self, memories: AgentScopeMsg | list[AgentScopeMsg] | None, marks: Any, skip: bool
+    ) -> None:
+        msgs = to_core(memories)
+        if msgs:
+            await self._backend.add(msgs, plain_marks(marks), skip_duplicated=skip)
+
+    async def delete(self, msg_ids: str | Iterable[str], **kwargs: Any) -> int:
+        """Remove messages by id, with their marks.
+
+        Args:
+            msg_ids: A list of ids (a ``str`` is one id).
+            **kwargs: Accepted for AgentScope's signature; unused.
+
+        Returns:
+            How many messages were really removed; unknown ids count 0.
+        """
+        return await self._backend.delete(msg_ids)
+
+    async def delete_by_mark(self, mark: str | list[str], *args: Any, **kwargs: Any) -> int:
+        """Remove every message carrying any of the marks.
+
+        Args:
+            mark: A mark or a list of marks (``str`` enum members are fine).
+            *args: Accepted for AgentScope's signature; unused.
+            **kwargs: Accepted for AgentScope's signature; unused.
+
+        Returns:
+            The number of messages removed.
+        """
+        return await self._backend.delete_by_mark(plain_marks(mark))
+
+    async def clear(self) -> None:
+        """Remove every message and mark of the session; the summary stays."""
+        await self._backend.clear()
+
+    async def update_messages_mark(
+        self,
+        new_mark: str | None,
+        old_mark: str | None = None,
+        msg_ids: list[str] | None = None,
+    ) -> int:
+        """Add, replace or remove a mark on the selected messages.
+
+        The selection is the session's messages, narrowed to ``msg_ids`` and
+        to those carrying ``old_mark`` when given. ``new_mark`` set: remove
+        ``old_mark`` (if given) and add ``new_mark``; ``new_mark`` ``None``:
+        remove ``old_mark``, or every mark when ``old_mark`` is ``None`` too.
+
+        Returns:
+            How many messages' marks changed.
+        """
+        return await self._backend.update_messages_mark(
+            plain_mark(new_mark), plain_mark(old_mark), msg_ids
+        )
+
+    async def update_compressed_summary(self, summary: str) -> None:
+        """Store the session's summary (``""`` removes it)."""
+        await self._backend.update_compressed_summary(summary)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def size(self) -> int:
+        """Return the number of messages in the session."""
+        return await self._backend.size()
+
+    async def get_memory(
+        self,
+        mark: str | None = None,
+        exclude_mark: str | None = None,
+        prepend_summary: bool = True,
+        *,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> list[AgentScopeMsg]:
+        """Return the messages in insertion order, as AgentScope messages.
+
+        Args:
+            mark: Only messages carrying this mark.
+            exclude_mark: Only messages not carrying this mark (``ReActAgent``
+                passes ``"compressed"`` when compression is on).
+            prepend_summary: Put ``Msg("user", summary, "user")`` first when a
+                summary is set.
+            limit: Keep only the newest ``limit`` messages (memmark's own).
+            **kwargs: Accepted for AgentScope's signature; unused.
+        """
+        msgs = await self._backend.get_memory(
+            plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
+        )
+        return to_agentscope(msgs)
+
+    # -- state ----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the backend's state: what ``agent.state_dict()`` and sessions save.
+
+        In process, the whole memory as ``{"content": [[msg_dict, [marks]], ...]}``
+        (plus ``"_compressed_summary"`` when one is set); on SQL and Redis,
+        whose messages stay in the store, ``{"_compressed_summary": ...}``,
+        the last summary this handle saw. Always JSON-serialisable.
+        """
+        return self._backend.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
+        """Load a state made by :meth:`state_dict`, or by AgentScope's own memory.
+
+        Raises:
+            ValueError: The state is malformed (the memory is left as it was),
+                or, on SQL and Redis, carries messages: those need I/O, which
+                ``await memory.import_state(state)`` does.
+            KeyError: In process, ``content`` is missing and ``strict`` is true.
+        """
+        self._backend.load_state_dict(state_dict, strict)
+
+    # -- moving whole sessions --------------------------------------------------
+
+    async def export_state(self) -> dict[str, Any]:
+        """Return the whole session in the in-process ``state_dict()`` format.
+
+        The message dicts are memmark's (``invocation_id`` included when
+        set), which ``agentscope.message.Msg.from_dict`` reads too.
+        """
+        return await self._backend.export_state()
+
+    async def import_state(self, state: dict[str, Any]) -> None:
+        """Replace the session's content with ``state``, atomically."""
+        await self._backend.import_state(state)
+
+    # -- lifetime -------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Release what the memory owns; never an engine, session, pool or client passed in."""
+        await self._backend.close()
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._backend!r})"

@@ -1,0 +1,130 @@
+"""AgentScope's ``RedisMemory``, kept by memmark's Redis memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from agentscope.message import Msg as AgentScopeMsg
+
+from memmark.agentscope._adapter import MemmarkMemory
+from memmark.redis import RedisMemory as CoreRedisMemory
+
+
+class RedisMemory(MemmarkMemory[CoreRedisMemory]):
+    """One ``(user_id, session_id)`` in Redis; every call is one atomic script.
+
+    Takes the arguments of ``agentscope.memory.RedisMemory`` keyword for
+    keyword (extra keyword arguments go to the client, as there), plus
+    memmark's ``client=`` and ``url=``. Works over a pool that decodes
+    responses or one that does not. The summary is stored with the session.
+
+    Args:
+        session_id: The conversation.
+        user_id: Its owner.
+        host: Redis host, when no pool, client or URL is given.
+        port: Redis port, likewise.
+        db: Database number, likewise.
+        password: Password, likewise.
+        connection_pool: A ``redis.asyncio.ConnectionPool`` to share.
+        key_prefix: Prepended to every key of the session.
+        key_ttl: Seconds after the last call at which the keys expire.
+        client: An existing ``redis.asyncio.Redis`` or ``RedisCluster``.
+        url: A ``redis://`` URL.
+        **client_kwargs: Passed to the client this memory makes.
+    """
+
+    def __init__(
+        self,
+        session_id: str = "default_session",
+        user_id: str = "default_user",
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        connection_pool: aioredis.ConnectionPool | None = None,
+        key_prefix: str = "",
+        key_ttl: float | None = None,
+        *,
+        client: aioredis.Redis | aioredis.RedisCluster | None = None,
+        url: str | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        super().__init__(
+            CoreRedisMemory(
+                session_id,
+                user_id,
+                host,
+                port,
+                db,
+                password,
+                connection_pool,
+                key_prefix,
+                key_ttl,
+                client=client,
+                url=url,
+                **client_kwargs,
+            )
+        )
+
+    @property
+    def session_id(self) -> str:
+        """The conversation this memory keeps."""
+        return self._backend.session_id
+
+    @property
+    def user_id(self) -> str:
+        """The owner of the conversation."""
+        return self._backend.user_id
+
+    @property
+    def key_ttl(self) -> float | None:
+        """Seconds after the last call at which the session's keys expire, or ``None``."""
+        return self._backend.key_ttl
+
+    @key_ttl.setter
+    def key_ttl(self, value: float | None) -> None:
+        self._backend.key_ttl = value
+
+    def get_client(self) -> Any:
+        """Return the ``redis.asyncio`` client the memory talks through."""
+        return self._backend.get_client()
+
+    async def add(
+        self,
+        memories: AgentScopeMsg | list[AgentScopeMsg] | None,
+        marks: str | list[str] | None = None,
+        skip_duplicated: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Append messages, each with every mark in ``marks``, in one script run.
+
+        AgentScope's class stores a second copy of an id when asked
+        (``skip_duplicated=False``); this one keeps one message per id, so it
+        raises instead and writes nothing of the call.
+
+        Args:
+            memories: A ``Msg``, a list of them, or ``None`` (nothing to do).
+            marks: ``None``, a mark, or a list of marks.
+            skip_duplicated: Skip ids already stored (the default); when
+                false, raise when an id is taken.
+            **kwargs: Accepted for AgentScope's signature; unused.
+
+        Raises:
+            memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
+                and an id is taken (a ``ValueError``).
+        """
+        await self._add(memories, marks, skip_duplicated)
+
+    async def close(self, close_connection_pool: bool | None = None) -> None:
+        """Close the client if the memory made it; a client or pool passed in stays open.
+
+        Args:
+            close_connection_pool: ``True`` also disconnects the pool the
+                client uses, passed in or not, as AgentScope's argument does.
+        """
+        await self._backend.close()
+        if close_connection_pool:
+            pool = getattr(self._backend.get_client(), "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect()

@@ -1,0 +1,76 @@
+"""AgentScope's ``AsyncSQLAlchemyMemory``, kept by memmark's SQL memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentscope.message import Msg as AgentScopeMsg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from memmark.agentscope._adapter import MemmarkMemory
+from memmark.sql import DEFAULT_PREFIX
+from memmark.sql import AsyncSQLAlchemyMemory as CoreSQLMemory
+
+
+class AsyncSQLAlchemyMemory(MemmarkMemory[CoreSQLMemory]):
+    """One ``(user_id, session_id)`` in a SQL database, through async SQLAlchemy.
+
+    Takes the arguments of ``agentscope.memory.AsyncSQLAlchemyMemory``, plus
+    memmark's ``table_prefix``. Unlike AgentScope's class, two users with the
+    same session id never see each other's messages, the summary is stored
+    (every memory of the session sees it), and ``close()`` leaves an
+    ``AsyncSession`` passed in open: the code that made it closes it.
+
+    Args:
+        engine_or_session: An ``AsyncEngine``, or an ``AsyncSession`` (one per
+            request in a server; each write commits it).
+        session_id: The conversation; ``"default_session"`` when ``None``.
+        user_id: Its owner; ``"default_user"`` when ``None``.
+        table_prefix: Prefix of memmark's table names.
+    """
+
+    def __init__(
+        self,
+        engine_or_session: AsyncEngine | AsyncSession,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        *,
+        table_prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        super().__init__(
+            CoreSQLMemory(
+                engine_or_session, session_id=session_id, user_id=user_id, table_prefix=table_prefix
+            )
+        )
+
+    @property
+    def session_id(self) -> str:
+        """The conversation this memory keeps."""
+        return self._backend.session_id
+
+    @property
+    def user_id(self) -> str:
+        """The owner of the conversation."""
+        return self._backend.user_id
+
+    async def add(
+        self,
+        memories: AgentScopeMsg | list[AgentScopeMsg] | None,
+        marks: str | list[str] | None = None,
+        skip_duplicated: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Append messages, each with every mark in ``marks``, in one transaction.
+
+        Args:
+            memories: A ``Msg``, a list of them, or ``None`` (nothing to do).
+            marks: ``None``, a mark, or a list of marks.
+            skip_duplicated: Skip ids already stored (the default); when
+                false, raise instead and write nothing of the call.
+            **kwargs: Accepted for AgentScope's signature; unused.
+
+        Raises:
+            memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
+                and an id is taken (a ``ValueError``).
+        """
+        await self._add(memories, marks, skip_duplicated)
