@@ -221,7 +221,7 @@ async def _try_import(memory: MemoryBase, state: Any, tally: Tally) -> None:
     tally.outcomes["import:ok"] += 1
     got = _canonical(await snapshot(memory))
     if ref_outcome != "ok" or got != _canonical(ref_state):
-        tally.mismatch(f"reference {ref_outcome}; {_diff(ref_state, got)}")
+        tally.mismatch(f"reference {ref_outcome}; {_diff(_canonical(ref_state), got)}")
     # Put the session back, so the next example starts from a known state.
     await memory.import_state(before)
 
