@@ -71,6 +71,11 @@ class AddAndReadSpec(Spec):
         assert "x" in info.value.ids
         with pytest.raises(DuplicateMessageError):
             await memory.add([msg("p", "p"), msg("q", "p")], marks="m", skip_duplicated=False)
+        # Ids repeated inside the call are refused first, before any I/O, so
+        # every backend gives the same answer: those ids, not the stored one.
+        with pytest.raises(DuplicateMessageError) as repeated:
+            await memory.add([msg("t", "x"), msg("n1", "n"), msg("n2", "n")], skip_duplicated=False)
+        assert repeated.value.ids == ["n"]
         assert contents(await memory.get_memory()) == ["first"]
         await memory.add(msg("fine", "z"), skip_duplicated=False)
         assert await memory.size() == 2
