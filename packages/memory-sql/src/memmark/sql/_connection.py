@@ -243,6 +243,16 @@ class Connector:
         # So on SQLite a call runs to its end, and a cancellation takes effect
         # then (the call is local and short).
         self._finish_first = sync.dialect.name == "sqlite"
+        # PostgreSQL runs READ COMMITTED by default: each statement of a
+        # transaction sees what committed before it began, so a write of
+        # several statements over the same rows (a re-mark's insert then
+        # delete, a clear's two deletes) can see a concurrent add in one
+        # statement and not in the other, a state no serial order produces.
+        # Such writes take one snapshot for all their statements instead; a
+        # concurrent change to a row they then write fails them with a
+        # serialisation failure, and they run again. (InnoDB's locking reads
+        # and SQLite's single writer already serialise them.)
+        self._several_statements = "REPEATABLE READ" if self.postgres else None
         self._state = _engine_state(sync)
         self.statements: Statements | None = self._state.statements.get(table_prefix)
 
@@ -319,7 +329,8 @@ class Connector:
         if session is not None:
             async with _session_lock(session):
                 statements = self.statements or await self.ready()
-                async with self._session_tx(session, write) as conn:
+                isolation = None if single else self._several_statements
+                async with self._session_tx(session, write, isolation) as conn:
                     return await work(conn, statements)
         engine = self.engine
         assert engine is not None
@@ -327,9 +338,11 @@ class Connector:
             statements = self.statements or await self.ready()
             retries = _Retries()
             while True:
-                autocommit = single and statements.autocommit
+                isolation = "AUTOCOMMIT" if single and statements.autocommit else None
+                if write and not single:
+                    isolation = self._several_statements
                 try:
-                    async with self._engine_tx(engine, write, autocommit) as conn:
+                    async with self._engine_tx(engine, write, isolation) as conn:
                         return await work(conn, statements)
                 except DBAPIError as exc:
                     # SQLAlchemy flags a lost connection and invalidates the
@@ -343,33 +356,35 @@ class Connector:
     @staticmethod
     @contextlib.asynccontextmanager
     async def _engine_tx(
-        engine: AsyncEngine, write: bool, autocommit: bool
+        engine: AsyncEngine, write: bool, isolation: str | None
     ) -> AsyncIterator[AsyncConnection]:
-        if autocommit:
-            async with engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield conn
-        elif write:
-            async with engine.begin() as conn:
-                yield conn
-        else:
-            async with engine.connect() as conn:
+        async with engine.connect() as conn:
+            if isolation is not None:
+                await conn.execution_options(isolation_level=isolation)
+            if write and isolation != "AUTOCOMMIT":
+                async with conn.begin():
+                    yield conn
+            else:
                 yield conn
 
     @staticmethod
     @contextlib.asynccontextmanager
-    async def _session_tx(session: AsyncSession, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _session_tx(
+        session: AsyncSession, write: bool, isolation: str | None
+    ) -> AsyncIterator[AsyncConnection]:
         if not write:
             yield await session.connection()
             return
         if session.in_transaction():
             # The caller's own work is pending: undo only ours on failure.
+            # The isolation level is the caller's transaction's.
             async with session.begin_nested():
                 yield await session.connection()
             await session.commit()
             return
+        options = {} if isolation is None else {"isolation_level": isolation}
         try:
-            yield await session.connection()
+            yield await session.connection(execution_options=options)
         except BaseException:
             await session.rollback()
             raise
