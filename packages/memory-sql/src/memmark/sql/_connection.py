@@ -373,7 +373,18 @@ class Connector:
         session: AsyncSession, write: bool, isolation: str | None
     ) -> AsyncIterator[AsyncConnection]:
         if not write:
-            yield await session.connection()
+            if session.in_transaction():
+                yield await session.connection()
+                return
+            # A transaction the read began is ended with it: left open, it
+            # would hold SQLite's lock, keep MariaDB's snapshot (later reads
+            # would miss other sessions' writes) and idle on PostgreSQL.
+            # Rolled back: the read wrote nothing, and the caller's objects
+            # never flushed stay pending.
+            try:
+                yield await session.connection()
+            finally:
+                await session.rollback()
             return
         if session.in_transaction():
             # The caller's own work is pending: undo only ours on failure.

@@ -1,0 +1,50 @@
+"""The memory on the caller's ``AsyncSession``: two requests, two sessions, one store."""
+
+from __future__ import annotations
+
+import pytest
+from sql_support import backend_params
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from memmark.core import DuplicateMessageError, Msg
+from memmark.sql import AsyncSQLAlchemyMemory
+
+pytestmark = pytest.mark.parametrize("backend", backend_params(("sqlite", "postgres", "mariadb")))
+
+
+def _msg(msg_id: str) -> Msg:
+    message = Msg("tester", msg_id, "user")
+    message.id = msg_id
+    return message
+
+
+async def test_a_read_leaves_no_transaction_and_sees_later_writes(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    """After a read, the caller's session is out of any transaction, and sees new commits."""
+    async with AsyncSession(engine) as first, AsyncSession(engine) as second:
+        reader = AsyncSQLAlchemyMemory(first, "s", "u", table_prefix=prefix)
+        writer = AsyncSQLAlchemyMemory(second, "s", "u", table_prefix=prefix)
+        assert await reader.size() == 0
+        assert not first.in_transaction()
+        await writer.add(_msg("a"))  # would wait out SQLite's lock behind an open read
+        assert await reader.size() == 1  # MariaDB's snapshot would still say 0
+        assert [m.id for m in await reader.get_memory()] == ["a"]
+        assert not first.in_transaction()
+
+
+async def test_a_refused_add_after_a_read_leaves_the_session_usable(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    """A refused add ends what it began, and the other request's write goes through."""
+    async with AsyncSession(engine) as first, AsyncSession(engine) as second:
+        mine = AsyncSQLAlchemyMemory(first, "s", "u", table_prefix=prefix)
+        other = AsyncSQLAlchemyMemory(second, "s", "u", table_prefix=prefix)
+        await mine.add(_msg("a"))
+        assert await mine.size() == 1
+        with pytest.raises(DuplicateMessageError):
+            await mine.add([_msg("b"), _msg("a")], skip_duplicated=False)
+        assert not first.in_transaction()
+        await other.add(_msg("c"))  # no lock of the refused add stands in the way
+        await mine.add(_msg("b"), skip_duplicated=False)  # the retry works
+        assert [m.id for m in await other.get_memory()] == ["a", "c", "b"]
