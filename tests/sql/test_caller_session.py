@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 from sql_support import backend_params
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -48,3 +51,26 @@ async def test_a_refused_add_after_a_read_leaves_the_session_usable(
         await other.add(_msg("c"))  # no lock of the refused add stands in the way
         await mine.add(_msg("b"), skip_duplicated=False)  # the retry works
         assert [m.id for m in await other.get_memory()] == ["a", "c", "b"]
+
+
+async def test_a_cancelled_write_leaves_the_session_usable_and_the_call_retryable(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    """Cancelled at any point, a write leaves the session usable; its retry completes it."""
+    async with AsyncSession(engine) as first, AsyncSession(engine) as second:
+        mine = AsyncSQLAlchemyMemory(first, "s", "u", table_prefix=prefix)
+        other = AsyncSQLAlchemyMemory(second, "s", "u", table_prefix=prefix)
+        await mine.size()  # the tables exist
+        for step in range(40):
+            batch = [_msg(f"{step}-{i}") for i in range(20)]
+            call = asyncio.ensure_future(mine.add(batch, marks="m"))
+            await asyncio.sleep(step * 0.0005)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            assert not first.in_transaction(), step
+            await mine.add(batch, marks="m")  # the retry, whatever the first did
+            await other.add(_msg(f"{step}-other"))  # no lock left in the way
+            got = await mine.get_memory(mark="m")
+            assert [m.id for m in got][-20:] == [m.id for m in batch], step
+        assert await other.size() == 40 * 21

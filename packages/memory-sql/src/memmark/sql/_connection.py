@@ -241,8 +241,13 @@ class Connector:
         # the thread without closing the database: the open transaction keeps
         # the write lock and every later write fails "database is locked".
         # So on SQLite a call runs to its end, and a cancellation takes effect
-        # then (the call is local and short).
-        self._finish_first = sync.dialect.name == "sqlite"
+        # then (the call is local and short). So does every call on a
+        # caller's session: cancelled mid-call, the session would be left
+        # inside a transaction the memory began, or in the middle of its
+        # commit ("prepared"), refusing every later call until the caller
+        # rolled back; run to its end, the call has committed or rolled back
+        # whole, and a retry finds the session as any other call leaves it.
+        self._finish_first = sync.dialect.name == "sqlite" or self.session is not None
         # PostgreSQL runs READ COMMITTED by default: each statement of a
         # transaction sees what committed before it began, so a write of
         # several statements over the same rows (a re-mark's insert then
