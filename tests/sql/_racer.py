@@ -1,19 +1,29 @@
-"""One process of the race tests: runs one operation many times on a shared session.
+"""One process of the race tests: runs operations many times on a shared session.
 
 Usage: python _racer.py URL PREFIX ROLE NAME ROUNDS START
 
 Every racer starts its rounds at the clock time START, so that they overlap.
 
-Roles: ``add`` adds BATCH messages a round, marked ``old`` and ``m``;
-``remark`` moves ``old`` to ``new``, then back, in turns; ``clear`` clears the session;
-``import`` replaces it with one message ``base`` marked ``k``. After each
-clear or import, the racer reads the session and fails if it sees a message
-without the marks it was added with.
+Every message ever stored carries ``m`` and exactly one of ``old`` and
+``new``: an add gives ``m`` and ``old``, a re-mark moves ``old`` to ``new``
+or back, an import stores ``base`` with ``m`` and ``old``. Every serial
+order of these calls keeps that, so any snapshot of the session that breaks
+it shows a race. Roles:
+
+- ``add``: adds BATCH new messages a round;
+- ``remark``: moves ``old`` to ``new``, then back, in turns;
+- ``clear``, ``import``: clears the session, or imports ``base`` alone;
+- ``mix``: a random one of add (new ids, or ids of earlier rounds again),
+  re-mark either way, delete by id, delete by mark, clear, import.
+
+After each call but an add or a re-mark, the racer reads the session and
+fails, at the end, if a read broke the rule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 
@@ -23,10 +33,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory
 
-BASE = Msg("base", "base", "user")
-BASE.id = "base"
 BATCH = 20
-IMPORTED = {"content": [[BASE.to_dict(), ["k"]]]}
+RULE = (["m", "new"], ["m", "old"])  # the sorted marks a message may carry
+
+
+def message(msg_id: str) -> Msg:
+    """A message whose id and content are ``msg_id``."""
+    made = Msg("racer", msg_id, "user")
+    made.id = msg_id
+    return made
+
+
+IMPORTED = {"content": [[message("base").to_dict(), ["m", "old"]]]}
 
 
 def _wal(dbapi_connection: object, _record: object) -> None:
@@ -35,42 +53,66 @@ def _wal(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+async def broken(memory: AsyncSQLAlchemyMemory) -> list[tuple[str, list[str]]]:
+    """The messages of one snapshot of the session that break the rule."""
+    state = await memory.export_state()
+    return [(data["id"], marks) for data, marks in state["content"] if sorted(marks) not in RULE]
+
+
+async def mixed_round(memory: AsyncSQLAlchemyMemory, name: str, r: int, rng: random.Random) -> None:
+    """One random call of the ``mix`` role."""
+    earlier = [f"{name}-{rng.randrange(r + 1)}-{i}" for i in range(3)]
+    choice = rng.randrange(8)
+    if choice < 2:
+        ids = [f"{name}-{r}-{i}" for i in range(BATCH)] if choice == 0 else earlier
+        await memory.add([message(i) for i in ids], marks=["old", "m"])
+    elif choice == 2:
+        await memory.update_messages_mark("new", "old")
+    elif choice == 3:
+        await memory.update_messages_mark("old", "new", msg_ids=earlier)
+    elif choice == 4:
+        await memory.delete(earlier)
+    elif choice == 5:
+        await memory.delete_by_mark("new")
+    elif choice == 6:
+        await memory.clear()
+    else:
+        await memory.import_state(IMPORTED)
+
+
 async def main(url: str, prefix: str, role: str, name: str, rounds: int, start: float) -> None:
     sqlite = url.startswith("sqlite")
     engine = create_async_engine(url, connect_args={"timeout": 60} if sqlite else {})
     if sqlite:
         event.listen(engine.sync_engine, "connect", _wal)
+    rng = random.Random(name)
+    seen: list[tuple[str, list[str]]] = []
     try:
         memory = AsyncSQLAlchemyMemory(engine, "session", "user", table_prefix=prefix)
         await memory.size()  # connected before the start
         await asyncio.sleep(max(0.0, start - time.time()))
-        stripped: list[tuple[str, list[str]]] = []
         for r in range(rounds):
             if role == "add":
-                batch = [Msg(name, f"{name}-{r}-{i}", "user") for i in range(BATCH)]
-                for message in batch:
-                    message.id = str(message.content)
-                await memory.add(batch, marks=["old", "m"])
-            elif role == "remark":
+                await memory.add([message(f"{name}-{r}-{i}") for i in range(BATCH)], ["old", "m"])
+                continue
+            if role == "remark":
                 # Back and forth, so every round moves every message.
                 await memory.update_messages_mark(*(("new", "old") if r % 2 else ("old", "new")))
-            elif role in ("clear", "import"):
-                await (memory.clear() if role == "clear" else memory.import_state(IMPORTED))
-                # Every add is atomic, so every snapshot of the session shows
-                # each message with all the marks it was added with; a later
-                # clear would hide a stripped message, so look after each.
-                state = await memory.export_state()
-                stripped += [
-                    (data["id"], marks)
-                    for data, marks in state["content"]
-                    if sorted(marks) != (["k"] if data["id"] == "base" else ["m", "old"])
-                ]
+                continue
+            if role == "clear":
+                await memory.clear()
+            elif role == "import":
+                await memory.import_state(IMPORTED)
+            elif role == "mix":
+                await mixed_round(memory, name, r, rng)
             else:
                 raise ValueError(role)
-        if stripped:
-            sys.exit(f"messages seen without the marks they were added with: {stripped[:5]}")
+            # A later clear would hide what this snapshot shows: look now.
+            seen += await broken(memory)
     finally:
         await engine.dispose()
+    if seen:
+        sys.exit(f"messages seen breaking the rule on marks: {seen[:5]}")
 
 
 if __name__ == "__main__":

@@ -211,12 +211,15 @@ class Connector:
     Args:
         engine_or_session: An ``AsyncEngine`` or an ``AsyncSession``.
         table_prefix: The prefix of the tables the calls use.
+        session_key: The digest of the memory's ``(user_id, session_id)``.
 
     Raises:
         TypeError: ``engine_or_session`` is neither.
     """
 
-    def __init__(self, engine_or_session: AsyncEngine | AsyncSession, table_prefix: str) -> None:
+    def __init__(
+        self, engine_or_session: AsyncEngine | AsyncSession, table_prefix: str, session_key: bytes
+    ) -> None:
         self.engine: AsyncEngine | None = None
         self.session: AsyncSession | None = None
         if isinstance(engine_or_session, AsyncEngine):
@@ -248,16 +251,8 @@ class Connector:
         # rolled back; run to its end, the call has committed or rolled back
         # whole, and a retry finds the session as any other call leaves it.
         self._finish_first = sync.dialect.name == "sqlite" or self.session is not None
-        # PostgreSQL runs READ COMMITTED by default: each statement of a
-        # transaction sees what committed before it began, so a write of
-        # several statements over the same rows (a re-mark's insert then
-        # delete, a clear's two deletes) can see a concurrent add in one
-        # statement and not in the other, a state no serial order produces.
-        # Such writes take one snapshot for all their statements instead; a
-        # concurrent change to a row they then write fails them with a
-        # serialisation failure, and they run again. (InnoDB's locking reads
-        # and SQLite's single writer already serialise them.)
-        self._several_statements = "REPEATABLE READ" if self.postgres else None
+        # The key of the session's lock (see Statements.lock_session).
+        self.lock_key = int.from_bytes(session_key[:8], "big", signed=True)
         self._state = _engine_state(sync)
         self.statements: Statements | None = self._state.statements.get(table_prefix)
 
@@ -334,21 +329,18 @@ class Connector:
         if session is not None:
             async with _session_lock(session):
                 statements = self.statements or await self.ready()
-                isolation = None if single else self._several_statements
-                async with self._session_tx(session, write, isolation) as conn:
-                    return await work(conn, statements)
+                async with self._session_tx(session, write) as conn:
+                    return await self._lock_then(work, conn, statements, write and not single)
         engine = self.engine
         assert engine is not None
         async with self._state.lock or contextlib.nullcontext():
             statements = self.statements or await self.ready()
             retries = _Retries()
             while True:
-                isolation = "AUTOCOMMIT" if single and statements.autocommit else None
-                if write and not single:
-                    isolation = self._several_statements
+                autocommit = single and statements.autocommit
                 try:
-                    async with self._engine_tx(engine, write, isolation) as conn:
-                        return await work(conn, statements)
+                    async with self._engine_tx(engine, write, autocommit) as conn:
+                        return await self._lock_then(work, conn, statements, write and not single)
                 except DBAPIError as exc:
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
@@ -358,25 +350,33 @@ class Connector:
                     if not await retries.after_failure(write, exc.orig):
                         raise
 
+    async def _lock_then(
+        self, work: Work[_T], conn: AsyncConnection, statements: Statements, lock: bool
+    ) -> _T:
+        """Run ``work``, after taking the session's lock when ``lock`` and the dialect has one."""
+        if lock and statements.lock_session is not None:
+            await conn.execute(statements.lock_session, {"key": self.lock_key})
+        return await work(conn, statements)
+
     @staticmethod
     @contextlib.asynccontextmanager
     async def _engine_tx(
-        engine: AsyncEngine, write: bool, isolation: str | None
+        engine: AsyncEngine, write: bool, autocommit: bool
     ) -> AsyncIterator[AsyncConnection]:
-        async with engine.connect() as conn:
-            if isolation is not None:
-                await conn.execution_options(isolation_level=isolation)
-            if write and isolation != "AUTOCOMMIT":
-                async with conn.begin():
-                    yield conn
-            else:
+        if autocommit:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+        elif write:
+            async with engine.begin() as conn:
+                yield conn
+        else:
+            async with engine.connect() as conn:
                 yield conn
 
     @staticmethod
     @contextlib.asynccontextmanager
-    async def _session_tx(
-        session: AsyncSession, write: bool, isolation: str | None
-    ) -> AsyncIterator[AsyncConnection]:
+    async def _session_tx(session: AsyncSession, write: bool) -> AsyncIterator[AsyncConnection]:
         if not write:
             if session.in_transaction():
                 yield await session.connection()
@@ -393,14 +393,12 @@ class Connector:
             return
         if session.in_transaction():
             # The caller's own work is pending: undo only ours on failure.
-            # The isolation level is the caller's transaction's.
             async with session.begin_nested():
                 yield await session.connection()
             await session.commit()
             return
-        options = {} if isolation is None else {"isolation_level": isolation}
         try:
-            yield await session.connection(execution_options=options)
+            yield await session.connection()
         except BaseException:
             await session.rollback()
             raise

@@ -74,13 +74,13 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         super().__init__(session_id, user_id)
         if not isinstance(table_prefix, str):
             raise TypeError(f"table_prefix: expected a str, got {type(table_prefix).__name__}")
-        self._link = Connector(engine_or_session, table_prefix)
+        self._sid = pair_digest(user_id, session_id)
+        self._link = Connector(engine_or_session, table_prefix, self._sid)
         self._pg = self._link.postgres
         if self._pg:
             _check_no_nul([user_id], "user_id")
             _check_no_nul([session_id], "session_id")
         self.table_prefix = table_prefix
-        self._sid = pair_digest(user_id, session_id)
 
     # -- writes -----------------------------------------------------------------
 
@@ -108,7 +108,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             # refused duplicate must undo it: then, and for several chunks,
             # a transaction.
             tx = len(batch.mids) > ARRAY_ROWS or not skip_duplicated
-            await self._link.run_text(partial(ops.add_arrays, batch=batch), write=True, tx=tx)
+            work = partial(ops.add_arrays, batch=batch, lock_key=self._link.lock_key)
+            await self._link.run_text(work, write=True, tx=tx)
             return
         single = len(batch.mids) == 1 and not marks
         await self._link.run(partial(ops.add, batch=batch), write=True, single=single)

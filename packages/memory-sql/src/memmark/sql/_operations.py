@@ -129,7 +129,9 @@ async def add(conn: AsyncConnection, statements: Statements, batch: Batch) -> No
     await insert_marks(conn, statements, batch.sid, inserted, dict.fromkeys(batch.mids, keys))
 
 
-async def add_arrays(driver: Driver, statements: PostgresStatements, batch: Batch) -> None:
+async def add_arrays(
+    driver: Driver, statements: PostgresStatements, batch: Batch, lock_key: int
+) -> None:
     """PostgreSQL's add: one statement per chunk of rows (see ``add_sql``)."""
     mks = [id_digest(mark) for mark in batch.marks]
     inserted: set[bytes] = set()
@@ -143,6 +145,7 @@ async def add_arrays(driver: Driver, statements: PostgresStatements, batch: Batc
             batch.bodies[start:end],
             mks,
             batch.marks,
+            lock_key,
         )
         inserted.update(row[0] for row in rows)
     batch.check_taken(inserted)

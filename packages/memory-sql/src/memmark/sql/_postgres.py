@@ -16,6 +16,23 @@ constant list is, so statistics that count the session as one row would
 otherwise make the planner read it by its sid index and test each row
 against the whole array: quadratic, minutes for half of 100,000 messages.
 
+**The session's lock.** PostgreSQL runs READ COMMITTED: each statement
+of a transaction sees what committed before that statement began. A write
+of several statements over the same rows could then see a concurrent add in
+one statement and not in the next: a re-mark inserted the new mark for the
+carriers of the old one it saw, then deleted the old mark from carriers
+that included a message committed in between, which ended with neither; a
+clear or an import deleted the messages it saw, then the marks of every
+message, stripping one added in between. So every such write first takes
+a transaction-level advisory lock of its session, exclusive
+(:attr:`lock_session`), and every add takes the same lock shared, in its one
+statement, before it inserts anything: no add commits between the
+statements of such a write, and such writes take turns. Adds still run side
+by side, and the other one-statement writes need no lock: the rows they
+write are locked by the statements that write them. The key is the first
+64 bits of the session digest; an application's own advisory locks with the
+same number would only wait on the memory's, and the memory's on them.
+
 **SQL text.** ``add``, ``get_memory`` and ``size`` are SQL text with
 positional parameters (``$1`` is always the session digest; id lists travel
 as one array parameter, so no call is cut into chunks). With an engine they
@@ -90,13 +107,20 @@ class PostgresStatements(Statements):
         # ordinality fixes the order seq is assigned in), and the marks join
         # exactly the rows the insert returned, so a message that lost a race
         # for its id never gets this call's marks. Returns the ids inserted.
-        # $1 sid, $2 mids, $3 msg_ids, $4 msgs (JSON text), $5 mks, $6 marks.
+        # The session's lock is taken shared first: the rows to insert are
+        # the cross product with the lock's one row, sorted before the first
+        # is inserted.
+        # $1 sid, $2 mids, $3 msg_ids, $4 msgs (JSON text), $5 mks, $6 marks,
+        # $7 the lock's key.
         self.add_sql = f"""
-            WITH ins AS (
+            WITH locked AS (
+                SELECT pg_advisory_xact_lock_shared($7::bigint)
+            ), ins AS (
                 INSERT INTO {msg} (sid, mid, msg_id, msg)
                 SELECT $1::bytea, t.mid, t.msg_id, t.msg::json
                 FROM unnest($2::bytea[], $3::text[], $4::text[])
                     WITH ORDINALITY AS t(mid, msg_id, msg, ord)
+                    CROSS JOIN locked
                 ORDER BY t.ord
                 ON CONFLICT (sid, mid) DO NOTHING
                 RETURNING seq, mid
@@ -108,6 +132,9 @@ class PostgresStatements(Statements):
             SELECT mid FROM ins
         """
         self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1"
+        self.lock_session = sa.select(
+            sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger))
+        )
 
     # -- Core quirks ----------------------------------------------------------------
 

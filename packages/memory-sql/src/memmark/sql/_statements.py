@@ -86,6 +86,11 @@ class Statements:
     json_decoded: ClassVar[bool] = False
     # Whether delete_by_mark reads the carriers' ids (locked) before deleting.
     carriers_first: ClassVar[bool] = False
+    # Run first by every write of several statements (parameter ``key``, a
+    # 64-bit number of the session), where the database needs it so that no
+    # other write of the session commits between the statements; ``None``
+    # where the database's own locking already sees to it.
+    lock_session: sa.Executable | None = None
 
     def __init__(self, tables: Tables, dialect: Dialect) -> None:
         if not (dialect.insert_executemany_returning and dialect.delete_returning):
