@@ -74,3 +74,30 @@ async def test_a_cancelled_write_leaves_the_session_usable_and_the_call_retryabl
             got = await mine.get_memory(mark="m")
             assert [m.id for m in got][-20:] == [m.id for m in batch], step
         assert await other.size() == 40 * 21
+
+
+async def test_two_concurrent_requests_each_see_every_write_of_the_other(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    """Two requests, each with its session, read and write side by side; no lock is left."""
+    rounds = 15
+
+    async def request(name: str, session: AsyncSession) -> AsyncSQLAlchemyMemory:
+        memory = AsyncSQLAlchemyMemory(session, "s", "u", table_prefix=prefix)
+        for i in range(rounds):
+            await memory.add(_msg(f"{name}-{i}"), marks=name)
+            assert await memory.size() >= i + 1
+            assert [m.id for m in await memory.get_memory(mark=name)][-1] == f"{name}-{i}"
+            assert not session.in_transaction()
+        return memory
+
+    async with AsyncSession(engine) as first, AsyncSession(engine) as second:
+        await AsyncSQLAlchemyMemory(first, "s", "u", table_prefix=prefix).size()  # tables
+        both = asyncio.gather(request("a", first), request("b", second))
+        memories = await asyncio.wait_for(both, timeout=60)
+        for memory in memories:  # the last read of each came before the other's last write
+            assert await memory.size() == 2 * rounds
+            state = await memory.export_state()
+            assert sorted(d["id"] for d, _ in state["content"]) == sorted(
+                f"{n}-{i}" for n in "ab" for i in range(rounds)
+            )
