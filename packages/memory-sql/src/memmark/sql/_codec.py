@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import orjson
 
-from memmark.core.msg import Msg
+from memmark.core import Msg
 
 # The stdlib's encoder, built once (json.dumps with options builds one per
 # call), for what orjson refuses: integers beyond 64 bits, non-str keys, lone

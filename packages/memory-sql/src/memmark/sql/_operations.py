@@ -19,8 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memmark.core.errors import DuplicateMessageError
-from memmark.core.msg import Msg
+from memmark.core import DuplicateMessageError, Msg
 from memmark.sql._codec import decode, loads, loads_many, to_msgs
 from memmark.sql._connection import Driver
 from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements
