@@ -11,10 +11,7 @@ import msgpack  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from memmark.core import _checks
-from memmark.core.errors import DuplicateMessageError
-from memmark.core.msg import Msg
-from memmark.core.stored import StoreBackedMemory
+from memmark.core import DuplicateMessageError, Msg, StateContent, StoreBackedMemory
 from memmark.redis._scripts import Script, scripts
 
 # How much one script run may do. Each run is atomic; a call that needs more
@@ -218,8 +215,7 @@ class RedisMemory(StoreBackedMemory):
         url: str | None = None,
         **client_kwargs: Any,
     ) -> None:
-        for arg, value in (("session_id", session_id), ("user_id", user_id)):
-            _checks.check_text(value, arg)
+        super().__init__(session_id, user_id)
         if not isinstance(key_prefix, str):
             raise TypeError(f"key_prefix: expected a str, got {type(key_prefix).__name__}")
         given = [
@@ -229,13 +225,10 @@ class RedisMemory(StoreBackedMemory):
         ]
         if len(given) > 1:
             raise ValueError(f"give at most one of client, url, connection_pool; got {given}")
-        self.session_id = session_id
-        self.user_id = user_id
         self.key_prefix = key_prefix
         self._keys = session_keys(key_prefix, user_id, session_id)
         self._ttl_arg = _ZERO
         self.key_ttl = key_ttl
-        self._compressed_summary = ""
         self._scripts = scripts()
 
         self._owns_client = client is None
@@ -316,27 +309,14 @@ class RedisMemory(StoreBackedMemory):
 
     # -- writes ---------------------------------------------------------------
 
-    async def add(
-        self,
-        memories: Msg | list[Msg] | None,
-        marks: str | list[str] | None = None,
-        *,
-        skip_duplicated: bool = True,
-    ) -> None:
+    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         """Append messages with their marks; see :meth:`MemoryBase.add`.
 
         Raises:
             DuplicateMessageError: ``skip_duplicated`` is false and an id is
-                already stored or repeated in the call; nothing is written.
+                already stored; nothing is written.
         """
-        msgs = cast("list[Msg]", memories)  # checked and normalised by MemoryBase
-        if not msgs:
-            return
-        mark_list = [_enc(m) for m in cast("list[str] | None", marks) or ()]
-        if not skip_duplicated:
-            repeated = _checks.find_duplicates(msgs)
-            if repeated:
-                raise DuplicateMessageError(repeated)
+        mark_list = [_enc(m) for m in marks]
         head = [self._ttl_arg, _ZERO, b"%d" % len(mark_list), *mark_list]
         body: list[bytes] = []
         for m in msgs:
@@ -378,22 +358,16 @@ class RedisMemory(StoreBackedMemory):
         if chunk:
             yield chunk
 
-    async def delete(self, msg_ids: str | Iterable[str]) -> int:
+    async def _delete(self, ids: list[str]) -> int:
         """Remove messages by id, with their marks; see :meth:`MemoryBase.delete`."""
-        ids = [_enc(i) for i in cast("list[str]", msg_ids)]
-        if not ids:
-            return 0
         removed = 0
-        for chunk in _chunks(ids, DELETE_BUDGET):
+        for chunk in _chunks([_enc(i) for i in ids], DELETE_BUDGET):
             removed += await self._run("delete", [self._ttl_arg, *chunk])
         return removed
 
-    async def delete_by_mark(self, mark: str | list[str]) -> int:
+    async def _delete_by_mark(self, marks: list[str]) -> int:
         """Remove every message carrying any of the marks; see :meth:`MemoryBase.delete_by_mark`."""
-        marks = [_enc(m) for m in cast("list[str]", mark)]
-        if not marks:
-            return 0
-        args = [self._ttl_arg, b"%d" % DELETE_BY_MARK_BUDGET, *marks]
+        args = [self._ttl_arg, b"%d" % DELETE_BY_MARK_BUDGET, *map(_enc, marks)]
         removed = 0
         while True:
             count, more = await self._run("delete_by_mark", args)
@@ -401,25 +375,20 @@ class RedisMemory(StoreBackedMemory):
             if not more:
                 return removed
 
-    async def clear(self) -> None:
+    async def _clear(self) -> None:
         """Remove every message and mark; the summary stays."""
         await self._run("clear", [self._ttl_arg])
 
-    async def update_messages_mark(
-        self,
-        new_mark: str | None,
-        old_mark: str | None = None,
-        msg_ids: str | Iterable[str] | None = None,
+    async def _update_messages_mark(
+        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
         """Re-mark messages; see :meth:`MemoryBase.update_messages_mark`."""
         new = _NO if new_mark is None else _enc(new_mark)
         old = _NO if old_mark is None else _enc(old_mark)
-        ids = cast("list[str] | None", msg_ids)
+        ids = msg_ids
         budget = b"%d" % UPDATE_BUDGET
         changed = 0
         if ids is not None:
-            if not ids:
-                return 0
             for chunk in _chunks([_enc(i) for i in ids], UPDATE_BUDGET):
                 count, _ = await self._run(
                     "update_marks", [self._ttl_arg, new, old, _ONE, _NO, budget, *chunk]
@@ -435,26 +404,20 @@ class RedisMemory(StoreBackedMemory):
             if cursor is None:
                 return changed
 
-    async def update_compressed_summary(self, summary: str) -> None:
+    async def _update_compressed_summary(self, summary: str) -> None:
         """Store the summary in Redis, for every handle on the session; ``""`` removes it."""
         await self._run("summary", [self._ttl_arg, _enc(summary)])
-        self._compressed_summary = summary
 
     # -- reads ----------------------------------------------------------------
 
-    async def size(self) -> int:
+    async def _size(self) -> int:
         """Return the number of messages in the session."""
         return cast("int", await self._run("size", [self._ttl_arg]))
 
-    async def get_memory(
-        self,
-        mark: str | None = None,
-        exclude_mark: str | None = None,
-        prepend_summary: bool = True,
-        *,
-        limit: int | None = None,
-    ) -> list[Msg]:
-        """Return messages in insertion order; see :meth:`MemoryBase.get_memory`.
+    async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
+        """Return messages in insertion order, and the summary; see :meth:`MemoryBase.get_memory`.
 
         The summary is read in the same round trip as the messages.
         """
@@ -463,7 +426,7 @@ class RedisMemory(StoreBackedMemory):
             _NO if mark is None else _enc(mark),
             _NO if exclude_mark is None else _enc(exclude_mark),
             _ALL if limit is None else b"%d" % limit,
-            _ONE if prepend_summary else _ZERO,
+            _ONE if with_summary else _ZERO,
             _NO,
             b"%d" % READ_BUDGET,
         ]
@@ -478,11 +441,7 @@ class RedisMemory(StoreBackedMemory):
             # Mark index entries: "<len>:<mark>" + 16-digit seq + payload.
             head = len(args[1]) + len(b"%d" % len(args[1])) + 17
             result = _to_msgs([p[head:] for p in payloads])
-        if prepend_summary:
-            self._compressed_summary = "" if summary is None else _dec(summary)
-            if summary:
-                result.insert(0, self._summary_msg(self._compressed_summary))
-        return result
+        return result, None if summary is None else _dec(summary)
 
     async def _read_rest(
         self, args: list[Any], cursor: bytes, payloads: list[bytes], limit: int | None
@@ -500,13 +459,13 @@ class RedisMemory(StoreBackedMemory):
 
     # -- state ----------------------------------------------------------------
 
-    async def export_state(self) -> dict[str, Any]:
-        """Return the session in the in-process memory's ``state_dict()`` format.
+    async def _export_state(self) -> tuple[StateContent, str]:
+        """Return every message with its marks, and the summary; see :meth:`export_state`.
 
         A session bigger than one run's budget is read in several runs, each
         consistent on its own.
         """
-        content: list[list[Any]] = []
+        content: StateContent = []
         summary: bytes | None = None
         cursor = _NO
         budget = b"%d" % EXPORT_BUDGET
@@ -520,27 +479,17 @@ class RedisMemory(StoreBackedMemory):
             blobs = reply[3 + 2 * n : 3 + 3 * n]
             fields = _unpack(payloads)
             for one, blob in zip(fields, blobs, strict=True):
-                content.append([_to_dict(one), _split_blob(blob)])
-        state: dict[str, Any] = {"content": content}
-        self._compressed_summary = "" if summary is None else _dec(summary)
-        if self._compressed_summary:
-            state["_compressed_summary"] = self._compressed_summary
-        return state
+                content.append((_to_dict(one), _split_blob(blob)))
+        return content, "" if summary is None else _dec(summary)
 
-    async def import_state(self, state: dict[str, Any]) -> None:
-        """Replace the session's messages, marks and summary with ``state``, atomically.
+    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+        """Replace the session's messages, marks and summary, atomically.
 
         An import bigger than one run is written to staging keys first and
         swapped in by one final run, so readers never see half of it.
-
-        Raises:
-            ValueError: The state is malformed; the session is left as it was.
-            KeyError: ``content`` is missing.
-            TypeError: ``state`` is not a dict.
         """
-        content, summary = _checks.parse_state(state, True, self.max_message_bytes)
         triples: list[bytes] = []
-        for msg, marks in content or ():
+        for msg, marks in content:
             triples += (_enc(msg.id), _pack(msg), _marks_blob(marks))
         head = [self._ttl_arg, b"one", _enc(summary)]
         n = len(triples) // 3
@@ -555,4 +504,3 @@ class RedisMemory(StoreBackedMemory):
                 head[1] = b"commit" if last else b"stage"
                 part = triples[start * 3 : (start + IMPORT_BUDGET) * 3]
                 await self._run("import", [*head, b"%d" % start, *part], keys)
-        self._compressed_summary = summary
