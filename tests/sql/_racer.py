@@ -14,7 +14,8 @@ it shows a race. Roles:
 - ``remark``: moves ``old`` to ``new``, then back, in turns;
 - ``clear``, ``import``: clears the session, or imports ``base`` alone;
 - ``mix``: a random one of add (new ids, or ids of earlier rounds again),
-  re-mark either way, delete by id, delete by mark, clear, import.
+  re-mark either way, delete by id, delete by mark, clear, import;
+- ``mix-requests``: the same, each call through an ``AsyncSession`` of its own.
 
 After each call but an add or a re-mark, the racer reads the session and
 fails, at the end, if a read broke the rule.
@@ -28,7 +29,7 @@ import sys
 import time
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory
@@ -105,6 +106,13 @@ async def main(url: str, prefix: str, role: str, name: str, rounds: int, start: 
                 await memory.import_state(IMPORTED)
             elif role == "mix":
                 await mixed_round(memory, name, r, rng)
+            elif role == "mix-requests":
+                # As a web app would: each call on a session of its own.
+                async with AsyncSession(engine) as session:
+                    on_session = AsyncSQLAlchemyMemory(
+                        session, "session", "user", table_prefix=prefix
+                    )
+                    await mixed_round(on_session, name, r, rng)
             else:
                 raise ValueError(role)
             # A later clear would hide what this snapshot shows: look now.

@@ -92,8 +92,12 @@ async def test_a_replace_racing_adds_never_leaves_a_message_without_its_marks(
 async def test_every_operation_racing_every_other_keeps_the_session_whole(
     memory_on: Make, engine: AsyncEngine, prefix: str
 ) -> None:
-    """Four processes each run a random mix of every write on one session."""
+    """Four processes each run a random mix of every write on one session.
+
+    Two call through the engine, two through an ``AsyncSession`` per call.
+    """
     memory = memory_on("user", "session")
     await memory.size()
-    await race(engine, prefix, *[("mix", f"x{n}", 2 * ROUNDS) for n in range(4)])
+    roles = ("mix", "mix-requests")
+    await race(engine, prefix, *[(roles[n % 2], f"x{n}", 2 * ROUNDS) for n in range(4)])
     await assert_whole(engine, prefix, memory)

@@ -328,9 +328,7 @@ class Connector:
         session = self.session
         if session is not None:
             async with _session_lock(session):
-                statements = self.statements or await self.ready()
-                async with self._session_tx(session, write) as conn:
-                    return await self._lock_then(work, conn, statements, write and not single)
+                return await self._run_on_session(session, work, write, single)
         engine = self.engine
         assert engine is not None
         async with self._state.lock or contextlib.nullcontext():
@@ -349,6 +347,23 @@ class Connector:
                         continue
                     if not await retries.after_failure(write, exc.orig):
                         raise
+
+    async def _run_on_session(
+        self, session: AsyncSession, work: Work[_T], write: bool, single: bool
+    ) -> _T:
+        statements = self.statements or await self.ready()
+        retries = _Retries()
+        while True:
+            # A write in a transaction the memory began is rolled back whole
+            # by a deadlock, as on an engine, and runs again; in the caller's
+            # transaction, the caller's work went with it: raised.
+            began = not session.in_transaction()
+            try:
+                async with self._session_tx(session, write) as conn:
+                    return await self._lock_then(work, conn, statements, write and not single)
+            except DBAPIError as exc:
+                if not began or not await retries.after_failure(write, exc.orig):
+                    raise
 
     async def _lock_then(
         self, work: Work[_T], conn: AsyncConnection, statements: Statements, lock: bool
