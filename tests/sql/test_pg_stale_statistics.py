@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata
+from memmark.sql._postgres import PostgresStatements
 from tests.backends import drop_tables, server_url, table_prefix
 
 pytestmark = pytest.mark.postgres
@@ -181,10 +182,9 @@ async def test_delete_by_mark_walks_the_primary_key_with_its_array(
     primary key's index condition, never a filter.
     """
     memory, _, counter = stale  # with an engine: the delete runs on asyncpg
-    plan = memory._plan
-    assert plan is not None
-    assert plan.pg_sql is not None
-    script = plan.pg_sql.delete_script(memory._sid, [id_digest("even")], by_mark=True)
+    statements = memory._link.statements
+    assert isinstance(statements, PostgresStatements)
+    script = statements.delete_script(memory._sid, [id_digest("even")], by_mark=True)
     async with counter.engine.connect() as conn:
         shape = (
             await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {script.split(';')[0]}")

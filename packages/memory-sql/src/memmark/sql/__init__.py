@@ -6,7 +6,6 @@ to Alembic.
 """
 
 from memmark.sql._memory import AsyncSQLAlchemyMemory
-from memmark.sql._plan import UnsupportedDatabaseError
 from memmark.sql._schema import (
     DEFAULT_PREFIX,
     Tables,
@@ -16,6 +15,7 @@ from memmark.sql._schema import (
     metadata,
     pair_digest,
 )
+from memmark.sql._statements import UnsupportedDatabaseError
 
 __all__ = [
     "DEFAULT_PREFIX",

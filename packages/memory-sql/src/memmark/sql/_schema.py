@@ -144,7 +144,7 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
     # PostgreSQL deletes a message's marks by its seq through this index, the
     # only one a "seq = ANY(array)" can use: whatever the statistics say, the
     # planner cannot pick a scan of the session that tests every row against
-    # the whole array (see memmark.sql._pg).
+    # the whole array (see memmark.sql._postgres).
     sa.Index(f"{prefix}mark_seq", mark.c.seq).ddl_if(dialect="postgresql")
     return Tables(md, session, message, mark)
 

@@ -1,0 +1,331 @@
+"""The work of each call, given a connection and the statements.
+
+Each function here is one call's work on a connection the
+:class:`~memmark.sql._connection.Connector` chose, in the transaction it
+opened; it runs statements and returns what they returned. Encoding the
+arguments before and decoding the rows after happen outside, in the memory,
+so no connection is held for either. The functions that take a ``driver``
+run PostgreSQL's SQL text (asyncpg's or SQLAlchemy's connection); the
+others run Core statements on every database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memmark.core import DuplicateMessageError, Msg
+from memmark.sql._codec import decode, loads, loads_many, to_msgs
+from memmark.sql._connection import Driver
+from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements
+from memmark.sql._schema import id_digest
+from memmark.sql._statements import (
+    MARK_PARAMS,
+    MAX_IN,
+    MAX_PARAMS,
+    MESSAGE_PARAMS,
+    ReadKey,
+    Statements,
+)
+
+_T = TypeVar("_T")
+_by_seq = itemgetter(1)
+# (digest, text) of each mark a message gets, by the message's id digest.
+MarksOf = Mapping[bytes, Sequence[tuple[bytes, str]]]
+
+
+def chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    """Cut ``items`` into lists of at most ``size``; nothing for no items."""
+    if not items:
+        return  # executing with no rows is an error in SQLAlchemy
+    if len(items) <= size:
+        yield items
+        return
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The messages of one add, encoded, each id once (the first wins).
+
+    Attributes:
+        sid: The session digest.
+        mids: The id digests.
+        msg_ids: The ids.
+        bodies: ``Msg.to_dict()`` of each, as JSON text.
+        marks: The marks every message gets.
+        skip_duplicated: Skip ids already stored (else refuse the call).
+    """
+
+    sid: bytes
+    mids: list[bytes]
+    msg_ids: list[str]
+    bodies: list[str]
+    marks: list[str]
+    skip_duplicated: bool
+
+    def message_rows(self) -> list[dict[str, Any]]:
+        """The message rows, as the Core inserts take them."""
+        sid = self.sid
+        return [
+            {"sid": sid, "mid": mid, "msg_id": msg_id, "msg": body}
+            for mid, msg_id, body in zip(self.mids, self.msg_ids, self.bodies, strict=True)
+        ]
+
+    def check_taken(self, inserted: set[bytes]) -> None:
+        """Refuse the call when ids were taken and duplicates are not skipped.
+
+        Raising rolls the transaction back: nothing of the call stays.
+        """
+        if not self.skip_duplicated and len(inserted) < len(self.mids):
+            taken = [i for m, i in zip(self.mids, self.msg_ids, strict=True) if m not in inserted]
+            raise DuplicateMessageError(taken)
+
+
+# -- add ------------------------------------------------------------------------------
+
+
+async def insert_returning(
+    conn: AsyncConnection, statements: Statements, rows: list[dict[str, Any]]
+) -> list[Any]:
+    """Insert message rows in chunks, skipping taken ids; return ``(seq, mid)`` of those added."""
+    inserted: list[Any] = []
+    for chunk in chunks(rows, MAX_PARAMS // MESSAGE_PARAMS):
+        inserted.extend(await conn.execute(statements.insert_messages_returning, chunk))
+    return inserted
+
+
+async def insert_marks(
+    conn: AsyncConnection, statements: Statements, sid: bytes, inserted: list[Any], marks: MarksOf
+) -> None:
+    """Insert the marks of the messages ``inserted`` (``(seq, mid)`` rows)."""
+    rows = [
+        {"sid": sid, "mid": mid, "mk": mk, "mark": text, "seq": seq}
+        for seq, mid in inserted
+        for mk, text in marks[mid]
+    ]
+    for chunk in chunks(rows, MAX_PARAMS // MARK_PARAMS):
+        await conn.execute(statements.insert_marks, chunk)
+
+
+async def add(conn: AsyncConnection, statements: Statements, batch: Batch) -> None:
+    """Add ``batch``: the messages (skipping taken ids), then the marks of those inserted."""
+    rows = batch.message_rows()
+    if not batch.marks and batch.skip_duplicated:
+        for chunk in chunks(rows, MAX_PARAMS // MESSAGE_PARAMS):
+            await conn.execute(statements.insert_messages, chunk)
+        return
+    inserted = await insert_returning(conn, statements, rows)
+    batch.check_taken({mid for _, mid in inserted})
+    keys = [(id_digest(mark), mark) for mark in batch.marks]
+    await insert_marks(conn, statements, batch.sid, inserted, dict.fromkeys(batch.mids, keys))
+
+
+async def add_arrays(
+    driver: Driver, statements: PostgresStatements, batch: Batch, lock_key: int
+) -> None:
+    """PostgreSQL's add: one statement per chunk of rows (see ``add_sql``)."""
+    mks = [id_digest(mark) for mark in batch.marks]
+    inserted: set[bytes] = set()
+    for start in range(0, len(batch.mids), ARRAY_ROWS):
+        end = start + ARRAY_ROWS
+        rows = await driver.fetch(
+            statements.add_sql,
+            batch.sid,
+            batch.mids[start:end],
+            batch.msg_ids[start:end],
+            batch.bodies[start:end],
+            mks,
+            batch.marks,
+            lock_key,
+        )
+        inserted.update(row[0] for row in rows)
+    batch.check_taken(inserted)
+
+
+# -- delete ---------------------------------------------------------------------------
+
+
+async def _collect(
+    conn: AsyncConnection, statement: Any, sid: bytes, name: str, keys: Sequence[bytes]
+) -> list[bytes]:
+    """Run ``statement`` per chunk of ``keys`` (parameter ``name``); gather what it returns."""
+    found: list[bytes] = []
+    for chunk in chunks(keys, MAX_IN):
+        found.extend((await conn.execute(statement, {"sid": sid, name: chunk})).scalars())
+    return found
+
+
+async def _drop_marks_of(
+    conn: AsyncConnection, statements: Statements, sid: bytes, gone: list[bytes]
+) -> int:
+    for chunk in chunks(gone, MAX_IN):
+        await conn.execute(statements.delete_marks_of, {"sid": sid, "mids": chunk})
+    return len(gone)
+
+
+async def delete_ids(
+    conn: AsyncConnection, statements: Statements, sid: bytes, keys: Sequence[bytes]
+) -> int:
+    """Delete the messages of the id digests ``keys``, then the marks of those removed."""
+    gone = await _collect(conn, statements.delete_messages_by_id, sid, "mids", keys)
+    return await _drop_marks_of(conn, statements, sid, gone)
+
+
+async def delete_by_mark(
+    conn: AsyncConnection, statements: Statements, sid: bytes, keys: Sequence[bytes]
+) -> int:
+    """Delete the messages carrying any of the mark digests ``keys``, then their marks."""
+    if statements.carriers_first:
+        carriers = await _collect(conn, statements.carriers, sid, "mks", keys)
+        return await delete_ids(conn, statements, sid, sorted(set(carriers)))
+    gone = await _collect(conn, statements.delete_messages_by_mark, sid, "mks", keys)
+    return await _drop_marks_of(conn, statements, sid, gone)
+
+
+async def delete_script(
+    conn: Any, statements: PostgresStatements, sid: bytes, keys: list[bytes], by_mark: bool
+) -> int:
+    """PostgreSQL's delete on asyncpg: one query, its own transaction (see ``delete_script``)."""
+    tag: str = await conn.execute(statements.delete_script(sid, keys, by_mark=by_mark))
+    return int(tag.rsplit(" ", 1)[1])  # "SELECT n": one row per message removed
+
+
+async def clear(conn: AsyncConnection, statements: Statements, sid: bytes) -> None:
+    """Delete every message and mark of the session."""
+    await conn.execute(statements.clear_messages, {"sid": sid})
+    await conn.execute(statements.clear_marks, {"sid": sid})
+
+
+# -- marks and summary ----------------------------------------------------------------
+
+
+async def update_marks(
+    conn: AsyncConnection,
+    statements: Statements,
+    sid: bytes,
+    new_mark: str | None,
+    old_mark: str | None,
+    mids: list[bytes] | None,
+) -> int:
+    """Re-mark the session's messages, or those of ``mids``; return how many changed.
+
+    Set-based: at most two statements per chunk of ids, never one per message.
+    """
+    remark = statements.remark_session if mids is None else statements.remark_ids
+    params: dict[str, Any] = {"sid": sid}
+    if new_mark is not None:
+        params.update(new_mk=id_digest(new_mark), new_mark=new_mark)
+    if old_mark is not None:
+        params["old_mk"] = id_digest(old_mark)
+    chunked = [params] if mids is None else [{**params, "mids": c} for c in chunks(mids, MAX_IN)]
+    changed = 0
+    for chunk in chunked:
+        if old_mark is not None:
+            if new_mark is not None:
+                await conn.execute(remark.copy_mark, chunk)
+            # Every carrier of old_mark loses it: that is the change.
+            changed += (await conn.execute(remark.drop_mark, chunk)).rowcount
+        elif new_mark is not None:
+            changed += (await conn.execute(remark.add_mark, chunk)).rowcount
+        else:
+            result = await conn.execute(remark.drop_all_marks, chunk)
+            changed += len(set(result.scalars()))
+    return changed
+
+
+async def upsert_summary(
+    conn: AsyncConnection, statements: Statements, row: dict[str, Any]
+) -> None:
+    """Store the session row ``row`` with its summary."""
+    await conn.execute(statements.upsert_summary, row)
+
+
+async def replace(
+    conn: AsyncConnection,
+    statements: Statements,
+    rows: list[dict[str, Any]],
+    marks: MarksOf,
+    summary_row: dict[str, Any],
+) -> None:
+    """Replace the session with the message ``rows``, their ``marks`` and the summary."""
+    sid = summary_row["sid"]
+    await clear(conn, statements, sid)
+    inserted = await insert_returning(conn, statements, rows)
+    await insert_marks(conn, statements, sid, inserted, marks)
+    await conn.execute(statements.upsert_summary, summary_row)
+
+
+# -- reads ----------------------------------------------------------------------------
+
+
+async def size_text(driver: Driver, statements: PostgresStatements, sid: bytes) -> int:
+    """PostgreSQL's count of the session's messages."""
+    return int((await driver.fetch(statements.size_sql, sid))[0][0])
+
+
+async def size(conn: AsyncConnection, statements: Statements, sid: bytes) -> int:
+    """The count of the session's messages."""
+    return int((await conn.execute(statements.size, {"sid": sid})).scalar_one())
+
+
+async def read_text(
+    driver: Driver, statements: PostgresStatements, key: ReadKey, args: list[Any]
+) -> list[Any]:
+    """PostgreSQL's ``get_memory`` rows, ``(body, seq)``, in order, the summary first."""
+    return list(await driver.fetch(statements.read_sql(key), *args))
+
+
+async def read(
+    conn: AsyncConnection, statements: Statements, key: ReadKey, params: dict[str, Any]
+) -> list[Any]:
+    """The ``get_memory`` rows, ``(body, seq)``, in order, the summary (seq 0) first."""
+    rows = list((await conn.execute(statements.read(key), params)).all())
+    if key.summary:
+        rows.sort(key=_by_seq)  # a UNION has no order; seq 0 is the summary
+    elif key.limit:
+        rows.reverse()  # read newest first to apply the limit
+    return rows
+
+
+def decode_read(rows: list[Any], with_summary: bool) -> tuple[list[Msg], str | None]:
+    """The messages of ``get_memory`` rows (JSON text), and the summary when read."""
+    summary: str | None = None
+    if with_summary:
+        summary = ""
+        if rows and rows[0][1] == 0:
+            summary = loads(rows[0][0])
+            rows = rows[1:]
+    return to_msgs(loads_many([body for body, _ in rows])), summary
+
+
+async def export(conn: AsyncConnection, statements: Statements, sid: bytes) -> list[Any]:
+    """The export rows ``(seq, body, mark)``, in one statement, so one snapshot."""
+    return list((await conn.execute(statements.export, {"sid": sid})).all())
+
+
+def decode_export(
+    rows: list[Any], json_decoded: bool
+) -> tuple[list[tuple[dict[str, Any], list[str]]], str]:
+    """Every message as (its ``to_dict()``, its marks), in order, and the summary."""
+    rows.sort(key=itemgetter(0))
+    content: list[tuple[dict[str, Any], list[str]]] = []
+    summary = ""
+    last_seq = None
+    for seq, body, mark in rows:
+        if seq == 0:
+            summary = decode(body, json_decoded)
+            continue
+        if seq != last_seq:
+            last_seq = seq
+            content.append((Msg.from_dict(decode(body, json_decoded)).to_dict(), []))
+        if mark is not None:
+            content[-1][1].append(mark)
+    return content, summary
