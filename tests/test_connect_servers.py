@@ -50,7 +50,7 @@ async def test_sql_servers_open_from_their_url_on_one_shared_engine(backend: str
         await _round_trip(url, table_prefix=prefix)
         a = connect(url, user_id="a", table_prefix=prefix)
         b = connect(url, user_id="b", table_prefix=prefix)
-        assert a._engine is b._engine  # type: ignore[attr-defined]
+        assert a._link.engine is b._link.engine  # type: ignore[attr-defined]
     finally:
         async with shared_engine(url).begin() as conn:
             await conn.run_sync(make_metadata(prefix).drop_all)
