@@ -11,6 +11,8 @@ from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.agentscope._convert import plain_mark, plain_marks, to_agentscope, to_core
 from memmark.core import MemoryBase as CoreMemoryBase
+from memmark.core import Msg as CoreMsg
+from memmark.core import StoreBackedMemory
 
 _Backend = TypeVar("_Backend", bound=CoreMemoryBase)
 _Self = TypeVar("_Self", bound="MemmarkMemory[Any]")
@@ -157,6 +159,11 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
         msgs = await self._backend.get_memory(
             plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
         )
+        return self._returned(msgs)
+
+    def _returned(self, msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
+        # What a read hands the agent: new AgentScope messages over the
+        # backend's values (the in-process memory stores them ready-made).
         return to_agentscope(msgs)
 
     # -- state ----------------------------------------------------------------
@@ -215,3 +222,46 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._backend!r})"
+
+
+_Stored = TypeVar("_Stored", bound=StoreBackedMemory)
+
+
+class StoredMemory(MemmarkMemory[_Stored]):
+    """What the SQL and Redis memories add to :class:`MemmarkMemory`: ids, AgentScope's ``add``."""
+
+    @property
+    def session_id(self) -> str:
+        """The conversation this memory keeps."""
+        return self._backend.session_id
+
+    @property
+    def user_id(self) -> str:
+        """The owner of the conversation."""
+        return self._backend.user_id
+
+    async def add(
+        self,
+        memories: AgentScopeMsg | list[AgentScopeMsg] | None,
+        marks: str | list[str] | None = None,
+        skip_duplicated: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Append messages, each with every mark in ``marks``, in one atomic call.
+
+        AgentScope's Redis class stores a second copy of an id when asked
+        (``skip_duplicated=False``); this one keeps one message per id, so it
+        raises instead and writes nothing of the call.
+
+        Args:
+            memories: A ``Msg``, a list of them, or ``None`` (nothing to do).
+            marks: ``None``, a mark, or a list of marks.
+            skip_duplicated: Skip ids already stored (the default); when
+                false, raise when an id is taken.
+            **kwargs: Accepted for AgentScope's signature; unused.
+
+        Raises:
+            memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
+                and an id is taken (a ``ValueError``).
+        """
+        await self._add(memories, marks, skip_duplicated)

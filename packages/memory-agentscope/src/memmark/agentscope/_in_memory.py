@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any, cast
 
 from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.agentscope._adapter import MemmarkMemory
-from memmark.agentscope._convert import plain_mark
 from memmark.core import InMemoryMemory as CoreInMemoryMemory
 from memmark.core import Msg as CoreMsg
+from memmark.core.values import copy_value
 
 _new = object.__new__
 
@@ -38,10 +37,10 @@ def _stored(msg: CoreMsg) -> StoredMsg:
     stored.role = msg.role
     content = msg.content
     # Strings are immutable; block lists and metadata are the caller's, so copied.
-    stored.content = content if type(content) is str else copy.deepcopy(content)
+    stored.content = content if type(content) is str else copy_value(content)  # type: ignore[assignment]
     metadata = msg.metadata
     # AgentScope types metadata as a dict, but its agent sets None too; memmark keeps either.
-    stored.metadata = None if metadata is None else copy.deepcopy(metadata)  # type: ignore[assignment]
+    stored.metadata = None if metadata is None else copy_value(metadata)  # type: ignore[assignment]
     stored.timestamp = msg.timestamp
     stored.invocation_id = msg.invocation_id
     return stored
@@ -110,26 +109,5 @@ class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
         """
         await self._add(memories, marks, not allow_duplicates)
 
-    async def get_memory(
-        self,
-        mark: str | None = None,
-        exclude_mark: str | None = None,
-        prepend_summary: bool = True,
-        *,
-        limit: int | None = None,
-        **kwargs: Any,
-    ) -> list[AgentScopeMsg]:
-        """Return the stored messages in insertion order; they are AgentScope messages.
-
-        Args:
-            mark: Only messages carrying this mark.
-            exclude_mark: Only messages not carrying this mark.
-            prepend_summary: Put ``Msg("user", summary, "user")`` first when a
-                summary is set.
-            limit: Keep only the newest ``limit`` messages (memmark's own).
-            **kwargs: Accepted for AgentScope's signature; unused.
-        """
-        msgs = await self._backend.get_memory(
-            plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
-        )
-        return cast("list[AgentScopeMsg]", msgs)  # every one a StoredMsg
+    def _returned(self, msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
+        return cast("list[AgentScopeMsg]", msgs)  # every one a StoredMsg, handed out as is

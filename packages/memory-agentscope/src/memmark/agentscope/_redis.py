@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
-from agentscope.message import Msg as AgentScopeMsg
 
-from memmark.agentscope._adapter import MemmarkMemory
+from memmark.agentscope._adapter import StoredMemory
 from memmark.redis import RedisMemory as CoreRedisMemory
 
 
-class RedisMemory(MemmarkMemory[CoreRedisMemory]):
+class RedisMemory(StoredMemory[CoreRedisMemory]):
     """One ``(user_id, session_id)`` in Redis; every call is one atomic script.
 
     Takes the arguments of ``agentscope.memory.RedisMemory`` keyword for
@@ -68,16 +67,6 @@ class RedisMemory(MemmarkMemory[CoreRedisMemory]):
         )
 
     @property
-    def session_id(self) -> str:
-        """The conversation this memory keeps."""
-        return self._backend.session_id
-
-    @property
-    def user_id(self) -> str:
-        """The owner of the conversation."""
-        return self._backend.user_id
-
-    @property
     def key_ttl(self) -> float | None:
         """Seconds after the last call at which the session's keys expire, or ``None``."""
         return self._backend.key_ttl
@@ -89,32 +78,6 @@ class RedisMemory(MemmarkMemory[CoreRedisMemory]):
     def get_client(self) -> Any:
         """Return the ``redis.asyncio`` client the memory talks through."""
         return self._backend.get_client()
-
-    async def add(
-        self,
-        memories: AgentScopeMsg | list[AgentScopeMsg] | None,
-        marks: str | list[str] | None = None,
-        skip_duplicated: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        """Append messages, each with every mark in ``marks``, in one script run.
-
-        AgentScope's class stores a second copy of an id when asked
-        (``skip_duplicated=False``); this one keeps one message per id, so it
-        raises instead and writes nothing of the call.
-
-        Args:
-            memories: A ``Msg``, a list of them, or ``None`` (nothing to do).
-            marks: ``None``, a mark, or a list of marks.
-            skip_duplicated: Skip ids already stored (the default); when
-                false, raise when an id is taken.
-            **kwargs: Accepted for AgentScope's signature; unused.
-
-        Raises:
-            memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
-                and an id is taken (a ``ValueError``).
-        """
-        await self._add(memories, marks, skip_duplicated)
 
     async def close(self, close_connection_pool: bool | None = None) -> None:
         """Close the client if the memory made it; a client or pool passed in stays open.

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentscope.message import Msg as AgentScopeMsg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from memmark.agentscope._adapter import MemmarkMemory
+from memmark.agentscope._adapter import StoredMemory
 from memmark.sql import DEFAULT_PREFIX
 from memmark.sql import AsyncSQLAlchemyMemory as CoreSQLMemory
 
 
-class AsyncSQLAlchemyMemory(MemmarkMemory[CoreSQLMemory]):
+class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
     """One ``(user_id, session_id)`` in a SQL database, through async SQLAlchemy.
 
     Takes the arguments of ``agentscope.memory.AsyncSQLAlchemyMemory``, plus
@@ -42,35 +39,3 @@ class AsyncSQLAlchemyMemory(MemmarkMemory[CoreSQLMemory]):
                 engine_or_session, session_id=session_id, user_id=user_id, table_prefix=table_prefix
             )
         )
-
-    @property
-    def session_id(self) -> str:
-        """The conversation this memory keeps."""
-        return self._backend.session_id
-
-    @property
-    def user_id(self) -> str:
-        """The owner of the conversation."""
-        return self._backend.user_id
-
-    async def add(
-        self,
-        memories: AgentScopeMsg | list[AgentScopeMsg] | None,
-        marks: str | list[str] | None = None,
-        skip_duplicated: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        """Append messages, each with every mark in ``marks``, in one transaction.
-
-        Args:
-            memories: A ``Msg``, a list of them, or ``None`` (nothing to do).
-            marks: ``None``, a mark, or a list of marks.
-            skip_duplicated: Skip ids already stored (the default); when
-                false, raise instead and write nothing of the call.
-            **kwargs: Accepted for AgentScope's signature; unused.
-
-        Raises:
-            memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
-                and an id is taken (a ``ValueError``).
-        """
-        await self._add(memories, marks, skip_duplicated)
