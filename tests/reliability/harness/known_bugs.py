@@ -44,28 +44,7 @@ def _races(backend: str, reason: str, *pairs: str) -> dict[tuple[str, str], str]
     return {(f"pairs:{pair}", backend): reason for pair in pairs}
 
 
-KNOWN_RACES: dict[tuple[str, str], str] = {
-    **_races("postgres", _REMARK, "add_marked+remark_replace"),
-    **_races(
-        "postgres",
-        _REPLACE,
-        "add_marked+clear",
-        "add_marked+import_state",
-        "add_plain+import_state",
-        "clear+import_state",
-        "delete+import_state",
-        "delete_by_mark+import_state",
-        "import_state+import_state",
-        "import_state+remark_add",
-        "import_state+remark_ids",
-        "import_state+remark_remove",
-        "import_state+remark_replace",
-    ),
-    **_races("postgres", _ADD_CHECK, "add_marked+delete", "add_marked+delete_by_mark"),
-    **_races("postgres", _REMARK_DELETE, "delete_by_mark+remark_replace"),
-    **_races("postgres", _INTERLEAVE, "add_marked+add_plain"),
-    **_races("mariadb", _REPLACE, "add_marked+import_state", "add_plain+import_state"),
-}
+KNOWN_RACES: dict[tuple[str, str], str] = {}
 """Races that may show, by ``(check, backend)``: the pairs test's check is
 ``"pairs:<op>+<op>"``, the two operation names sorted."""
 

@@ -212,13 +212,19 @@ class Connector:
         engine_or_session: An ``AsyncEngine`` or an ``AsyncSession``.
         table_prefix: The prefix of the tables the calls use.
         session_key: The digest of the memory's ``(user_id, session_id)``.
+        session_row: The memory's ``user_id`` and ``session_id``, for a lock
+            that is the session's row (see ``Statements.lock_session``).
 
     Raises:
         TypeError: ``engine_or_session`` is neither.
     """
 
     def __init__(
-        self, engine_or_session: AsyncEngine | AsyncSession, table_prefix: str, session_key: bytes
+        self,
+        engine_or_session: AsyncEngine | AsyncSession,
+        table_prefix: str,
+        session_key: bytes,
+        session_row: tuple[str, str],
     ) -> None:
         self.engine: AsyncEngine | None = None
         self.session: AsyncSession | None = None
@@ -253,6 +259,14 @@ class Connector:
         self._finish_first = sync.dialect.name == "sqlite" or self.session is not None
         # The key of the session's lock (see Statements.lock_session).
         self.lock_key = int.from_bytes(session_key[:8], "big", signed=True)
+        user_id, session_id = session_row
+        self._lock_params = {
+            "key": self.lock_key,
+            "sid": session_key,
+            "user_id": user_id,
+            "session_id": session_id,
+            "no_summary": '""',  # the summary column's JSON for none
+        }
         self._state = _engine_state(sync)
         self.statements: Statements | None = self._state.statements.get(table_prefix)
 
@@ -335,10 +349,15 @@ class Connector:
             statements = self.statements or await self.ready()
             retries = _Retries()
             while True:
-                autocommit = single and statements.autocommit
+                # A write that takes the session's lock needs a transaction to hold it.
+                autocommit = (
+                    single
+                    and statements.autocommit
+                    and not (write and statements.lock_session is not None)
+                )
                 try:
                     async with self._engine_tx(engine, write, autocommit) as conn:
-                        return await self._lock_then(work, conn, statements, write and not single)
+                        return await self._lock_then(work, conn, statements, write)
                 except DBAPIError as exc:
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
@@ -360,7 +379,7 @@ class Connector:
             began = not session.in_transaction()
             try:
                 async with self._session_tx(session, write) as conn:
-                    return await self._lock_then(work, conn, statements, write and not single)
+                    return await self._lock_then(work, conn, statements, write)
             except DBAPIError as exc:
                 if not began or not await retries.after_failure(write, exc.orig):
                     raise
@@ -370,7 +389,7 @@ class Connector:
     ) -> _T:
         """Run ``work``, after taking the session's lock when ``lock`` and the dialect has one."""
         if lock and statements.lock_session is not None:
-            await conn.execute(statements.lock_session, {"key": self.lock_key})
+            await conn.execute(statements.lock_session, self._lock_params)
         return await work(conn, statements)
 
     @staticmethod

@@ -75,7 +75,9 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         if not isinstance(table_prefix, str):
             raise TypeError(f"table_prefix: expected a str, got {type(table_prefix).__name__}")
         self._sid = pair_digest(user_id, session_id)
-        self._link = Connector(engine_or_session, table_prefix, self._sid)
+        self._link = Connector(
+            engine_or_session, table_prefix, self._sid, (self.user_id, self.session_id)
+        )
         self._pg = self._link.postgres
         if self._pg:
             _check_no_nul([user_id], "user_id")
@@ -125,8 +127,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
     async def _remove(self, keys: list[bytes], by_mark: bool) -> int:
         """Remove the messages of the id digests ``keys``, or of the mark digests."""
         if self._link.raw:
-            script = partial(ops.delete_script, sid=self._sid, keys=keys, by_mark=by_mark)
-            return await self._link.run_raw(script, write=True, tx=False)
+            script = partial(
+                ops.delete_script,
+                sid=self._sid,
+                keys=keys,
+                by_mark=by_mark,
+                lock_key=self._link.lock_key,
+            )
+            return await self._link.run_raw(script, write=True, tx=True)
         work = ops.delete_by_mark if by_mark else ops.delete_ids
         return await self._link.run(partial(work, sid=self._sid, keys=keys), write=True)
 

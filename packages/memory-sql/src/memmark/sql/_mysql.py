@@ -12,9 +12,10 @@ from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-from memmark.sql._schema import Digest
+from memmark.sql._schema import Digest, Tables
 from memmark.sql._statements import Statements
 
 
@@ -30,6 +31,23 @@ class MySQLStatements(Statements):
     # here, so one-statement calls keep the implicit transaction.
     autocommit: ClassVar[bool] = False
     carriers_first: ClassVar[bool] = True
+
+    def __init__(self, tables: Tables, dialect: Dialect) -> None:
+        super().__init__(tables, dialect)
+        # The session's lock: its session row, written (made if missing, its
+        # summary kept) so InnoDB holds it exclusively until the commit. A
+        # replace (clear, import_state) deletes and inserts in several
+        # statements, and an add's autoincrement seq is taken before the add
+        # waits for the replace's locks, so without it an add could commit
+        # messages ordered before a replace that came first.
+        session = tables.session
+        upsert = mysql.insert(session).values(
+            sid=sa.bindparam("sid", type_=Digest),
+            user_id=sa.bindparam("user_id"),
+            session_id=sa.bindparam("session_id"),
+            summary=sa.bindparam("no_summary"),
+        )
+        self.lock_session = upsert.on_duplicate_key_update(sid=session.c.sid)
 
     def _insert_ignore(self, table: sa.Table, keys: list[str]) -> Insert:
         # IGNORE also downgrades some other errors to warnings, but none can

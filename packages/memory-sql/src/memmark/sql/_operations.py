@@ -191,9 +191,15 @@ async def delete_by_mark(
 
 
 async def delete_script(
-    conn: Any, statements: PostgresStatements, sid: bytes, keys: list[bytes], by_mark: bool
+    conn: Any,
+    statements: PostgresStatements,
+    sid: bytes,
+    keys: list[bytes],
+    by_mark: bool,
+    lock_key: int,
 ) -> int:
-    """PostgreSQL's delete on asyncpg: one query, its own transaction (see ``delete_script``)."""
+    """PostgreSQL's delete on asyncpg, after the session's lock (see ``delete_script``)."""
+    await conn.execute(statements.lock_sql, lock_key)
     tag: str = await conn.execute(statements.delete_script(sid, keys, by_mark=by_mark))
     return int(tag.rsplit(" ", 1)[1])  # "SELECT n": one row per message removed
 

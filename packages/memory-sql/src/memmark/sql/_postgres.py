@@ -23,15 +23,18 @@ one statement and not in the next: a re-mark inserted the new mark for the
 carriers of the old one it saw, then deleted the old mark from carriers
 that included a message committed in between, which ended with neither; a
 clear or an import deleted the messages it saw, then the marks of every
-message, stripping one added in between. So every such write first takes
-a transaction-level advisory lock of its session, exclusive
-(:attr:`lock_session`), and every add takes the same lock shared, in its one
-statement, before it inserts anything: no add commits between the
-statements of such a write, and such writes take turns. Adds still run side
-by side, and the other one-statement writes need no lock: the rows they
-write are locked by the statements that write them. The key is the first
-64 bits of the session digest; an application's own advisory locks with the
-same number would only wait on the memory's, and the memory's on them.
+message, stripping one added in between. And one-statement writes read by
+a snapshot taken before they wait: a delete that waited for an import
+deleted from the state before it. So every write takes a transaction-level
+advisory lock of its session, exclusive (:attr:`lock_session`), in a
+statement of its own before the statements that read and write (which then
+see every write committed before them), and an add takes it in its one
+statement before it inserts anything (nothing in an add reads by its
+snapshot). The writes of one session take turns, so two adds never
+interleave their messages either; writes of different sessions never wait
+on each other. The key is the first 64 bits of the session digest; an
+application's own advisory locks with the same number would only wait on
+the memory's, and the memory's on them.
 
 **SQL text.** ``add``, ``get_memory`` and ``size`` are SQL text with
 positional parameters (``$1`` is always the session digest; id lists travel
@@ -107,14 +110,15 @@ class PostgresStatements(Statements):
         # ordinality fixes the order seq is assigned in), and the marks join
         # exactly the rows the insert returned, so a message that lost a race
         # for its id never gets this call's marks. Returns the ids inserted.
-        # The session's lock is taken shared first: the rows to insert are
-        # the cross product with the lock's one row, sorted before the first
-        # is inserted.
+        # The session's lock is taken first: the rows to insert are the
+        # cross product with the lock's one row, sorted before the first is
+        # inserted. (The statement's snapshot predates the lock, but nothing
+        # here reads by it: ON CONFLICT checks the latest committed rows.)
         # $1 sid, $2 mids, $3 msg_ids, $4 msgs (JSON text), $5 mks, $6 marks,
         # $7 the lock's key.
         self.add_sql = f"""
             WITH locked AS (
-                SELECT pg_advisory_xact_lock_shared($7::bigint)
+                SELECT pg_advisory_xact_lock($7::bigint)
             ), ins AS (
                 INSERT INTO {msg} (sid, mid, msg_id, msg)
                 SELECT $1::bytea, t.mid, t.msg_id, t.msg::json
@@ -132,6 +136,7 @@ class PostgresStatements(Statements):
             SELECT mid FROM ins
         """
         self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1"
+        self.lock_sql = "SELECT pg_advisory_xact_lock($1::bigint)"
         self.lock_session = sa.select(
             sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger))
         )
