@@ -80,14 +80,20 @@ def test_no_module_outside_core_imports_a_private_core_name() -> None:
 # -- memmark.agentscope: a client of core's public API only ------------------------
 
 AGENTSCOPE_SRC = ROOT / "packages" / "memory-agentscope" / "src"
-PUBLIC_CORE_MODULES = {"memmark.core.checks", "memmark.core.testing"}
+# The public modules docs/ARCHITECTURE.md names for backends and adapters.
+PUBLIC_CORE_MODULES = {
+    "memmark.core.checks",
+    "memmark.core.testing",
+    "memmark.core.urls",
+    "memmark.core.values",
+}
 
 
 def _non_public_core_imports(tree: ast.AST) -> list[str]:
     """Return each core name an import in ``tree`` takes from outside core's public API.
 
     Public: the names ``memmark.core`` exports (``__all__``) and the modules
-    ``memmark.core.checks`` and ``memmark.core.testing``.
+    of :data:`PUBLIC_CORE_MODULES`.
     """
     import memmark.core
 
