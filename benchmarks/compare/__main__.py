@@ -1,8 +1,8 @@
 """memmark side by side with the peer it replaces, and with raw-client floors.
 
 Runs the operations of ``benchmarks/operations.py``, in one process, on
-memmark and on AgentScope 1.0.21's ``agentscope.memory`` (installed only for
-this run), interleaved call by call, and prints a table per corpus shape
+memmark and on AgentScope 1.0.21's ``agentscope.memory`` (in the workspace's
+dev group), interleaved call by call, and prints a table per corpus shape
 (``benchmarks/corpus.py``; agent-shaped messages are the headline):
 operation, backend, peer µs, memmark µs, ratio (peer / memmark: above 1
 means memmark is faster). The ``agent`` section adds a row per backend for
@@ -14,9 +14,7 @@ client doing the same work. Servers come from the backend table
 
 Usage, from the repository root::
 
-    uv run --with 'agentscope[redis_memory]==1.0.21' --with 'mcp==1.25.0' \\
-        --with 'pydantic<2.13' --with tqdm --with greenlet \\
-        python -m benchmarks.compare [--only core,sql,redis,agent] [--shape agent|plain|both]
+    uv run python -m benchmarks.compare [--only core,sql,redis,agent] [--shape agent|plain|both]
         [--messages 1000] [--rounds 200]
 """
 
