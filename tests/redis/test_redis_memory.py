@@ -221,13 +221,13 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
     memory = make(client)
     await memory.add(msg("a"), marks="m")
     await memory.update_compressed_summary("s")
-    assert await _pttls(client, memory) == [-1] * 5
+    assert await _pttls(client, memory) == [-1] * 6
     memory.key_ttl = 60
     await memory.size()
     assert all(59_000 < t <= 60_000 for t in await _pttls(client, memory))
     memory.key_ttl = None  # no TTL: the next call makes every key persistent again
     await memory.get_memory()
-    assert await _pttls(client, memory) == [-1] * 5
+    assert await _pttls(client, memory) == [-1] * 6
     with pytest.raises(ValueError, match="key_ttl"):
         memory.key_ttl = 0
     with pytest.raises(TypeError, match="key_ttl"):
