@@ -82,7 +82,7 @@ class RedisMemory(StoreBackedMemory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
-    round trip. The session lives in five keys under one hash tag, so the
+    round trip. The session lives in six keys under one hash tag, so the
     scripts also run on Redis Cluster. See the package README for the key
     layout and what happens to calls too big for one script run.
 
