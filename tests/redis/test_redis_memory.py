@@ -266,7 +266,10 @@ async def test_scripts_reload_after_script_flush(client: Any) -> None:
     await client.script_flush()
     await memory.add(msg("b"), marks="m")
     assert contents(await memory.get_memory()) == ["a", "b"]
-    assert await client.script_exists(scripts()["get"].sha) == [True]
+    uncached = make(client, message_cache=False)  # reads with get
+    assert contents(await uncached.get_memory(mark="m")) == ["b"]
+    loaded = [scripts()[name].sha for name in ("add", "read", "get")]
+    assert await client.script_exists(*loaded) == [True, True, True]
 
 
 async def test_survives_a_server_restart(own_server: RedisServer) -> None:
