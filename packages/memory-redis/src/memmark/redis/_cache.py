@@ -16,6 +16,7 @@ shared and treated as read-only, as the in-process memory's are.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 
@@ -154,6 +155,8 @@ class MessageCache:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, Snapshot] = OrderedDict()
         self._bytes = 0
+        # Memories on event loops of different threads may share the cache.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -165,13 +168,18 @@ class MessageCache:
 
     def get(self, key: Hashable) -> Snapshot | None:
         """Return the snapshot held for ``key``, marking it recently used."""
-        snapshot = self._entries.get(key)
-        if snapshot is not None:
-            self._entries.move_to_end(key)
-        return snapshot
+        with self._lock:
+            snapshot = self._entries.get(key)
+            if snapshot is not None:
+                self._entries.move_to_end(key)
+            return snapshot
 
     def take(self, key: Hashable) -> Snapshot | None:
         """Remove and return the snapshot held for ``key``, if any."""
+        with self._lock:
+            return self._take(key)
+
+    def _take(self, key: Hashable) -> Snapshot | None:
         snapshot = self._entries.pop(key, None)
         if snapshot is not None:
             self._bytes -= snapshot.weight
@@ -179,19 +187,21 @@ class MessageCache:
 
     def put(self, key: Hashable, snapshot: Snapshot) -> None:
         """Hold ``snapshot`` for ``key``, dropping the least recently used past the bounds."""
-        self.take(key)
-        if snapshot.weight > self.max_bytes:
-            return
-        self._entries[key] = snapshot
-        self._bytes += snapshot.weight
-        while len(self._entries) > self.max_sessions or self._bytes > self.max_bytes:
-            _, dropped = self._entries.popitem(last=False)
-            self._bytes -= dropped.weight
+        with self._lock:
+            self._take(key)
+            if snapshot.weight > self.max_bytes:
+                return
+            self._entries[key] = snapshot
+            self._bytes += snapshot.weight
+            while len(self._entries) > self.max_sessions or self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.weight
 
     def clear(self) -> None:
         """Drop every snapshot."""
-        self._entries.clear()
-        self._bytes = 0
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
 
 SHARED_CACHE = MessageCache()
