@@ -7,21 +7,45 @@
 --   KEYS[3] ids         (:i) zset    score = seq, member = the message's id
 --   KEYS[4] marks       (:x) hash    message id -> its marks blob
 --   KEYS[5] mark index  (:k) zset    all scores 0, member = encoded mark .. seq16 .. payload
+--   KEYS[6] version     (:v) string  a counter every write run moves on by one
 -- A payload is msgpack (see memmark/redis/_codec.py); an encoded mark is
 -- "<byte length>:<mark>", and a marks blob is a message's encoded marks joined.
 -- ARGV[1] of every script is the keys' TTL in milliseconds; "0": no expiry.
 local unpack = unpack or table.unpack
 local SUMMARY, ORDER, IDS, MARKS, MARK_INDEX = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local VERSION = KEYS[6]
 local TTL = tonumber(ARGV[1])
 
--- Every call leaves all five keys with the same expiry, so a session can
+-- Every call leaves all six keys with the same expiry, so a session can
 -- never be half expired (a stray mark index pointing at messages gone).
 local function slide_expiry()
   if TTL > 0 then
-    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], TTL) end
+    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], TTL) end
   else
-    for i = 1, 5 do redis.call('PERSIST', KEYS[i]) end
+    for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
   end
+end
+
+-- The session's version, or false when it has none (a new session, one
+-- written before versions existed, or one whose keys expired).
+local function current_version()
+  local version = redis.call('GET', VERSION)
+  return version and tonumber(version)
+end
+
+-- Move the version on by one and return it: a client that holds the
+-- messages of version v and sees v + 1 after its own write knows no one
+-- else wrote in between. A missing counter starts at the server's clock in
+-- microseconds, so a session that expired and was written again does not
+-- repeat a version some client may still hold for it.
+local function bump_version()
+  local version = redis.call('INCR', VERSION)
+  if version == 1 then
+    local now = redis.call('TIME')
+    version = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    redis.call('SET', VERSION, string.format('%d', version))
+  end
+  return version
 end
 
 -- Fixed width, so that the mark index sorts by message order within a mark.

@@ -6,7 +6,9 @@
 --   mode "refuse": if any id is already stored, write nothing.
 --   mode "check":  write nothing, only look the ids up (the pre-check of a
 --                  call cut into several runs).
--- Returns the ids already stored; always none in mode "skip".
+-- Returns {version, {id...}}: the session's version after the run (moved on
+-- when the run wrote, false for a session without one) and the ids already
+-- stored (always none in mode "skip").
 -- Python side: add() in memmark/redis/_protocol.py.
 local mode = ARGV[2]
 local mark_count = tonumber(ARGV[3])
@@ -26,7 +28,7 @@ if mode ~= 'skip' then
   end
   if #taken > 0 or mode == 'check' then
     slide_expiry()
-    return taken
+    return {current_version(), taken}
   end
 end
 
@@ -48,5 +50,6 @@ for n = 1, count do
   end
 end
 write_batch(batch, ORDER, IDS, MARKS, MARK_INDEX)
+local version = bump_version()
 slide_expiry()
-return {}
+return {version, {}}

@@ -1,6 +1,7 @@
 -- delete: remove messages by id, with their marks.
 -- ARGV: ttl, then the ids (no repeats: the caller de-duplicates)
--- Returns the number of messages removed.
+-- Returns {version, removed}: the session's new version and the number of
+-- messages removed.
 -- Python side: delete() in memmark/redis/_protocol.py.
 -- The ids' seqs and marks come in one ZMSCORE and one HMGET (a run holds at
 -- most 2,000 ids, under unpack's limit): a command per id costs more.
@@ -23,5 +24,6 @@ for n = 1, #ids do
 end
 if #removed > 0 then call_in_slices('ZREM', IDS, removed) end
 if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
+local version = bump_version()
 slide_expiry()
-return #removed
+return {version, #removed}

@@ -2,7 +2,7 @@
 -- ARGV: ttl, budget, then the marks
 -- Removes at most `budget` messages (and, in a session heavier than
 -- RUN_BYTES, reads entries up to RUN_BYTES), so the script stays short.
--- Returns {removed, more}: more is 1 when messages carrying a mark remain
+-- Returns {version, removed, more}: the session's new version; more is 1 when messages carrying a mark remain
 -- (the caller runs the script again; each run is atomic and idempotent).
 -- Python side: delete_by_mark() in memmark/redis/_protocol.py.
 local budget = tonumber(ARGV[2])
@@ -59,5 +59,6 @@ for j = 3, #ARGV do
   end
   if more == 1 then break end
 end
+local version = bump_version()
 slide_expiry()
-return {removed, more}
+return {version, removed, more}

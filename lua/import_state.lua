@@ -1,5 +1,5 @@
 -- import_state: replace the session's messages and marks, and its summary.
--- KEYS[6..9]: staging order, ids, marks and mark index under the same hash
+-- KEYS[7..10]: staging order, ids, marks and mark index under the same hash
 -- tag (an import too big for one run is written there first, then swapped
 -- in by RENAME at once).
 -- ARGV: ttl, phase, summary, base, id * n, payload * n, marks blob * n
@@ -8,13 +8,13 @@
 --   phase "stage":  add the messages to the staging keys (base 0 empties them).
 --   phase "commit": add the messages to staging, then swap staging in.
 --   base: the seq of the run's first message minus one.
--- Returns nothing.
+-- Returns nothing; a whole or commit run moves the version on.
 -- Python side: import_state() in memmark/redis/_protocol.py.
 local phase = ARGV[2]
 local base = tonumber(ARGV[4])
 local order_key, ids_key, marks_key, index_key = ORDER, IDS, MARKS, MARK_INDEX
 if phase ~= 'whole' then
-  order_key, ids_key, marks_key, index_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+  order_key, ids_key, marks_key, index_key = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 end
 if phase == 'whole' or (phase == 'stage' and base == 0) then
   redis.call('UNLINK', order_key, ids_key, marks_key, index_key)
@@ -31,17 +31,18 @@ write_batch(batch, order_key, ids_key, marks_key, index_key)
 
 if phase == 'stage' then
   -- An import abandoned half way must not leave its staging keys forever.
-  for n = 6, 9 do redis.call('PEXPIRE', KEYS[n], 3600000) end
+  for n = 7, 10 do redis.call('PEXPIRE', KEYS[n], 3600000) end
   return
 end
 if phase == 'commit' then
   for n = 2, 5 do
-    if redis.call('EXISTS', KEYS[n + 4]) == 1 then
-      redis.call('RENAME', KEYS[n + 4], KEYS[n])
+    if redis.call('EXISTS', KEYS[n + 5]) == 1 then
+      redis.call('RENAME', KEYS[n + 5], KEYS[n])
     else
       redis.call('UNLINK', KEYS[n])
     end
   end
 end
 store_summary(ARGV[3])
+bump_version()
 slide_expiry()

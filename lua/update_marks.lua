@@ -6,7 +6,8 @@
 --   the position of the first id to do, which the run after a stop gets).
 -- Touches at most `budget` messages; in a session heavier than RUN_BYTES a
 -- run also stops once the payloads it read or copied pass RUN_BYTES.
--- Returns {changed, next cursor or false}: a cursor ("" when walking old's
+-- Returns {version, changed, next cursor or false}: the session's version
+-- after the run (moved on unless the run had nothing to do); a cursor ("" when walking old's
 -- index, which shrinks run by run) means: run again. Each run is atomic and
 -- idempotent.
 -- Python side: update_marks() in memmark/redis/_protocol.py.
@@ -17,7 +18,7 @@ local budget = tonumber(ARGV[6])
 
 if new and new == old then
   slide_expiry()
-  return {0, false}
+  return {current_version(), 0, false}
 end
 
 -- The writes are gathered and sent in a few bulk commands at the end: a
@@ -136,5 +137,6 @@ end
 if #index_additions > 0 then call_in_slices('ZADD', MARK_INDEX, index_additions) end
 if #blob_updates > 0 then call_in_slices('HSET', MARKS, blob_updates) end
 if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
+local version = bump_version()
 slide_expiry()
-return {changed, next_cursor}
+return {version, changed, next_cursor}

@@ -1,9 +1,11 @@
 """Redis rows of the comparison: memmark's RedisMemory against the peer's, and raw floors.
 
 Both memories run on the same server (the backend table's ``redis``:
-``MEMMARK_REDIS_URL``, db 15 by default) under different key prefixes, first
-without and then with a key TTL. The floors are what the bare client pays for the least it could do:
-a PING, an EVALSHA of an empty script, an HGETALL of the session's payloads.
+``MEMMARK_REDIS_URL``, db 15 by default) under different key prefixes: without
+a key TTL, again with memmark's message cache switched off (its reads of an
+unchanged session otherwise move no payloads), then with a key TTL. The
+floors are what the bare client pays for the least it could do: a PING, an
+EVALSHA of an empty script, an HGETALL of the session's payloads.
 They are timed twice: alone, and interleaved with the peer's call of the
 row they bound, as memmark's calls are. A short call right after a long
 peer call runs on cold caches: on a loaded 2-core machine an empty EVALSHA
@@ -51,6 +53,7 @@ async def _section(
     rounds: int,
     empty_script: Call,
     fields: dict[str, str],
+    message_cache: bool = True,
 ) -> None:
     from agentscope.memory import RedisMemory as PeerMemory
     from agentscope.message import Msg as PeerMsg
@@ -58,10 +61,14 @@ async def _section(
     run_id = uuid.uuid4().hex
     peer_prefix, our_prefix = f"bench-peer:{run_id}:", f"bench-memmark:{run_id}:"
     backend = "redis" if key_ttl is None else "redis, key_ttl"
+    if not message_cache:
+        backend += ", no message cache"
     peer_memory = PeerMemory(
         connection_pool=client.connection_pool, key_prefix=peer_prefix, key_ttl=key_ttl
     )
-    our_memory = RedisMemory(client=client, key_prefix=our_prefix, key_ttl=key_ttl)
+    our_memory = RedisMemory(
+        client=client, key_prefix=our_prefix, key_ttl=key_ttl, message_cache=message_cache
+    )
     peer = Side(peer_memory, PeerMsg, cfg.corpus, native_limit=False)
     ours = Side(our_memory, Msg, cfg.corpus)
     floor_hash = f"{our_prefix}floor-hash"
@@ -109,6 +116,9 @@ async def run(table: Table, cfg: Config) -> None:
         await client.hset(f"{prefix}floor-hash", mapping=fields)  # type: ignore[arg-type]
         await _floors(table, cfg, client, f"{prefix}floor-hash", empty_script)
         await _section(table, cfg, client, None, cfg.rounds, empty_script, fields)
+        # Reads of an unchanged session come from the message cache above;
+        # without it every read moves and decodes the payloads.
+        await _section(table, cfg, client, None, cfg.rounds, empty_script, fields, False)
         # The peer scans the keyspace on every call with a TTL; fewer rounds
         # keep the run short, and a median of 50 is still steady.
         ttl_rounds = max(20, cfg.rounds // 4)

@@ -106,7 +106,7 @@ async def test_a_session_uses_only_its_fixed_keys(client: Any) -> None:
         async for k in client.scan_iter(match=f"{client.test_prefix}*")
     }
     assert keys == set(memory.keys)
-    assert len(keys) == 5
+    assert len(keys) == 6  # the five of the messages and the version
 
 
 async def test_hostile_ids_hold_apart_on_the_server(client: Any) -> None:
@@ -133,7 +133,7 @@ async def test_every_key_of_a_session_is_in_one_slot(redis_cluster: Cluster) -> 
             slots = {await client.cluster_keyslot(k) for k in memory.keys}
             assert len(slots) == 1
             # and the slot's node really holds them all (no CROSSSLOT, no MOVED)
-            assert await client.exists(*memory.keys) == 5
+            assert await client.exists(*memory.keys) == 6
             state = await memory.export_state()
             # a staged import (bigger than one run) also stays in the slot
             big = {"content": [[msg(f"x{i}").to_dict(), ["m"]] for i in range(7)]}
@@ -221,13 +221,13 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
     memory = make(client)
     await memory.add(msg("a"), marks="m")
     await memory.update_compressed_summary("s")
-    assert await _pttls(client, memory) == [-1] * 5
+    assert await _pttls(client, memory) == [-1] * 6
     memory.key_ttl = 60
     await memory.size()
     assert all(59_000 < t <= 60_000 for t in await _pttls(client, memory))
     memory.key_ttl = None  # no TTL: the next call makes every key persistent again
     await memory.get_memory()
-    assert await _pttls(client, memory) == [-1] * 5
+    assert await _pttls(client, memory) == [-1] * 6
     with pytest.raises(ValueError, match="key_ttl"):
         memory.key_ttl = 0
     with pytest.raises(TypeError, match="key_ttl"):
@@ -266,7 +266,10 @@ async def test_scripts_reload_after_script_flush(client: Any) -> None:
     await client.script_flush()
     await memory.add(msg("b"), marks="m")
     assert contents(await memory.get_memory()) == ["a", "b"]
-    assert await client.script_exists(scripts()["get"].sha) == [True]
+    uncached = make(client, message_cache=False)  # reads with get
+    assert contents(await uncached.get_memory(mark="m")) == ["b"]
+    loaded = [scripts()[name].sha for name in ("add", "read", "get")]
+    assert await client.script_exists(*loaded) == [True, True, True]
 
 
 async def test_survives_a_server_restart(own_server: RedisServer) -> None:

@@ -1,4 +1,4 @@
-"""Where a session lives: its five keys, all under one Redis Cluster hash tag.
+"""Where a session lives: its six keys, all under one Redis Cluster hash tag.
 
 Every key is ``<key_prefix>{<tag>}<suffix>``. The suffix bytes are part of
 the stored format (sessions written before must still be found), so they
@@ -23,6 +23,9 @@ MARKS_SUFFIX = b":x"
 """A hash: message id -> its marks, each written ``<byte length>:<mark>``."""
 MARK_INDEX_SUFFIX = b":k"
 """A sorted set, all scores 0: ``<byte length>:<mark>`` + 16-digit seq + payload."""
+VERSION_SUFFIX = b":v"
+"""A string: a counter every write run moves on by one (absent in sessions
+written before versions existed, until their next write)."""
 STAGING_SUFFIX = b":t"
 """Put, with a random token, after a key's own suffix to name its staging copy."""
 
@@ -35,6 +38,7 @@ class SessionKeys(NamedTuple):
     ids: bytes
     marks: bytes
     mark_index: bytes
+    version: bytes
 
 
 def session_tag(user_id: str, session_id: str) -> bytes:
@@ -60,7 +64,7 @@ def hash_tag(key: bytes) -> bytes:
 
 
 def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
-    """Return the five keys of a session: summary, order, ids, marks of each id, mark index.
+    """Return the six keys of a session: summary, order, ids, marks of each id, mark index, version.
 
     Raises:
         ValueError: ``key_prefix`` holds an empty ``{}``, which would make
@@ -73,6 +77,7 @@ def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
         ids=base + IDS_SUFFIX,
         marks=base + MARKS_SUFFIX,
         mark_index=base + MARK_INDEX_SUFFIX,
+        version=base + VERSION_SUFFIX,
     )
     if len({hash_tag(k) for k in keys}) != 1:
         raise ValueError(

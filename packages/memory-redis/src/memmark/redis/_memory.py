@@ -8,7 +8,7 @@ scripts' typed protocol (:mod:`._protocol`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -16,6 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from memmark.core import DuplicateMessageError, Msg, StateContent, StoreBackedMemory
+from memmark.redis._cache import SHARED_CACHE, MessageCache, Snapshot
 from memmark.redis._codec import (
     decode_marks,
     decode_text,
@@ -27,7 +28,7 @@ from memmark.redis._codec import (
     unpack_messages,
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
-from memmark.redis._protocol import SessionScripts, ttl_argument
+from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
 
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see the package README on what that means).
@@ -69,11 +70,19 @@ def _runs(ids: list[bytes], weights: list[int], per_run: int) -> Iterator[range]
     yield range(start, len(ids))
 
 
+def _cache_key(client: Any, keys: SessionKeys) -> Hashable:
+    """Name a session on a server, for the message cache."""
+    pool = getattr(client, "connection_pool", None)
+    # An in-process server (fakeredis) has no address of its own.
+    server = None if pool is None else pool.connection_kwargs.get("server")
+    return (server_label(client), id(server), keys.version)
+
+
 class RedisMemory(StoreBackedMemory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
-    round trip. The session lives in five keys under one hash tag, so the
+    round trip. The session lives in six keys under one hash tag, so the
     scripts also run on Redis Cluster. See the package README for the key
     layout and what happens to calls too big for one script run.
 
@@ -95,6 +104,11 @@ class RedisMemory(StoreBackedMemory):
         client: An existing ``redis.asyncio.Redis`` or ``RedisCluster``,
             used as is and never closed by the memory.
         url: A ``redis://`` URL to connect to.
+        message_cache: Where decoded sessions are kept between calls:
+            ``True`` (the default) for the process-wide cache, a
+            :class:`~memmark.redis.MessageCache` of your own, or ``False``
+            for none. A read of a session nobody wrote since this process
+            last saw it then moves and decodes nothing (see the README).
         **client_kwargs: Passed to ``redis.asyncio.Redis`` when the memory
             makes its own client.
 
@@ -118,6 +132,7 @@ class RedisMemory(StoreBackedMemory):
         *,
         client: aioredis.Redis | aioredis.RedisCluster | None = None,
         url: str | None = None,
+        message_cache: MessageCache | bool = True,
         **client_kwargs: Any,
     ) -> None:
         super().__init__(session_id, user_id)
@@ -151,6 +166,15 @@ class RedisMemory(StoreBackedMemory):
         else:
             made = aioredis.Redis(host=host, port=port, db=db, password=password, **client_kwargs)
         self._scripts = SessionScripts(made, keys, ttl)
+        # An empty cache is falsy (it has a length): compare with the flags.
+        self._cache: MessageCache | None = (
+            SHARED_CACHE
+            if message_cache is True
+            else None
+            if message_cache is False
+            else message_cache
+        )
+        self._cache_key = _cache_key(made, keys)
 
     # -- settings -------------------------------------------------------------
 
@@ -195,10 +219,15 @@ class RedisMemory(StoreBackedMemory):
             payloads.append(payload)
             size += len(msg_id) + len(payload)
         scripts = self._scripts
+        held = self._take_cached()
         # Each payload is written once, and again into the index per mark.
         if len(msgs) * (1 + len(marks)) <= ADD_BUDGET and size * (1 + len(marks)) <= RUN_BYTES:
-            taken = await scripts.add(
+            version, taken = await scripts.add(
                 b"skip" if skip_duplicated else b"refuse", encoded_marks, ids, payloads
+            )
+            # The cache gets its own decoded copies: the caller may change theirs.
+            self._advance(
+                held, version, lambda h, v: h.added(v, unpack_messages(payloads), marks, size)
             )
             if taken:
                 raise DuplicateMessageError([decode_text(msg_id) for msg_id in taken])
@@ -210,7 +239,8 @@ class RedisMemory(StoreBackedMemory):
             # run is atomic, the whole call is not (see the README).
             taken = []
             for run in runs:
-                taken += await scripts.add(b"check", encoded_marks, ids[run.start : run.stop], ())
+                _, found = await scripts.add(b"check", encoded_marks, ids[run.start : run.stop], ())
+                taken += found
             if taken:
                 raise DuplicateMessageError([decode_text(msg_id) for msg_id in taken])
         for run in runs:
@@ -219,29 +249,54 @@ class RedisMemory(StoreBackedMemory):
             )
 
     async def _delete(self, ids: list[str]) -> int:
+        held = self._take_cached()
+        chunks = _chunks([encode_text(msg_id) for msg_id in ids], DELETE_BUDGET)
         removed = 0
-        for chunk in _chunks([encode_text(msg_id) for msg_id in ids], DELETE_BUDGET):
-            removed += await self._scripts.delete(chunk)
+        for chunk in chunks:
+            version, count = await self._scripts.delete(chunk)
+            removed += count
+        if len(chunks) == 1:
+            self._advance(held, version, lambda h, v: h.without(v, ids))
         return removed
 
     async def _delete_by_mark(self, marks: list[str]) -> int:
         encoded = [encode_text(mark) for mark in marks]
+        held = self._take_cached()
         removed = 0
+        runs = 0
         while True:
             reply = await self._scripts.delete_by_mark(encoded, DELETE_BY_MARK_BUDGET)
             removed += reply.removed
+            runs += 1
             if not reply.more:
+                if runs == 1:
+                    self._advance(held, reply.version, lambda h, v: h.without_marks(v, marks))
                 return removed
 
     async def _clear(self) -> None:
-        await self._scripts.clear()
+        held = self._take_cached()
+        version = await self._scripts.clear()
+        self._advance(held, version, lambda h, v: Snapshot(v, (), {}, 0))
 
     async def _update_messages_mark(
         self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
         new = None if new_mark is None else encode_text(new_mark)
         old = None if old_mark is None else encode_text(old_mark)
+        held = self._take_cached()
+        changed, versions = await self._remark(new, old, msg_ids)
+        if len(versions) == 1:
+            self._advance(
+                held, versions[0], lambda h, v: h.remarked(v, new_mark, old_mark, msg_ids)
+            )
+        return changed
+
+    async def _remark(
+        self, new: bytes | None, old: bytes | None, msg_ids: list[str] | None
+    ) -> tuple[int, list[int | None]]:
+        """Run ``update_marks`` until done; return the count and each run's version."""
         changed = 0
+        versions: list[int | None] = []
         if msg_ids is not None:
             for chunk in _chunks([encode_text(msg_id) for msg_id in msg_ids], UPDATE_BUDGET):
                 # A run that reached RUN_BYTES names the first id it left.
@@ -251,14 +306,16 @@ class RedisMemory(StoreBackedMemory):
                         new, old, chunk, position, UPDATE_BUDGET
                     )
                     changed += reply.changed
+                    versions.append(reply.version)
                     position = reply.cursor
-            return changed
+            return changed, versions
         cursor: bytes | None = b""
         while cursor is not None:
             reply = await self._scripts.update_marks(new, old, None, cursor, UPDATE_BUDGET)
             changed += reply.changed
+            versions.append(reply.version)
             cursor = reply.cursor
-        return changed
+        return changed, versions
 
     async def _update_compressed_summary(self, summary: str) -> None:
         await self._scripts.summary(encode_text(summary))
@@ -269,6 +326,40 @@ class RedisMemory(StoreBackedMemory):
         return await self._scripts.size()
 
     async def _get_memory(
+        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
+    ) -> tuple[list[Msg], str | None]:
+        cache = self._cache
+        if cache is None:
+            return await self._read_store(mark, exclude_mark, limit, with_summary)
+        held = cache.get(self._cache_key)
+        # Only a read of the whole session (less a mark) fills the cache: a
+        # mark or a limit read of a session not held reads only its part.
+        whole = mark is None and limit is None
+        if held is None and not whole:
+            return await self._read_store(mark, exclude_mark, limit, with_summary)
+        reply = await self._scripts.read(None if held is None else held.version, whole, READ_BUDGET)
+        summary = None if reply.summary is None else decode_text(reply.summary)
+        if reply.state == 0 and held is not None:
+            return held.select(mark, exclude_mark, limit), summary
+        if reply.state == 1:
+            marks = reply.marks
+            snapshot = Snapshot(
+                reply.version or 0,
+                tuple(unpack_messages(reply.payloads)) if reply.payloads else (),
+                {
+                    decode_text(marks[n]): frozenset(decode_marks(marks[n + 1]))
+                    for n in range(0, len(marks), 2)
+                },
+                sum(map(len, reply.payloads)),
+            )
+            if reply.version is not None:  # a session without a version is never held
+                cache.put(self._cache_key, snapshot)
+            return snapshot.select(mark, exclude_mark, limit), summary
+        if held is not None and cache.get(self._cache_key) is held:
+            cache.take(self._cache_key)
+        return await self._read_store(mark, exclude_mark, limit, with_summary)
+
+    async def _read_store(
         self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
     ) -> tuple[list[Msg], str | None]:
         # The summary is read in the same round trip as the messages.
@@ -298,6 +389,27 @@ class RedisMemory(StoreBackedMemory):
             cursor = reply.cursor
         return payloads
 
+    # -- the message cache ------------------------------------------------------
+
+    def _take_cached(self) -> Snapshot | None:
+        """Remove this session's snapshot from the cache for a write, returning it.
+
+        Only a write that completes puts the next one back, so an error or a
+        cancellation mid-call leaves the session uncached.
+        """
+        return None if self._cache is None else self._cache.take(self._cache_key)
+
+    def _advance(
+        self, held: Snapshot | None, version: int | None, after: Callable[[Snapshot, int], Snapshot]
+    ) -> None:
+        """Cache the snapshot after this process's write, when the version shows no other."""
+        if held is None or version is None or self._cache is None:
+            return
+        if version == held.version:  # the run wrote nothing
+            self._cache.put(self._cache_key, held)
+        elif version == held.version + 1:
+            self._cache.put(self._cache_key, after(held, version))
+
     # -- state ----------------------------------------------------------------
 
     async def _export_state(self) -> tuple[StateContent, str]:
@@ -314,6 +426,7 @@ class RedisMemory(StoreBackedMemory):
             reply = await self._scripts.export_state(reply.cursor, EXPORT_BUDGET)
 
     async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+        self._take_cached()  # an import replaces everything: read it afresh
         # An import bigger than one run is written to staging keys first and
         # swapped in by one final run, so readers never see half of it.
         messages = [

@@ -48,6 +48,7 @@ class Scripts(NamedTuple):
     export_state: Script
     get: Script
     import_state: Script
+    read: Script
     size: Script
     summary: Script
     update_marks: Script
@@ -117,9 +118,26 @@ class ExportReply(NamedTuple):
     """Each message's marks blob; ``None`` for a message without marks."""
 
 
+class ReadReply(NamedTuple):
+    """What one run of ``read`` returns."""
+
+    version: int | None
+    """The session's version; ``None`` for a session without one."""
+    summary: bytes | None
+    """The summary, when set."""
+    state: int
+    """0: the held version is current; 1: the whole session follows; 2: nothing follows."""
+    payloads: list[bytes]
+    """With state 1, every message's payload, oldest first."""
+    marks: list[bytes]
+    """With state 1, the marks hash as ``HGETALL`` gives it: id, blob, id, blob..."""
+
+
 class DeleteByMarkReply(NamedTuple):
     """What one run of ``delete_by_mark`` returns."""
 
+    version: int
+    """The session's version after the run."""
     removed: int
     """How many messages the run removed."""
     more: bool
@@ -129,6 +147,8 @@ class DeleteByMarkReply(NamedTuple):
 class UpdateMarksReply(NamedTuple):
     """What one run of ``update_marks`` returns."""
 
+    version: int | None
+    """The session's version after the run (``None``: a session without one)."""
     changed: int
     """How many messages' mark sets the run changed."""
     cursor: bytes | None
@@ -212,7 +232,7 @@ class SessionScripts:
         marks: Sequence[bytes],
         ids: Sequence[bytes],
         payloads: Sequence[bytes],
-    ) -> list[bytes]:
+    ) -> tuple[int | None, list[bytes]]:
         """Append messages, each carrying every mark in ``marks``.
 
         Args:
@@ -223,28 +243,35 @@ class SessionScripts:
             payloads: Their payloads, in the same order; none in mode ``b"check"``.
 
         Returns:
-            The ids already stored (none in mode ``b"skip"``).
+            The session's version after the run (moved on by one when the
+            run wrote; ``None`` for a session without one) and the ids
+            already stored (none in mode ``b"skip"``).
         """
         args = [self.ttl, mode, b"%d" % len(marks), *marks, *ids]
         args += payloads
-        taken: list[bytes] = await self._run(self._scripts.add, args)
-        return taken
+        version, taken = await self._run(self._scripts.add, args)
+        return version, taken
 
-    async def clear(self) -> None:
-        """Remove every message and mark; the summary stays."""
-        await self._run(self._scripts.clear, (self.ttl,))
+    async def clear(self) -> int:
+        """Remove every message and mark; the summary stays. Return the new version."""
+        version: int = await self._run(self._scripts.clear, (self.ttl,))
+        return version
 
-    async def delete(self, ids: Sequence[bytes]) -> int:
-        """Remove the messages ``ids`` (encoded, distinct); return how many were there."""
-        removed: int = await self._run(self._scripts.delete, (self.ttl, *ids))
-        return removed
+    async def delete(self, ids: Sequence[bytes]) -> tuple[int, int]:
+        """Remove the messages ``ids`` (encoded, distinct).
+
+        Returns:
+            The session's new version and how many of the messages were there.
+        """
+        version, removed = await self._run(self._scripts.delete, (self.ttl, *ids))
+        return version, removed
 
     async def delete_by_mark(self, marks: Sequence[bytes], budget: int) -> DeleteByMarkReply:
         """Remove up to ``budget`` messages carrying any of ``marks`` (encoded, distinct)."""
-        removed, more = await self._run(
+        version, removed, more = await self._run(
             self._scripts.delete_by_mark, (self.ttl, b"%d" % budget, *marks)
         )
-        return DeleteByMarkReply(removed, more == 1)
+        return DeleteByMarkReply(version, removed, more == 1)
 
     async def export_state(self, cursor: bytes, budget: int) -> ExportReply:
         """Read up to ``budget`` messages after ``cursor`` (``b""`` from the start)."""
@@ -316,6 +343,25 @@ class SessionScripts:
             args += [message[column] for message in messages]
         await self._run(self._scripts.import_state, args, (*self.keys, *staging))
 
+    async def read(self, held: int | None, fill: bool, budget: int) -> ReadReply:
+        """Read the whole session, unless the version ``held`` is current.
+
+        Args:
+            held: The version whose messages the caller holds, if any.
+            fill: Whether to send the whole session when ``held`` is not current.
+            budget: The most messages a whole reply may hold.
+        """
+        version, summary, state, payloads, marks = await self._run(
+            self._scripts.read,
+            (
+                self.ttl,
+                b"" if held is None else b"%d" % held,
+                b"1" if fill else b"0",
+                b"%d" % budget,
+            ),
+        )
+        return ReadReply(None if version is None else int(version), summary, state, payloads, marks)
+
     async def size(self) -> int:
         """Return the number of messages in the session."""
         count: int = await self._run(self._scripts.size, (self.ttl,))
@@ -352,5 +398,5 @@ class SessionScripts:
         ]
         if ids is not None:
             args += ids
-        changed, next_cursor = await self._run(self._scripts.update_marks, args)
-        return UpdateMarksReply(changed, next_cursor)
+        version, changed, next_cursor = await self._run(self._scripts.update_marks, args)
+        return UpdateMarksReply(version, changed, next_cursor)

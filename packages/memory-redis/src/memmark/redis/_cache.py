@@ -1,0 +1,208 @@
+"""A per-process cache of decoded sessions, each valid for one version.
+
+Every write run of a session moves its version (a counter under the
+session's hash tag) on by one. A :class:`Snapshot` is a session's messages
+and marks exactly as they were at one version: a read that sends that
+version and hears "unchanged" serves the snapshot without moving or
+decoding a byte. A write by this process that returns the snapshot's
+version + 1 (no other writer in between) makes the next snapshot by
+applying the same change locally. Anything else drops the entry.
+
+Snapshots are never changed in place: a write makes a new one, so a read
+that took a snapshot before awaiting the server still holds the one its
+version names. Reads hand out new lists; the messages themselves are
+shared and treated as read-only, as the in-process memory's are.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+
+from memmark.core import Msg
+
+DEFAULT_MAX_SESSIONS = 1024
+"""How many sessions the process-wide cache holds by default."""
+DEFAULT_MAX_BYTES = 256 << 20
+"""How many payload bytes the process-wide cache holds by default (256 MiB)."""
+
+_NO_MARKS: frozenset[str] = frozenset()
+
+
+class Snapshot:
+    """A session's messages and marks at one version; never changed once made.
+
+    Attributes:
+        version: The session's version these messages are.
+        messages: The messages, oldest first.
+        marks: Each marked message's id and its marks (unmarked ones are absent).
+        ids: Every message's id.
+        weight: The payload bytes of the messages, what the cache bounds.
+    """
+
+    __slots__ = ("ids", "marks", "messages", "version", "weight")
+
+    def __init__(
+        self,
+        version: int,
+        messages: tuple[Msg, ...],
+        marks: dict[str, frozenset[str]],
+        weight: int,
+        ids: frozenset[str] | None = None,
+    ) -> None:
+        self.version = version
+        self.messages = messages
+        self.marks = marks
+        self.weight = weight
+        self.ids = frozenset(msg.id for msg in messages) if ids is None else ids
+
+    def select(self, mark: str | None, exclude: str | None, limit: int | None) -> list[Msg]:
+        """Return a new list of the messages a read with these arguments gets."""
+        if mark is None and exclude is None:
+            selected = list(self.messages)
+        else:
+            marks = self.marks
+            selected = [
+                msg
+                for msg in self.messages
+                if (mark is None or mark in marks.get(msg.id, _NO_MARKS))
+                and (exclude is None or exclude not in marks.get(msg.id, _NO_MARKS))
+            ]
+        if limit is not None:
+            selected = selected[max(0, len(selected) - limit) :] if limit else []
+        return selected
+
+    def added(self, version: int, msgs: list[Msg], marks: list[str], weight: int) -> Snapshot:
+        """Return the next snapshot after ``msgs`` were added with ``marks``.
+
+        An id already stored, or earlier in ``msgs``, is skipped, as the
+        script skips it. ``msgs`` must be the cache's own objects.
+        """
+        ids = set(self.ids)
+        kept: list[Msg] = []
+        for msg in msgs:
+            if msg.id not in ids:
+                ids.add(msg.id)
+                kept.append(msg)
+        new_marks = self.marks
+        if marks and kept:
+            new_marks = dict(new_marks)
+            mark_set = frozenset(marks)
+            for msg in kept:
+                new_marks[msg.id] = mark_set
+        return Snapshot(
+            version, self.messages + tuple(kept), new_marks, self.weight + weight, frozenset(ids)
+        )
+
+    def without(self, version: int, gone: Iterable[str]) -> Snapshot:
+        """Return the next snapshot after the messages ``gone`` (ids) were removed."""
+        dropped = self.ids.intersection(gone)
+        if not dropped:
+            return Snapshot(version, self.messages, self.marks, self.weight, self.ids)
+        messages = tuple(msg for msg in self.messages if msg.id not in dropped)
+        marks = {i: m for i, m in self.marks.items() if i not in dropped}
+        # The weight is kept as an upper bound: the payload sizes are not kept.
+        return Snapshot(version, messages, marks, self.weight, self.ids - dropped)
+
+    def without_marks(self, version: int, marks: list[str]) -> Snapshot:
+        """Return the next snapshot after every message carrying one of ``marks`` was removed."""
+        wanted = frozenset(marks)
+        return self.without(version, [i for i, m in self.marks.items() if m & wanted])
+
+    def remarked(
+        self, version: int, new: str | None, old: str | None, ids: list[str] | None
+    ) -> Snapshot:
+        """Return the next snapshot after ``update_messages_mark(new, old, ids)``."""
+        selection: Iterable[str] = self.ids if ids is None else self.ids.intersection(ids)
+        marks = dict(self.marks)
+        for msg_id in selection:
+            current = marks.get(msg_id, _NO_MARKS)
+            if old is not None and old not in current:
+                continue
+            if new is None and old is None:
+                changed: frozenset[str] = _NO_MARKS
+            else:
+                changed = current - {old} if old is not None else current
+                if new is not None:
+                    changed = changed | {new}
+            if changed:
+                marks[msg_id] = changed
+            else:
+                marks.pop(msg_id, None)
+        return Snapshot(version, self.messages, marks, self.weight, self.ids)
+
+
+class MessageCache:
+    """Decoded sessions by key, least recently used dropped first.
+
+    Bounded by sessions and by payload bytes; one process-wide instance
+    (:data:`SHARED_CACHE`) serves every ``RedisMemory`` made with the
+    default ``message_cache=True``.
+
+    Args:
+        max_sessions: The most sessions held.
+        max_bytes: The most payload bytes held; a session heavier than this
+            is never held.
+    """
+
+    def __init__(
+        self, max_sessions: int = DEFAULT_MAX_SESSIONS, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        if max_sessions < 1 or max_bytes < 1:
+            raise ValueError("max_sessions and max_bytes must be at least 1")
+        self.max_sessions = max_sessions
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, Snapshot] = OrderedDict()
+        self._bytes = 0
+        # Memories on event loops of different threads may share the cache.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        """The payload bytes held."""
+        return self._bytes
+
+    def get(self, key: Hashable) -> Snapshot | None:
+        """Return the snapshot held for ``key``, marking it recently used."""
+        with self._lock:
+            snapshot = self._entries.get(key)
+            if snapshot is not None:
+                self._entries.move_to_end(key)
+            return snapshot
+
+    def take(self, key: Hashable) -> Snapshot | None:
+        """Remove and return the snapshot held for ``key``, if any."""
+        with self._lock:
+            return self._take(key)
+
+    def _take(self, key: Hashable) -> Snapshot | None:
+        snapshot = self._entries.pop(key, None)
+        if snapshot is not None:
+            self._bytes -= snapshot.weight
+        return snapshot
+
+    def put(self, key: Hashable, snapshot: Snapshot) -> None:
+        """Hold ``snapshot`` for ``key``, dropping the least recently used past the bounds."""
+        with self._lock:
+            self._take(key)
+            if snapshot.weight > self.max_bytes:
+                return
+            self._entries[key] = snapshot
+            self._bytes += snapshot.weight
+            while len(self._entries) > self.max_sessions or self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.weight
+
+    def clear(self) -> None:
+        """Drop every snapshot."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+SHARED_CACHE = MessageCache()
+"""The process-wide cache of ``RedisMemory(message_cache=True)``, the default."""
