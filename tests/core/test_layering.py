@@ -142,11 +142,11 @@ def test_the_agentscope_scan_sees_the_package_and_catches_offenders() -> None:
         "from memmark.core import Msg, build_state\n"
         "from memmark.core.msg import ROLES\n"
         "from memmark.core import checks\n"
-        "import memmark.core.urls\n"
+        "import memmark.core.in_memory\n"
         "x = self._backend._compressed_summary\n"
         "y = self._backend.size\n"
     )
-    assert _non_public_core_imports(tree) == ["memmark.core.msg.ROLES", "memmark.core.urls"]
+    assert _non_public_core_imports(tree) == ["memmark.core.msg.ROLES", "memmark.core.in_memory"]
     assert _private_backend_attributes(tree) == ["self._backend._compressed_summary"]
 
 

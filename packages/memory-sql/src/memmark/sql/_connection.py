@@ -259,14 +259,9 @@ class Connector:
         self._finish_first = sync.dialect.name == "sqlite" or self.session is not None
         # The key of the session's lock (see Statements.lock_session).
         self.lock_key = int.from_bytes(session_key[:8], "big", signed=True)
-        user_id, session_id = session_row
-        self._lock_params = {
-            "key": self.lock_key,
-            "sid": session_key,
-            "user_id": user_id,
-            "session_id": session_id,
-            "no_summary": '""',  # the summary column's JSON for none
-        }
+        # What a lock that is the session's row writes ('""': no summary, in JSON).
+        self._lock_params = {"key": self.lock_key, "sid": session_key, "no_summary": '""'}
+        self._lock_params |= dict(zip(("user_id", "session_id"), session_row, strict=True))
         self._state = _engine_state(sync)
         self.statements: Statements | None = self._state.statements.get(table_prefix)
 
