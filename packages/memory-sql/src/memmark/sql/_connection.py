@@ -26,7 +26,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from memmark.sql._postgres import PostgresStatements
 from memmark.sql._schema import make_tables
-from memmark.sql._statements import Statements, statements_for
+from memmark.sql._statements import Statements, create_tables
 
 _T = TypeVar("_T")
 
@@ -290,22 +290,20 @@ class Connector:
             else:
                 # A session bound to a connection: create the tables on it.
                 conn = await self.session.connection()
-                await conn.run_sync(tables.metadata.create_all)
-                return statements_for(tables, conn.dialect)
+                return await conn.run_sync(create_tables, tables)
         assert engine is not None
         for attempt in range(ATTEMPTS):
             try:
                 # Its own connection and transaction: never inside the caller's
                 # transaction (MySQL commits implicitly around DDL).
                 async with engine.begin() as conn:
-                    await conn.run_sync(tables.metadata.create_all)
-                break
+                    return await conn.run_sync(create_tables, tables)
             except DBAPIError:
                 # Another process created them at the same moment; the next
                 # look (checkfirst) sees them.
                 if attempt == ATTEMPTS - 1:
                     raise
-        return statements_for(tables, engine.dialect)
+        raise AssertionError("unreachable: the last attempt returned or raised")
 
     # -- running work ---------------------------------------------------------------
 

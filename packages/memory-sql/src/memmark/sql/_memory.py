@@ -19,6 +19,7 @@ from memmark.core import Msg, StateContent, StoreBackedMemory
 from memmark.sql import _operations as ops
 from memmark.sql._codec import dumps
 from memmark.sql._connection import Connector
+from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
 from memmark.sql._statements import MAX_IN, ReadKey
@@ -113,8 +114,16 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             work = partial(ops.add_arrays, batch=batch, lock_key=self._link.lock_key)
             await self._link.run_text(work, write=True, tx=tx)
             return
+        max_packet = await self._max_packet()
+        if max_packet is not None:
+            batch.sizes.extend(row_sizes(max_packet, batch.msg_ids, batch.bodies, "memories"))
         single = len(batch.mids) == 1 and not marks
         await self._link.run(partial(ops.add, batch=batch), write=True, single=single)
+
+    async def _max_packet(self) -> int | None:
+        """The server's largest statement in bytes (MariaDB), known with the tables."""
+        statements = self._link.statements or await self._link.ready()
+        return statements.max_packet
 
     async def _delete(self, ids: list[str]) -> int:
         """Remove messages by id, then the marks of those removed."""
@@ -166,7 +175,11 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
     async def _update_compressed_summary(self, summary: str) -> None:
         """Store the summary in the database; every handle on the session sees it."""
-        work = partial(ops.upsert_summary, row=self._summary_row(summary))
+        row = self._summary_row(summary)
+        max_packet = await self._max_packet()
+        if max_packet is not None:
+            check_text_fits(max_packet, row["summary"], "summary")
+        work = partial(ops.upsert_summary, row=row)
         await self._link.run(work, write=True, single=True)
 
     # -- reads ------------------------------------------------------------------
@@ -226,9 +239,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             mid = id_digest(msg.id)
             rows.append({"sid": sid, "mid": mid, "msg_id": msg.id, "msg": dumps(msg.to_dict())})
             marks_of[mid] = [(id_digest(k), k) for k in marks]
-        work = partial(
-            ops.replace, rows=rows, marks=marks_of, summary_row=self._summary_row(summary)
-        )
+        summary_row = self._summary_row(summary)
+        sizes: list[int] = []
+        max_packet = None if self._pg else await self._max_packet()
+        if max_packet is not None:
+            bodies = [row["msg"] for row in rows]
+            sizes = row_sizes(max_packet, [m.id for m, _ in content], bodies, "state")
+            check_text_fits(max_packet, summary_row["summary"], "state['_compressed_summary']")
+        work = partial(ops.replace, rows=rows, marks=marks_of, summary_row=summary_row, sizes=sizes)
         await self._link.run(work, write=True)
 
     # -- lifetime ---------------------------------------------------------------

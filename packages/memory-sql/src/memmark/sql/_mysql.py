@@ -8,15 +8,82 @@ a mark many messages carry walks the primary key unless an index is named.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 
+from memmark.core import MessageTooLargeError
 from memmark.sql._schema import Digest, Tables
 from memmark.sql._statements import Statements
+
+# Room in each statement for what is not a row's values: the SQL text, the
+# packet's header, the session key. Far more than they take.
+PACKET_MARGIN = 64 * 1024
+# A message row's bytes besides its id and body: two 32-byte digests written
+# as escaped binary literals (at most twice their size, with a prefix), the
+# quotes, commas and parentheses.
+_ROW_BYTES = 256
+# The characters asyncmy writes as two (a backslash first). JSON text holds
+# NUL, newlines, CR and ^Z only escaped, so the other three are the ones seen.
+_ESCAPED = ("\\", '"', "'")
+
+
+def _text_bytes(text: str) -> int:
+    """The bytes ``text`` takes in a statement, as asyncmy escapes it (UTF-8)."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return size + sum(text.count(char) for char in _ESCAPED)
+
+
+def row_sizes(
+    max_packet: int, msg_ids: Sequence[str], bodies: Sequence[str], where: str
+) -> list[int]:
+    """The bytes each message row takes in an insert, or ``[]`` when all fit one.
+
+    Args:
+        max_packet: The server's ``max_allowed_packet``.
+        msg_ids: The messages' ids.
+        bodies: The messages as JSON text.
+        where: The argument named by an error.
+
+    Raises:
+        MessageTooLargeError: A message could not fit a statement on its own.
+    """
+    budget = max_packet - PACKET_MARGIN
+    # A character is at most four bytes, escaped or not: when that bound fits,
+    # (the common case) no message is weighed.
+    bound = sum(4 * (len(i) + len(b)) + _ROW_BYTES for i, b in zip(msg_ids, bodies, strict=True))
+    if bound <= budget:
+        return []
+    sizes = []
+    for msg_id, body in zip(msg_ids, bodies, strict=True):
+        size = _text_bytes(msg_id) + _text_bytes(body) + _ROW_BYTES
+        if size > budget:
+            raise MessageTooLargeError(
+                f"{where}: message {msg_id[:40]!r} takes {size:,} bytes in an insert, more "
+                f"than fit one statement under the server's max_allowed_packet of "
+                f"{max_packet:,} bytes"
+            )
+        sizes.append(size)
+    return sizes
+
+
+def check_text_fits(max_packet: int, text: str, where: str) -> None:
+    """Refuse ``text`` (a summary) when it could not fit one statement.
+
+    Raises:
+        MessageTooLargeError: It could not.
+    """
+    if 4 * len(text) + _ROW_BYTES > max_packet - PACKET_MARGIN:
+        size = _text_bytes(text) + _ROW_BYTES
+        if size > max_packet - PACKET_MARGIN:
+            raise MessageTooLargeError(
+                f"{where} takes {size:,} bytes in a statement, more than fit under the "
+                f"server's max_allowed_packet of {max_packet:,} bytes"
+            )
 
 
 class MySQLStatements(Statements):
@@ -48,6 +115,14 @@ class MySQLStatements(Statements):
             summary=sa.bindparam("no_summary"),
         )
         self.lock_session = upsert.on_duplicate_key_update(sid=session.c.sid)
+
+    def read_limits(self, conn: Connection) -> None:
+        """Read the server's ``max_allowed_packet``: no statement may be larger.
+
+        A larger one makes the server drop the connection.
+        """
+        value = conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one()
+        self.max_packet = int(value)
 
     def _insert_ignore(self, table: sa.Table, keys: list[str]) -> Insert:
         # IGNORE also downgrades some other errors to warnings, but none can

@@ -12,7 +12,7 @@ others run Core statements on every database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from memmark.core import DuplicateMessageError, Msg
 from memmark.sql._codec import decode, loads, loads_many, to_msgs
 from memmark.sql._connection import Driver
+from memmark.sql._mysql import PACKET_MARGIN
 from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements
 from memmark.sql._schema import id_digest
 from memmark.sql._statements import (
@@ -51,6 +52,35 @@ def chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
         yield chunk
 
 
+def cut(
+    items: Sequence[_T], size: int, weights: Sequence[int], budget: int | None
+) -> Iterable[Sequence[_T]]:
+    """Cut ``items`` into lists of at most ``size`` whose ``weights`` add up to at most ``budget``.
+
+    With no weights or no budget, by count only (see :func:`chunks`). An item
+    heavier than ``budget`` alone gets a list of its own (the caller refused
+    it before).
+    """
+    if not weights or budget is None:
+        yield from chunks(items, size)
+        return
+    start = total = 0
+    for end, weight in enumerate(weights):
+        if end > start and (end - start == size or total + weight > budget):
+            yield items[start:end]
+            start, total = end, 0
+        total += weight
+    if start < len(items):
+        yield items[start:]
+
+
+def packet_budget(statements: Statements) -> int | None:
+    """The bytes a statement's rows may take on the server, ``None`` for no limit."""
+    if statements.max_packet is None:
+        return None
+    return statements.max_packet - PACKET_MARGIN
+
+
 @dataclass(frozen=True)
 class Batch:
     """The messages of one add, encoded, each id once (the first wins).
@@ -62,6 +92,9 @@ class Batch:
         bodies: ``Msg.to_dict()`` of each, as JSON text.
         marks: The marks every message gets.
         skip_duplicated: Skip ids already stored (else refuse the call).
+        sizes: The bytes each message row takes in a statement, where the
+            server limits a statement's size and the rows may not all fit
+            one; else empty.
     """
 
     sid: bytes
@@ -70,6 +103,7 @@ class Batch:
     bodies: list[str]
     marks: list[str]
     skip_duplicated: bool
+    sizes: list[int] = field(default_factory=list)
 
     def message_rows(self) -> list[dict[str, Any]]:
         """The message rows, as the Core inserts take them."""
@@ -93,11 +127,16 @@ class Batch:
 
 
 async def insert_returning(
-    conn: AsyncConnection, statements: Statements, rows: list[dict[str, Any]]
+    conn: AsyncConnection, statements: Statements, rows: list[dict[str, Any]], sizes: list[int]
 ) -> list[Any]:
-    """Insert message rows in chunks, skipping taken ids; return ``(seq, mid)`` of those added."""
+    """Insert message rows in chunks, skipping taken ids; return ``(seq, mid)`` of those added.
+
+    A chunk is bounded by parameters, and by bytes where the server limits a
+    statement's size (``sizes``, see :class:`Batch`).
+    """
     inserted: list[Any] = []
-    for chunk in chunks(rows, MAX_PARAMS // MESSAGE_PARAMS):
+    budget = packet_budget(statements)
+    for chunk in cut(rows, MAX_PARAMS // MESSAGE_PARAMS, sizes, budget):
         inserted.extend(await conn.execute(statements.insert_messages_returning, chunk))
     return inserted
 
@@ -119,10 +158,11 @@ async def add(conn: AsyncConnection, statements: Statements, batch: Batch) -> No
     """Add ``batch``: the messages (skipping taken ids), then the marks of those inserted."""
     rows = batch.message_rows()
     if not batch.marks and batch.skip_duplicated:
-        for chunk in chunks(rows, MAX_PARAMS // MESSAGE_PARAMS):
+        budget = packet_budget(statements)
+        for chunk in cut(rows, MAX_PARAMS // MESSAGE_PARAMS, batch.sizes, budget):
             await conn.execute(statements.insert_messages, chunk)
         return
-    inserted = await insert_returning(conn, statements, rows)
+    inserted = await insert_returning(conn, statements, rows, batch.sizes)
     batch.check_taken({mid for _, mid in inserted})
     keys = [(id_digest(mark), mark) for mark in batch.marks]
     await insert_marks(conn, statements, batch.sid, inserted, dict.fromkeys(batch.mids, keys))
@@ -260,11 +300,15 @@ async def replace(
     rows: list[dict[str, Any]],
     marks: MarksOf,
     summary_row: dict[str, Any],
+    sizes: list[int],
 ) -> None:
-    """Replace the session with the message ``rows``, their ``marks`` and the summary."""
+    """Replace the session with the message ``rows``, their ``marks`` and the summary.
+
+    ``sizes``: the rows' bytes where the server limits a statement (see :class:`Batch`).
+    """
     sid = summary_row["sid"]
     await clear(conn, statements, sid)
-    inserted = await insert_returning(conn, statements, rows)
+    inserted = await insert_returning(conn, statements, rows, sizes)
     await insert_marks(conn, statements, sid, inserted, marks)
     await conn.execute(statements.upsert_summary, summary_row)
 

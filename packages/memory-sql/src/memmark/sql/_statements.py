@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Delete, Insert
 
 from memmark.sql._schema import Digest, RawText, Tables
@@ -91,6 +91,12 @@ class Statements:
     # other write of the session commits between the statements; ``None``
     # where the database's own locking already sees to it.
     lock_session: sa.Executable | None = None
+    # The server's largest statement in bytes, where it has one (MariaDB's
+    # max_allowed_packet, read with the tables); ``None`` for no limit.
+    max_packet: int | None = None
+
+    def read_limits(self, conn: Connection) -> None:
+        """Read the server's limits that statements must respect (none here)."""
 
     def __init__(self, tables: Tables, dialect: Dialect) -> None:
         if not (dialect.insert_executemany_returning and dialect.delete_returning):
@@ -325,3 +331,14 @@ def statements_for(tables: Tables, dialect: Dialect) -> Statements:
     if kind is None:
         raise UnsupportedDatabaseError(f"memmark.sql does not support {dialect.name}")
     return kind(tables, dialect)
+
+
+def create_tables(conn: Connection, tables: Tables) -> Statements:
+    """Create ``tables`` where missing; return their statements, the server's limits read.
+
+    Run once per engine and prefix, so the limits cost no round trip per call.
+    """
+    tables.metadata.create_all(conn)
+    statements = statements_for(tables, conn.dialect)
+    statements.read_limits(conn)
+    return statements
