@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.backends import server_url
+from tests.backends import backends, drop_keys, key_prefix, redis_client, server_url, usable
 from tests.servers import RedisServer, redis_server
+
+
+@contextlib.asynccontextmanager
+async def prefixed_client(url: str, decode: bool) -> AsyncIterator[Any]:
+    """A client on ``url`` with a key prefix of its own (``client.test_prefix``), dropped after."""
+    client = redis_client(url, decode_responses=decode)
+    client.test_prefix = key_prefix()
+    try:
+        yield client
+    finally:
+        await drop_keys(client, client.test_prefix)
+        await client.aclose()
+
+
+def client_fixture(*backend_ids: str) -> Callable[..., Any]:
+    """A ``client`` fixture over the Redis rows ``backend_ids``, decoding replies or not."""
+    params = [
+        backend.param((backend, decoded), id=f"{backend.id}-decoded" if decoded else backend.id)
+        for backend in backends(*backend_ids)
+        for decoded in (False, True)
+    ]
+
+    @pytest.fixture(params=params)
+    async def client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+        backend, decode = request.param
+        async with prefixed_client(usable(request, backend).url, decode) as made:
+            yield made
+
+    return client
 
 
 @pytest.fixture

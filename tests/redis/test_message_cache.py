@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,32 +13,10 @@ import pytest
 from memmark.core import DuplicateMessageError, Msg
 from memmark.redis import MessageCache, RedisMemory
 from memmark.redis._cache import Snapshot
-from tests.backends import backends, drop_keys, key_prefix, redis_client, usable
+from tests.backends import drop_keys, key_prefix, redis_client
+from tests.redis.conftest import client_fixture
 
-CLIENTS = [
-    backend.param((backend, decoded), id=f"{backend.id}-decoded" if decoded else backend.id)
-    for backend in backends("redis", "redis-cluster", "fakeredis")
-    for decoded in (False, True)
-]
-
-
-@contextlib.asynccontextmanager
-async def _client(url: str, decode: bool) -> AsyncIterator[Any]:
-    client = redis_client(url, decode_responses=decode)
-    client.test_prefix = key_prefix()
-    try:
-        yield client
-    finally:
-        await drop_keys(client, client.test_prefix)
-        await client.aclose()
-
-
-@pytest.fixture(params=CLIENTS)
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    """A client on the shared server, a cluster or fakeredis, decoding replies or not."""
-    backend, decode = request.param
-    async with _client(usable(request, backend).url, decode) as client:
-        yield client
+client = client_fixture("redis", "redis-cluster", "fakeredis")
 
 
 def make(client: Any, cache: MessageCache | bool, session: str = "s") -> RedisMemory:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import fakeredis
@@ -20,36 +20,14 @@ from memmark.core.testing import COLLIDING_PAIRS, HOSTILE_IDS
 from memmark.redis import RedisMemory, _memory, session_keys
 from memmark.redis._protocol import MAX_KEY_TTL
 from memmark.redis._scripts import scripts
-from tests.backends import backends, drop_keys, key_prefix, redis_client, usable
+from tests.backends import drop_keys, key_prefix
+from tests.redis.conftest import client_fixture, prefixed_client
 from tests.servers import Cluster, RedisServer
 
 # -- where the tests run: the shared server, and fakeredis both ways ----------
 
 
-CLIENTS = [
-    backend.param((backend, decoded), id=f"{backend.id}-decoded" if decoded else backend.id)
-    for backend in backends("redis", "fakeredis")
-    for decoded in (False, True)
-]
-
-
-@contextlib.asynccontextmanager
-async def _client(url: str, decode: bool) -> AsyncIterator[Any]:
-    client = redis_client(url, decode_responses=decode)
-    client.test_prefix = key_prefix()
-    try:
-        yield client
-    finally:
-        await drop_keys(client, client.test_prefix)
-        await client.aclose()
-
-
-@pytest.fixture(params=CLIENTS)
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    """A client on the shared server or on fakeredis, decoding replies or not."""
-    backend, decode = request.param
-    async with _client(usable(request, backend).url, decode) as client:
-        yield client
+client = client_fixture("redis", "fakeredis")
 
 
 def make(client: Any, user: str = "u", session: str = "s", **kwargs: Any) -> RedisMemory:
@@ -185,7 +163,7 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) 
 
 @pytest.mark.redis
 async def test_ttl_slides_on_reads_and_writes_and_lapses(redis_url: str) -> None:
-    async with _client(redis_url, False) as client:
+    async with prefixed_client(redis_url, False) as client:
         memory = make(client, key_ttl=5)
         await memory.add(msg("a"), marks="m")
         await memory.update_compressed_summary("sum")
