@@ -368,6 +368,28 @@ def small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_memory, name, 3)
 
 
+async def remark_delete_and_reimport(memory: RedisMemory, model: InMemoryMemory) -> None:
+    """Re-mark every way, delete by id and by mark, re-import: ``memory`` answers as ``model``.
+
+    Both hold messages ``id0`` to ``id30`` with marks among ``a b c d``.
+    """
+    for call in (
+        lambda m: m.update_messages_mark("b", old_mark="a"),
+        lambda m: m.update_messages_mark("d"),
+        lambda m: m.update_messages_mark("a", msg_ids=[f"id{i}" for i in range(0, 31, 2)]),
+        lambda m: m.update_messages_mark(None, old_mark="d"),
+        lambda m: m.delete([f"id{i}" for i in range(0, 31, 3)]),
+    ):
+        assert await call(memory) == await call(model)
+        await _same(memory, model)
+    state = await memory.export_state()
+    assert await memory.delete_by_mark(["a", "c"]) == await model.delete_by_mark(["a", "c"])
+    await _same(memory, model)
+    await memory.import_state(state)
+    await model.import_state(state)
+    await _same(memory, model)
+
+
 async def _same(memory: RedisMemory, model: InMemoryMemory) -> None:
     for mark, exclude in [(None, None), ("a", None), (None, "a"), ("a", "b"), ("b", None)]:
         for limit in (None, 0, 1, 2, 4, 7, 100):
@@ -402,21 +424,7 @@ async def test_big_calls_are_cut_into_runs_and_stay_right(client: Any) -> None:
     assert caught.value.ids == ["id3"]
     await _same(memory, model)  # nothing of the refused call was written
 
-    for call in (
-        lambda m: m.update_messages_mark("b", old_mark="a"),
-        lambda m: m.update_messages_mark("d"),
-        lambda m: m.update_messages_mark("a", msg_ids=[f"id{i}" for i in range(0, 31, 2)]),
-        lambda m: m.update_messages_mark(None, old_mark="d"),
-        lambda m: m.delete([f"id{i}" for i in range(0, 31, 3)]),
-    ):
-        assert await call(memory) == await call(model)
-        await _same(memory, model)
-    state = await memory.export_state()
-    assert await memory.delete_by_mark(["a", "c"]) == await model.delete_by_mark(["a", "c"])
-    await _same(memory, model)
-    await memory.import_state(state)  # staged: 3 per run, then swapped in at once
-    await model.import_state(state)
-    await _same(memory, model)
+    await remark_delete_and_reimport(memory, model)  # import staged: 3 per run, then swapped
     assert await memory.update_messages_mark(None) == await model.update_messages_mark(None)
     await _same(memory, model)
 

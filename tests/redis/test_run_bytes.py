@@ -27,7 +27,7 @@ from memmark.redis import RedisMemory, _memory
 from memmark.redis._memory import RUN_BYTES
 from memmark.redis._scripts import lua_dir, scripts
 from tests.backends import key_prefix
-from tests.redis.test_redis_memory import _same
+from tests.redis.test_redis_memory import _same, remark_delete_and_reimport
 from tests.servers import RedisServer
 
 MESSAGES = 8
@@ -190,21 +190,7 @@ async def test_heavy_session_paged_by_bytes_stays_right(
             await memory.add(msgs, marks=marks)
             await model.add(msgs, marks=marks)
         await _same(memory, model)
-        for call in (
-            lambda m: m.update_messages_mark("b", old_mark="a"),
-            lambda m: m.update_messages_mark("d"),
-            lambda m: m.update_messages_mark("a", msg_ids=[f"id{i}" for i in range(0, 31, 2)]),
-            lambda m: m.update_messages_mark(None, old_mark="d"),
-            lambda m: m.delete([f"id{i}" for i in range(0, 31, 3)]),
-        ):
-            assert await call(memory) == await call(model)
-            await _same(memory, model)
-        state = await memory.export_state()
-        assert await memory.delete_by_mark(["a", "c"]) == await model.delete_by_mark(["a", "c"])
-        await _same(memory, model)
-        await memory.import_state(state)
-        await model.import_state(state)
-        await _same(memory, model)
+        await remark_delete_and_reimport(memory, model)
     finally:
         await memory.clear()
 
