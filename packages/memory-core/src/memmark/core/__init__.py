@@ -18,6 +18,7 @@ from memmark.core.errors import (
 )
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
+from memmark.core.sessions import SessionInfo, SessionPage
 from memmark.core.stored import StoreBackedMemory
 from memmark.core.urls import connect
 
@@ -32,6 +33,8 @@ __all__ = [
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",
+    "SessionInfo",
+    "SessionPage",
     "StateContent",
     "StoreBackedMemory",
     "build_state",

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from memmark.core import checks
 from memmark.core.errors import DuplicateMessageError, MemoryClosedError
 from memmark.core.msg import Msg
+from memmark.core.sessions import SessionInfo, SessionKey, SessionPage, decode_cursor, encode_cursor
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Messages larger than this (as UTF-8 JSON) are refused unless a memory says otherwise."""
@@ -47,7 +48,8 @@ class MemoryBase(ABC):
     already-normalised types. A backend implements the hooks (``_add``,
     ``_delete``, ``_delete_by_mark``, ``_clear``, ``_update_messages_mark``,
     ``_update_compressed_summary``, ``_size``, ``_get_memory``,
-    ``_export_state``, ``_import_state``) plus the sync ``state_dict`` and
+    ``_export_state``, ``_import_state``, ``_version``, ``_list_sessions``,
+    ``_delete_session``) plus the sync ``state_dict`` and
     ``load_state_dict``, and never restates a public signature.
 
     Bad input raises ``TypeError`` or ``ValueError`` naming the argument,
@@ -209,6 +211,65 @@ class MemoryBase(ABC):
             if summary:
                 msgs.insert(0, self._summary_msg(summary))
         return msgs
+
+    async def version(self) -> int:
+        """Return the session's version; ``0`` for a session never written or deleted.
+
+        Every call of a write method that reaches the store (``add``,
+        ``delete``, ``delete_by_mark``, ``clear``, ``update_messages_mark``,
+        ``update_compressed_summary``, ``import_state``) moves the version
+        on, by one or more, also when it changed nothing (an ``add`` of ids
+        already stored); a call the base answers itself (nothing to add, no
+        ids) leaves it. Versions only increase, and a session deleted and
+        written again never repeats a version it had: two reads that see the
+        same version saw the same session.
+        """
+        self._ensure_open()
+        return await self._version()
+
+    async def list_sessions(
+        self, *, all_users: bool = False, limit: int = 100, cursor: str | None = None
+    ) -> SessionPage:
+        """Return one page of the sessions of this memory's store.
+
+        A session is listed from its first write until :meth:`delete_session`,
+        also while it holds no message.
+
+        Args:
+            all_users: List every user's sessions, not only this memory's user's.
+            limit: The most sessions on the page (at least 1).
+            cursor: The ``next_cursor`` of the page before; ``None`` to start.
+
+        Returns:
+            The sessions, most recently written first (ties by user id, then
+            session id), and the cursor of the next page. A session written
+            between two pages moves to the front: a listing is a walk, not a
+            snapshot.
+        """
+        self._ensure_open()
+        checks.check_bool(all_users, "all_users")
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise TypeError(f"limit: expected an int, got {type(limit).__name__}")
+        if limit < 1:
+            raise ValueError(f"limit: expected at least 1, got {limit}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise TypeError(f"cursor: expected a str or None, got {type(cursor).__name__}")
+        start = None if cursor is None else decode_cursor(cursor)
+        found = await self._list_sessions(all_users, limit + 1, start)
+        page = found[:limit]
+        # limit >= 1, so a page followed by more is never empty.
+        return SessionPage(page, encode_cursor(page[-1].key) if len(found) > limit else None)
+
+    async def delete_session(self) -> bool:
+        """Remove the whole session: messages, marks, summary and its listing.
+
+        Returns:
+            Whether there was a session to remove.
+        """
+        self._ensure_open()
+        removed = await self._delete_session()
+        self._compressed_summary = ""
+        return removed
 
     # -- state ----------------------------------------------------------------
 
@@ -385,6 +446,30 @@ class MemoryBase(ABC):
                 base, ids distinct, sizes within ``max_message_bytes``.
             summary: The summary to store; ``""`` for none.
         """
+
+    @abstractmethod
+    async def _version(self) -> int:
+        """Return the session's version, ``0`` when it has none (see :meth:`version`)."""
+
+    @abstractmethod
+    async def _list_sessions(
+        self, all_users: bool, limit: int, after: SessionKey | None
+    ) -> list[SessionInfo]:
+        """Return up to ``limit`` sessions in the listing order, those after ``after`` only.
+
+        Args:
+            all_users: Every user's sessions, or only this memory's user's.
+            limit: The most to return (the base asks one more than a page).
+            after: Only sessions after this key in the listing order (see
+                :func:`memmark.core.sessions.after`); ``None`` from the start.
+
+        Returns:
+            The sessions, sorted by :func:`memmark.core.sessions.listing_order`.
+        """
+
+    @abstractmethod
+    async def _delete_session(self) -> bool:
+        """Remove the session and its listing atomically; return whether it existed."""
 
     # -- helpers for implementations -----------------------------------------
 
