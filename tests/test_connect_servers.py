@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -77,6 +78,73 @@ async def test_a_redis_cluster_opens_from_its_url(redis_cluster: Any) -> None:
     prefix = f"mmtest:{uuid.uuid4().hex}:"
     await _round_trip(url, key_prefix=prefix)
     assert type(connect(url, key_prefix=prefix).get_client()).__name__ == "RedisCluster"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", SQL_SERVERS)
+async def test_sql_from_url_returns_its_class_on_the_engine_connect_uses(backend: str) -> None:
+    from memmark.sql import AsyncSQLAlchemyMemory
+
+    class Custom(AsyncSQLAlchemyMemory):
+        pass
+
+    url = server_url(backend)
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        memory = Custom.from_url(url, user_id="u", session_id="s", table_prefix=prefix)
+        assert type(memory) is Custom
+        assert (memory.user_id, memory.session_id, memory.table_prefix) == ("u", "s", prefix)
+        plain = AsyncSQLAlchemyMemory.from_url(url, user_id="u", session_id="s", table_prefix=prefix)
+        await plain.add(Msg("a", "hello", "user"))
+        assert [m.content for m in await memory.get_memory()] == ["hello"]
+        opened = connect(url, user_id="v", table_prefix=prefix)
+        assert memory._link.engine is plain._link.engine is opened._link.engine  # type: ignore[attr-defined]
+        await memory.close()
+        assert await plain.size() == 1  # the shared engine outlives a closed memory
+    finally:
+        async with shared_engine(url).begin() as conn:
+            await conn.run_sync(make_metadata(prefix).drop_all)
+
+
+@pytest.mark.redis
+async def test_redis_from_url_returns_its_class_on_the_client_connect_uses() -> None:
+    from memmark.redis import RedisMemory
+
+    class Custom(RedisMemory):
+        pass
+
+    url = server_url("redis")
+    prefix = f"mmtest:{uuid.uuid4().hex}:"
+    memory = Custom.from_url(url, user_id="u", session_id="s", key_prefix=prefix, key_ttl=60)
+    assert type(memory) is Custom
+    assert (memory.user_id, memory.key_prefix, memory.key_ttl) == ("u", prefix, 60)
+    assert memory.get_client() is connect(url, key_prefix=prefix).get_client()  # type: ignore[attr-defined]
+    await memory.add(Msg("a", "hello", "user"))
+    again = RedisMemory.from_url(url, user_id="u", session_id="s", key_prefix=prefix)
+    assert [m.content for m in await again.get_memory()] == ["hello"]
+    await again.clear()
+    await memory.close()
+    await again.close()
+
+
+@pytest.mark.parametrize(
+    ("cls_path", "url", "scheme"),
+    [
+        ("memmark.sql:AsyncSQLAlchemyMemory", "redis://:s3cret@127.0.0.1:6379/0", "redis"),
+        ("memmark.sql:AsyncSQLAlchemyMemory", "memory://x", "memory"),
+        ("memmark.redis:RedisMemory", "postgresql+asyncpg://u:s3cret@h/db", "postgresql+asyncpg"),
+        ("memmark.redis:RedisMemory", "sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_from_url_refuses_a_scheme_of_another_backend_naming_it(
+    cls_path: str, url: str, scheme: str
+) -> None:
+    import importlib
+
+    module, _, name = cls_path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    with pytest.raises(ValueError, match=re.escape(f"'{scheme}'://")) as caught:
+        cls.from_url(url, user_id="u", session_id="s")
+    assert "s3cret" not in str(caught.value)
 
 
 @contextlib.asynccontextmanager

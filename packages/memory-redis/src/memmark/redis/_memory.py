@@ -28,6 +28,7 @@ from memmark.redis._codec import (
     unpack_messages,
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
+from memmark.redis._open import open_memory
 from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
 
 # How much one script run may do. Each run is atomic; a call that needs more
@@ -42,6 +43,7 @@ EXPORT_BUDGET = 5000  # messages per run of export_state
 IMPORT_BUDGET = 2000  # messages per run of import_state
 
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound="RedisMemory")
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:
@@ -175,6 +177,38 @@ class RedisMemory(StoreBackedMemory):
             else message_cache
         )
         self._cache_key = _cache_key(made, keys)
+
+    @classmethod
+    def from_url(
+        cls: type[_M],
+        url: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        **options: Any,
+    ) -> _M:
+        """Open the memory of one pair on the Redis server ``url`` names.
+
+        Every memory opened from the same URL and options in a process
+        shares one client and its pool (the one :func:`memmark.core.connect`
+        uses), so opening one per request costs no new connection; closing
+        the memory leaves the client open
+        (:func:`memmark.core.urls.close_shared` closes it).
+
+        Args:
+            url: ``redis://``, ``rediss://``, or ``redis+cluster://`` /
+                ``rediss+cluster://`` for a Redis Cluster.
+            user_id: The user; ``None`` means ``"default_user"``.
+            session_id: The session; ``None`` means ``"default_session"``.
+            **options: ``key_prefix``, ``key_ttl``, ``connect_timeout``,
+                ``command_timeout``, and options of the redis-py client.
+
+        Raises:
+            ValueError: ``url`` is not a Redis URL.
+        """
+        return open_memory(  # type: ignore[return-value]
+            url, user_id=user_id, session_id=session_id, memory_class=cls, **options
+        )
 
     # -- settings -------------------------------------------------------------
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
-from memmark.core.urls import SharedResources, mask_password
+from memmark.core.urls import SharedResources, mask_password, url_scheme
+
+if TYPE_CHECKING:
+    from memmark.sql._memory import AsyncSQLAlchemyMemory
+
+_M = TypeVar("_M", bound="AsyncSQLAlchemyMemory")
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take, handshake included, before it fails."""
@@ -40,12 +45,15 @@ def driver_url(url: str) -> str:
         MissingDependencyError: The driver is not installed.
         ValueError: No driver memmark supports serves the scheme.
     """
-    scheme, _, rest = url.partition("://")
-    name = _ALIASES.get(scheme.lower(), scheme.lower())
+    scheme = url_scheme(url)
+    rest = url.partition("://")[2]
+    name = _ALIASES.get(scheme, scheme)
     driver = _DRIVERS.get(name)
     if driver is None:
         known = ", ".join(sorted(_DRIVERS))
-        raise ValueError(f"url: memmark-sql serves {known}, not {mask_password(url)!r}")
+        raise ValueError(
+            f"url: memmark-sql serves {known}, not {scheme!r}:// ({mask_password(url)!r})"
+        )
     module, install = driver
     try:
         importlib.import_module(module)
@@ -110,8 +118,9 @@ def open_memory(
     session_id: str | None = None,
     table_prefix: str | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    memory_class: type[_M] | None = None,
     **engine_options: Any,
-) -> Any:
+) -> _M | AsyncSQLAlchemyMemory:
     """Open the memory of one pair in the database ``url`` names, on the shared engine.
 
     The entry point behind ``memmark.core.connect`` for SQL URLs.
@@ -122,15 +131,18 @@ def open_memory(
         session_id: The session; ``None`` means ``"default_session"``.
         table_prefix: Put before the table names; ``None`` for the default.
         connect_timeout: Seconds a new connection may take.
+        memory_class: The class to make (``AsyncSQLAlchemyMemory`` or a
+            subclass, for its ``from_url``); ``None`` for the default.
         **engine_options: Passed to ``create_async_engine`` the first time.
 
     Returns:
-        An :class:`~memmark.sql.AsyncSQLAlchemyMemory`.
+        An :class:`~memmark.sql.AsyncSQLAlchemyMemory` (of ``memory_class``).
     """
     from memmark.sql import DEFAULT_PREFIX, AsyncSQLAlchemyMemory
 
     engine = shared_engine(url, connect_timeout=connect_timeout, **engine_options)
-    return AsyncSQLAlchemyMemory(
+    cls = AsyncSQLAlchemyMemory if memory_class is None else memory_class
+    return cls(
         engine,
         session_id=session_id,
         user_id=user_id,
