@@ -93,7 +93,9 @@ async def test_sql_from_url_returns_its_class_on_the_engine_connect_uses(backend
         memory = Custom.from_url(url, user_id="u", session_id="s", table_prefix=prefix)
         assert type(memory) is Custom
         assert (memory.user_id, memory.session_id, memory.table_prefix) == ("u", "s", prefix)
-        plain = AsyncSQLAlchemyMemory.from_url(url, user_id="u", session_id="s", table_prefix=prefix)
+        plain = AsyncSQLAlchemyMemory.from_url(
+            url, user_id="u", session_id="s", table_prefix=prefix
+        )
         await plain.add(Msg("a", "hello", "user"))
         assert [m.content for m in await memory.get_memory()] == ["hello"]
         opened = connect(url, user_id="v", table_prefix=prefix)

@@ -25,7 +25,6 @@ from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
 from memmark.sql._statements import MAX_IN, ReadKey
 
-
 _M = TypeVar("_M", bound="AsyncSQLAlchemyMemory")
 
 
@@ -119,9 +118,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             ValueError: ``url`` names no database memmark-sql serves.
             MissingDependencyError: The URL's driver is not installed.
         """
-        return open_memory(
-            url, user_id=user_id, session_id=session_id, memory_class=cls, **options
-        )  # type: ignore[return-value]
+        return open_memory(url, user_id=user_id, session_id=session_id, memory_class=cls, **options)  # type: ignore[return-value]
 
     # -- writes -----------------------------------------------------------------
 
