@@ -8,9 +8,10 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from redis.exceptions import RedisError
@@ -222,3 +223,136 @@ async def test_a_redis_memory_made_by_host_or_url_fails_in_time_naming_the_serve
             await closed.size()
         assert time.monotonic() - started < 2
         await closed.close()
+
+
+class SilencingProxy:
+    """A loopback TCP proxy to a real server that can go silent at any moment.
+
+    Until :meth:`silence`, bytes flow both ways; after it, the proxy keeps
+    every connection open and reads what comes, but forwards nothing in either
+    direction, and new connections are accepted and never answered: a server
+    that hangs mid-command.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.silent = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await src.read(65536):
+                if not self.silent:
+                    dst.write(data)
+                    await dst.drain()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        if self.silent:
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self._writers.append(up_writer)
+        for pipe in (self._pipe(reader, up_writer), self._pipe(up_reader, writer)):
+            task = asyncio.ensure_future(pipe)
+            self._tasks.add(task)
+
+    def silence(self) -> None:
+        """Stop answering, on the open connections and on new ones."""
+        self.silent = True
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[int]:
+        """Serve on a free loopback port, yielded; close everything after."""
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        try:
+            yield server.sockets[0].getsockname()[1]
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for writer in self._writers:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+
+
+def _error_text(error: BaseException) -> str:
+    return " ".join([str(error), *getattr(error, "__notes__", []), str(error.__cause__ or "")])
+
+
+async def _fails_in_time(call: Awaitable[object]) -> BaseException:
+    started = time.monotonic()
+    with pytest.raises(Exception) as caught:  # each driver has its own
+        # The bound here only stops a hang from stalling the suite; the
+        # default timeouts are what must fire first.
+        await asyncio.wait_for(call, 60)
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"failed only after {elapsed:.1f} s: {caught.value!r}"
+    assert not isinstance(caught.value, asyncio.TimeoutError) or _error_text(caught.value).strip()
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("backend", "template"),
+    [
+        # PostgreSQL trusts loopback here, so the password is only there to be masked.
+        BY_ID[b].param(b, template, id=b)
+        for b, template in [
+            ("postgres", "postgresql+asyncpg://postgres:s3cret@127.0.0.1:{port}/test"),
+            ("mariadb", "mysql+asyncmy://root@127.0.0.1:{port}/test"),
+            ("redis", "redis://127.0.0.1:{port}/15"),
+        ]
+    ],
+)
+async def test_a_server_silent_mid_command_fails_within_seconds_naming_the_url(
+    backend: str, template: str
+) -> None:
+    real = urlsplit(server_url(backend))
+    options: dict[str, Any] = {"table_prefix": f"t{uuid.uuid4().hex[:12]}_"}
+    if backend == "redis":
+        options = {"key_prefix": f"mmtest:{uuid.uuid4().hex}:"}
+    proxy = SilencingProxy(real.port or 0)
+    async with proxy.running() as port:
+        url = template.format(port=port)
+        memory = connect(url, user_id="u", session_id="s", **options)
+        await memory.add(Msg("a", "before", "user"))  # tables made, connection pooled
+        assert await memory.size() == 1
+        proxy.silence()
+        read = await _fails_in_time(memory.get_memory())
+        write = await _fails_in_time(memory.add(Msg("a", "during", "user")))
+    for error in (read, write):
+        text = _error_text(error)
+        assert mask_password(url) in text, text
+        assert "s3cret" not in text
+    await close_shared()
+    # Clean up through the server itself.
+    memory = connect(real.geturl(), user_id="u", session_id="s", **options)
+    assert [m.content for m in await memory.get_memory()] == ["before"]
+    if backend == "redis":
+        await memory.clear()
+    else:
+        async with shared_engine(real.geturl()).begin() as conn:
+            await conn.run_sync(make_metadata(options["table_prefix"]).drop_all)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("how", ["host", "url"])
+async def test_a_redis_memory_made_by_host_or_url_fails_in_time_mid_command(how: str) -> None:
+    from memmark.redis import RedisMemory
+
+    real = urlsplit(server_url("redis"))
+    prefix = f"mmtest:{uuid.uuid4().hex}:"
+    proxy = SilencingProxy(real.port or 0)
+    async with proxy.running() as port:
+        memory = (
+            RedisMemory(host="127.0.0.1", port=port, db=15, key_prefix=prefix)
+            if how == "host"
+            else RedisMemory(url=f"redis://127.0.0.1:{port}/15", key_prefix=prefix)
+        )
+        await memory.add(Msg("a", "before", "user"))
+        proxy.silence()
+        error = await _fails_in_time(memory.size())
+        await memory.close()
+    assert f"127.0.0.1:{port}" in _error_text(error)
+    async with RedisMemory(url=real.geturl(), key_prefix=prefix) as cleaner:
+        await cleaner.clear()
