@@ -28,11 +28,11 @@ from memmark.redis._codec import (
     unpack_messages,
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
-from memmark.redis._open import open_memory
+from memmark.redis._open import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, open_memory
 from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
 
 # How much one script run may do. Each run is atomic; a call that needs more
-# is cut into several runs (see the package README on what that means).
+# is cut into several runs (see docs/redis.md on what that means).
 ADD_BUDGET = 2000  # messages x (1 + marks) written per run
 RUN_BYTES = 4 << 20  # payload bytes a run may write or read: RUN_BYTES in lua/_common.lua
 DELETE_BUDGET = 2000  # ids per run
@@ -85,7 +85,7 @@ class RedisMemory(StoreBackedMemory):
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
     round trip. The session lives in six keys under one hash tag, so the
-    scripts also run on Redis Cluster. See the package README for the key
+    scripts also run on Redis Cluster. See docs/redis.md for the key
     layout and what happens to calls too big for one script run.
 
     Args:
@@ -158,6 +158,9 @@ class RedisMemory(StoreBackedMemory):
         # server); memmark retries a lost connection once itself, so the
         # clients it makes fail at once and name the server.
         client_kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        # Bounded whatever redis-py's defaults (none before redis-py 6).
+        client_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        client_kwargs.setdefault("socket_timeout", DEFAULT_COMMAND_TIMEOUT)
         made: Any
         if client is not None:
             made = client
