@@ -74,7 +74,7 @@ def test_every_script_carries_the_prelude() -> None:
 # -- the stored format ----------------------------------------------------------------
 #
 # The keys and bytes below are written out by hand, as the layout documented in
-# the package README: a session stored by any earlier version reads back, and
+# docs/redis.md: a session stored by any earlier version reads back, and
 # what this version writes is byte for byte that layout.
 
 

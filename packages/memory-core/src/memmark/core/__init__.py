@@ -6,7 +6,7 @@ names exported here and the public modules ``memmark.core.checks`` and
 ``memmark.core.testing``.
 """
 
-from memmark.core import checks
+from memmark.core import checks, telemetry
 from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase, StateContent, build_state
 from memmark.core.errors import (
     DuplicateMessageError,
@@ -21,6 +21,8 @@ from memmark.core.msg import Msg
 from memmark.core.sessions import SessionInfo, SessionPage
 from memmark.core.stored import StoreBackedMemory
 from memmark.core.urls import connect
+
+telemetry.enable_from_environment()
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -40,4 +42,5 @@ __all__ = [
     "build_state",
     "checks",
     "connect",
+    "telemetry",
 ]

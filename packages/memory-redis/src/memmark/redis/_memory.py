@@ -36,10 +36,11 @@ from memmark.redis._codec import (
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
 from memmark.redis._listing import store_sessions
+from memmark.redis._open import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, open_memory
 from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
 
 # How much one script run may do. Each run is atomic; a call that needs more
-# is cut into several runs (see the package README on what that means).
+# is cut into several runs (see docs/redis.md on what that means).
 ADD_BUDGET = 2000  # messages x (1 + marks) written per run
 RUN_BYTES = 4 << 20  # payload bytes a run may write or read: RUN_BYTES in lua/_common.lua
 DELETE_BUDGET = 2000  # ids per run
@@ -50,6 +51,7 @@ EXPORT_BUDGET = 5000  # messages per run of export_state
 IMPORT_BUDGET = 2000  # messages per run of import_state
 
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound="RedisMemory")
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:
@@ -94,7 +96,7 @@ class RedisMemory(StoreBackedMemory):
     scripts also run on Redis Cluster. ``list_sessions`` is the exception:
     it ``SCAN``s the keyspace (every primary of a cluster), which costs
     O(keys in the database); it is meant for administration, not requests.
-    See the package README for the key layout and what happens to calls too
+    See docs/redis.md for the key layout and what happens to calls too
     big for one script run.
 
     Args:
@@ -167,6 +169,9 @@ class RedisMemory(StoreBackedMemory):
         # server); memmark retries a lost connection once itself, so the
         # clients it makes fail at once and name the server.
         client_kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        # Bounded whatever redis-py's defaults (none before redis-py 6).
+        client_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        client_kwargs.setdefault("socket_timeout", DEFAULT_COMMAND_TIMEOUT)
         made: Any
         if client is not None:
             made = client
@@ -186,6 +191,38 @@ class RedisMemory(StoreBackedMemory):
             else message_cache
         )
         self._cache_key = _cache_key(made, keys)
+
+    @classmethod
+    def from_url(
+        cls: type[_M],
+        url: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        **options: Any,
+    ) -> _M:
+        """Open the memory of one pair on the Redis server ``url`` names.
+
+        Every memory opened from the same URL and options in a process
+        shares one client and its pool (the one :func:`memmark.core.connect`
+        uses), so opening one per request costs no new connection; closing
+        the memory leaves the client open
+        (:func:`memmark.core.urls.close_shared` closes it).
+
+        Args:
+            url: ``redis://``, ``rediss://``, or ``redis+cluster://`` /
+                ``rediss+cluster://`` for a Redis Cluster.
+            user_id: The user; ``None`` means ``"default_user"``.
+            session_id: The session; ``None`` means ``"default_session"``.
+            **options: ``key_prefix``, ``key_ttl``, ``connect_timeout``,
+                ``command_timeout``, and options of the redis-py client.
+
+        Raises:
+            ValueError: ``url`` is not a Redis URL.
+        """
+        return open_memory(  # type: ignore[return-value]
+            url, user_id=user_id, session_id=session_id, memory_class=cls, **options
+        )
 
     # -- settings -------------------------------------------------------------
 

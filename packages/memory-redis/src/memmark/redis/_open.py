@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from memmark.core.urls import SharedResources, url_scheme
+from memmark.core.urls import SharedResources, mask_password, url_scheme
+
+if TYPE_CHECKING:
+    from memmark.redis._memory import RedisMemory
+
+_M = TypeVar("_M", bound="RedisMemory")
+
+SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+"""The URL schemes memmark-redis opens."""
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds a new connection may take before it fails."""
@@ -39,6 +47,11 @@ def shared_client(
         **client_kwargs: Passed to the client the first time.
     """
     scheme = url_scheme(url)
+    if scheme not in SCHEMES:
+        raise ValueError(
+            f"url: memmark-redis serves {', '.join(SCHEMES)}, "
+            f"not {scheme!r}:// ({mask_password(url)!r})"
+        )
     cluster = scheme.endswith("+cluster")
     plain = scheme.removesuffix("+cluster") + "://" + url.partition("://")[2]
     options = {
@@ -62,8 +75,9 @@ def open_memory(
     key_ttl: float | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    memory_class: type[_M] | None = None,
     **client_kwargs: Any,
-) -> Any:
+) -> _M | RedisMemory:
     """Open the memory of one pair on the Redis ``url`` names, on the shared client.
 
     The entry point behind ``memmark.core.connect`` for Redis URLs.
@@ -76,17 +90,20 @@ def open_memory(
         key_ttl: Seconds of inactivity after which the session's keys expire.
         connect_timeout: Seconds a new connection may take.
         command_timeout: Seconds a command may wait for its reply.
+        memory_class: The class to make (``RedisMemory`` or a subclass, for
+            its ``from_url``); ``None`` for the default.
         **client_kwargs: Passed to the client the first time.
 
     Returns:
-        A :class:`~memmark.redis.RedisMemory`.
+        A :class:`~memmark.redis.RedisMemory` (of ``memory_class``).
     """
     from memmark.redis import RedisMemory
 
     client = shared_client(
         url, connect_timeout=connect_timeout, command_timeout=command_timeout, **client_kwargs
     )
-    return RedisMemory(
+    cls = RedisMemory if memory_class is None else memory_class
+    return cls(
         session_id=session_id,
         user_id=user_id,
         key_prefix=key_prefix,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import PoolProxiedConnection, SingletonThreadPool, StaticPool
 from sqlalchemy.util import greenlet_spawn
 
+from memmark.sql._open import note_server
 from memmark.sql._postgres import PostgresStatements
 from memmark.sql._schema import id_digest, make_tables
 from memmark.sql._statements import Statements, create_tables
@@ -491,6 +492,8 @@ class Connector:
                     reusable = True
                     return result
                 except Exception as exc:
+                    # This path skips SQLAlchemy's error hooks: name the server here.
+                    note_server(exc, engine.url.render_as_string(hide_password=True))
                     if conn.is_closed():
                         # The connection was lost under the call (asyncpg
                         # raises ConnectionDoesNotExistError, InterfaceError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -22,9 +22,12 @@ from memmark.sql import _operations as ops
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
+from memmark.sql._open import open_memory
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
 from memmark.sql._statements import ReadKey
+
+_M = TypeVar("_M", bound="AsyncSQLAlchemyMemory")
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -108,6 +111,38 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             else message_cache
         )
         self._cache_key = (*self._link.cache_scope, self._sid)
+
+    @classmethod
+    def from_url(
+        cls: type[_M],
+        url: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        **options: Any,
+    ) -> _M:
+        """Open the memory of one pair in the database ``url`` names.
+
+        Every memory opened from the same URL and options in a process
+        shares one engine (the one :func:`memmark.core.connect` uses), so
+        opening one per request costs no new connection; closing the memory
+        leaves the engine open (:func:`memmark.core.urls.close_shared`
+        disposes it).
+
+        Args:
+            url: ``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://…`` or
+                ``mysql+asyncmy://…`` (plain ``sqlite://``, ``postgresql://``,
+                ``mysql://``, ``mariadb://`` pick these drivers).
+            user_id: The user; ``None`` means ``"default_user"``.
+            session_id: The session; ``None`` means ``"default_session"``.
+            **options: ``table_prefix``, ``connect_timeout``,
+                ``command_timeout``, and options of ``create_async_engine``.
+
+        Raises:
+            ValueError: ``url`` names no database memmark-sql serves.
+            MissingDependencyError: The URL's driver is not installed.
+        """
+        return open_memory(url, user_id=user_id, session_id=session_id, memory_class=cls, **options)  # type: ignore[return-value]
 
     # -- writes -----------------------------------------------------------------
 

@@ -13,7 +13,9 @@ from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from memmark.core import MessageTooLargeError
@@ -30,6 +32,24 @@ _ROW_BYTES = 256
 # The characters asyncmy writes as two (a backslash first). JSON text holds
 # NUL, newlines, CR and ^Z only escaped, so the other three are the ones seen.
 _ESCAPED = ("\\", '"', "'")
+
+
+class QuietInsertIgnore(Insert):
+    """``INSERT IGNORE`` that keeps no warning for the rows it skips.
+
+    A skipped duplicate is normal (a retried call), but MariaDB records a
+    ``Duplicate entry … for key …`` warning for it, which asyncmy fetches
+    and logs, so every skip would print to stderr. ``max_error_count=0`` for
+    the statement alone keeps the warning list empty; errors still raise.
+    """
+
+    inherit_cache = True
+
+
+@compiles(QuietInsertIgnore)
+def _compile_quiet_insert(insert: QuietInsertIgnore, compiler: SQLCompiler, **kw: object) -> str:
+    text: str = compiler.visit_insert(insert, **kw)  # type: ignore[no-untyped-call]
+    return f"SET STATEMENT max_error_count=0 FOR {text}"
 
 
 def _text_bytes(text: str) -> int:
@@ -130,7 +150,7 @@ class MySQLStatements(Statements):
         # IGNORE also downgrades some other errors to warnings, but none can
         # occur here: every column is sized so no value is ever truncated,
         # and JSON is always valid.
-        return sa.insert(table).prefix_with("IGNORE")
+        return QuietInsertIgnore(table).prefix_with("IGNORE")
 
     def _upsert_summary(self, session: sa.Table) -> Insert:
         insert = mysql.insert(session)

@@ -5,15 +5,32 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
-from memmark.core.urls import SharedResources, mask_password
+from memmark.core.urls import SharedResources, mask_password, url_scheme
 
-DEFAULT_CONNECT_TIMEOUT = 5.0
-"""Seconds a new connection may take, handshake included, before it fails."""
+if TYPE_CHECKING:
+    from memmark.sql._memory import AsyncSQLAlchemyMemory
+
+_M = TypeVar("_M", bound="AsyncSQLAlchemyMemory")
+
+DEFAULT_CONNECT_TIMEOUT = 3.0
+"""Seconds a new connection may take, handshake included, before it fails.
+
+Shorter than the command timeout: a call whose connection is lost mid-statement
+connects once more, so a server gone silent fails a call within their sum.
+"""
+
+DEFAULT_COMMAND_TIMEOUT = 5.0
+"""Seconds a statement may wait for the server's reply before its call fails."""
+
+# Each driver's name for the time a statement may wait for its reply.
+_COMMAND_TIMEOUT_ARG = {"asyncpg": "command_timeout", "asyncmy": "read_timeout"}
 
 # Plain schemes name the async driver memmark runs on.
 _ALIASES = {
@@ -40,12 +57,15 @@ def driver_url(url: str) -> str:
         MissingDependencyError: The driver is not installed.
         ValueError: No driver memmark supports serves the scheme.
     """
-    scheme, _, rest = url.partition("://")
-    name = _ALIASES.get(scheme.lower(), scheme.lower())
+    scheme = url_scheme(url)
+    rest = url.partition("://")[2]
+    name = _ALIASES.get(scheme, scheme)
     driver = _DRIVERS.get(name)
     if driver is None:
         known = ", ".join(sorted(_DRIVERS))
-        raise ValueError(f"url: memmark-sql serves {known}, not {mask_password(url)!r}")
+        raise ValueError(
+            f"url: memmark-sql serves {known}, not {scheme!r}:// ({mask_password(url)!r})"
+        )
     module, install = driver
     try:
         importlib.import_module(module)
@@ -55,30 +75,72 @@ def driver_url(url: str) -> str:
 
 
 def shared_engine(
-    url: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, **engine_options: Any
+    url: str,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+    **engine_options: Any,
 ) -> AsyncEngine:
     """Return the process's engine for ``url``, making it on first use.
 
     Every memory opened from the same URL and options shares this engine and
     its pool. New connections fail after ``connect_timeout`` seconds, also
-    when the server accepts the connection and then never answers.
+    when the server accepts the connection and then never answers; a
+    statement fails when the server has not answered it within
+    ``command_timeout`` seconds (the connection is then dropped). Errors of
+    the engine's calls carry a note naming the URL, its password masked.
 
     Args:
         url: An SQLAlchemy URL (plain ``postgresql://`` etc. pick memmark's driver).
         connect_timeout: Seconds a new connection may take.
+        command_timeout: Seconds a statement may wait for its reply; ``None``
+            for no bound (SQLite has none: it runs in process).
         **engine_options: Passed to :func:`sqlalchemy.ext.asyncio.create_async_engine`.
     """
     full = driver_url(url)
-    key = repr((full, connect_timeout, sorted(engine_options.items())))
-    return _engines.get(key, lambda: _make_engine(full, connect_timeout, engine_options))
+    key = repr((full, connect_timeout, command_timeout, sorted(engine_options.items())))
+    return _engines.get(
+        key, lambda: _make_engine(full, connect_timeout, command_timeout, engine_options)
+    )
 
 
-def _make_engine(url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
+def _make_engine(
+    url: str, timeout: float, command_timeout: float | None, options: dict[str, Any]
+) -> AsyncEngine:
     connect_args = dict(options.pop("connect_args", {}))
     if not url.startswith("sqlite") and "async_creator_fn" not in connect_args:
-        driver = importlib.import_module("asyncpg" if url.startswith("postgresql") else "asyncmy")
+        name = "asyncpg" if url.startswith("postgresql") else "asyncmy"
+        if command_timeout is not None:
+            connect_args.setdefault(_COMMAND_TIMEOUT_ARG[name], command_timeout)
+        driver = importlib.import_module(name)
         connect_args["async_creator_fn"] = _bounded_connect(driver.connect, url, timeout)
-    return create_async_engine(url, connect_args=connect_args, **options)
+    engine = create_async_engine(url, connect_args=connect_args, **options)
+    event.listen(engine.sync_engine, "handle_error", _name_the_server(mask_password(url)))
+    return engine
+
+
+def note_server(error: BaseException, where: str) -> None:
+    """Add a note naming the server (``where``, its password masked) to ``error``.
+
+    The error keeps its type, so the retries that look at it (a lost
+    connection, a deadlock) behave as before; the note shows in the traceback
+    (Python 3.11 and later) and in ``error.__notes__``.
+    """
+    text = f"while talking to {where}"
+    notes = getattr(error, "__notes__", None)
+    if notes is None:
+        error.__notes__ = notes = []  # type: ignore[attr-defined]  # add_note() is 3.11+
+    if text not in notes:
+        notes.append(text)
+
+
+def _name_the_server(where: str) -> Callable[[ExceptionContext], None]:
+    """An engine's ``handle_error`` hook: :func:`note_server` on each error."""
+
+    def note(context: ExceptionContext) -> None:
+        note_server(context.sqlalchemy_exception or context.original_exception, where)
+
+    return note
 
 
 def _bounded_connect(
@@ -111,8 +173,10 @@ def open_memory(
     table_prefix: str | None = None,
     message_cache: bool = True,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+    memory_class: type[_M] | None = None,
     **engine_options: Any,
-) -> Any:
+) -> _M | AsyncSQLAlchemyMemory:
     """Open the memory of one pair in the database ``url`` names, on the shared engine.
 
     The entry point behind ``memmark.core.connect`` for SQL URLs.
@@ -125,15 +189,22 @@ def open_memory(
         message_cache: Keep decoded sessions in the process-wide cache
             (see :class:`~memmark.sql.AsyncSQLAlchemyMemory`).
         connect_timeout: Seconds a new connection may take.
+        command_timeout: Seconds a statement may wait for its reply; ``None``
+            for no bound.
+        memory_class: The class to make (``AsyncSQLAlchemyMemory`` or a
+            subclass, for its ``from_url``); ``None`` for the default.
         **engine_options: Passed to ``create_async_engine`` the first time.
 
     Returns:
-        An :class:`~memmark.sql.AsyncSQLAlchemyMemory`.
+        An :class:`~memmark.sql.AsyncSQLAlchemyMemory` (of ``memory_class``).
     """
     from memmark.sql import DEFAULT_PREFIX, AsyncSQLAlchemyMemory
 
-    engine = shared_engine(url, connect_timeout=connect_timeout, **engine_options)
-    return AsyncSQLAlchemyMemory(
+    engine = shared_engine(
+        url, connect_timeout=connect_timeout, command_timeout=command_timeout, **engine_options
+    )
+    cls = AsyncSQLAlchemyMemory if memory_class is None else memory_class
+    return cls(
         engine,
         session_id=session_id,
         user_id=user_id,
