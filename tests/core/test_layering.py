@@ -82,7 +82,10 @@ def test_no_module_outside_core_imports_a_private_core_name() -> None:
 AGENTSCOPE_SRC = ROOT / "packages" / "memory-agentscope" / "src"
 # The public modules docs/ARCHITECTURE.md names for backends and adapters.
 PUBLIC_CORE_MODULES = {
+    "memmark.core.cache",
     "memmark.core.checks",
+    "memmark.core.sessions",
+    "memmark.core.telemetry",
     "memmark.core.testing",
     "memmark.core.urls",
     "memmark.core.values",
