@@ -7,6 +7,7 @@ from typing import Any, cast
 from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.agentscope._adapter import MemmarkMemory
+from memmark.agentscope._convert import plain_marks, to_core
 from memmark.core import InMemoryMemory as CoreInMemoryMemory
 from memmark.core import Msg as CoreMsg
 from memmark.core.values import copy_value
@@ -63,6 +64,11 @@ class _AgentScopeStore(CoreInMemoryMemory):
         return self._compressed_summary
 
 
+def _as_stored(msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
+    # Every one a StoredMsg, already AgentScope's Msg: handed out as it is.
+    return cast("list[AgentScopeMsg]", msgs)
+
+
 class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
     """Messages and marks kept in this process, for one agent.
 
@@ -79,6 +85,7 @@ class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
 
     def __init__(self) -> None:
         super().__init__(_AgentScopeStore())
+        self._convert = _as_stored
 
     def _summary(self) -> str:
         return self._backend.summary
@@ -107,7 +114,6 @@ class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
             memmark.core.DuplicateMessageError: ``allow_duplicates`` is true
                 and an id is taken (a ``ValueError``).
         """
-        await self._add(memories, marks, not allow_duplicates)
-
-    def _returned(self, msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
-        return cast("list[AgentScopeMsg]", msgs)  # every one a StoredMsg, handed out as is
+        msgs = to_core(memories)
+        if msgs:
+            await self._backend.add(msgs, plain_marks(marks), skip_duplicated=not allow_duplicates)

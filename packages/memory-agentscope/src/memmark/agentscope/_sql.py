@@ -37,5 +37,10 @@ class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
         super().__init__(
             CoreSQLMemory(
                 engine_or_session, session_id=session_id, user_id=user_id, table_prefix=table_prefix
-            )
+            ),
+            # The SQL backend decodes new messages on every read, which nobody
+            # else holds: converting them shares their values, no copy needed.
+            # A backend that serves reads from a cache of shared messages
+            # needs True (tests/agentscope/test_agentscope_reads.py checks it).
+            shared_reads=False,
         )
