@@ -169,9 +169,12 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
             limit: Keep only the newest ``limit`` messages (memmark's own).
             **kwargs: Accepted for AgentScope's signature; unused.
         """
-        msgs = await self._backend.get_memory(
-            plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
-        )
+        mark, exclude_mark = plain_mark(mark), plain_mark(exclude_mark)
+        # The usual call passes no keyword: each costs a dict in every wrapper between.
+        if limit is None:
+            msgs = await self._backend.get_memory(mark, exclude_mark, prepend_summary)
+        else:
+            msgs = await self._backend.get_memory(mark, exclude_mark, prepend_summary, limit=limit)
         return self._convert(msgs)
 
     # -- state ----------------------------------------------------------------
@@ -273,5 +276,9 @@ class StoredMemory(MemmarkMemory[_Stored]):
                 and an id is taken (a ``ValueError``).
         """
         msgs = to_core(memories)
-        if msgs:
+        if not msgs:
+            return
+        if skip_duplicated is True:  # the default, passed as such (see get_memory)
+            await self._backend.add(msgs, plain_marks(marks))
+        else:
             await self._backend.add(msgs, plain_marks(marks), skip_duplicated=skip_duplicated)

@@ -115,5 +115,9 @@ class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
                 and an id is taken (a ``ValueError``).
         """
         msgs = to_core(memories)
-        if msgs:
+        if not msgs:
+            return
+        if allow_duplicates is False:  # the default: no keyword to pass (see get_memory)
+            await self._backend.add(msgs, plain_marks(marks))
+        else:
             await self._backend.add(msgs, plain_marks(marks), skip_duplicated=not allow_duplicates)
