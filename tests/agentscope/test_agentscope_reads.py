@@ -130,3 +130,52 @@ async def test_in_process_reads_return_the_stored_messages_as_agentscope_does() 
     (again,) = await memory.get_memory()
     assert first is again
     assert memory.state_dict()["content"][0][0]["content"] == [{"type": "text", "text": "hi"}]
+
+
+async def test_each_read_returns_what_the_store_holds_whatever_the_last_read_was(
+    store: Store,
+) -> None:
+    # A read takes the part it shares with the memory's last read from that
+    # read's result: whatever changed in between, and whatever the caller did
+    # to the list it got, a read returns exactly the session.
+    memory = store.memory(unique_id())
+    sent = every_block_type()
+    expected: list[Msg] = []
+
+    async def check(**kwargs: Any) -> None:
+        got = await memory.get_memory(**kwargs)
+        assert [m.id for m in got] == [m.id for m in expected]
+        assert [full(m) for m in got] == [full(m) for m in expected]
+        got.clear()  # the caller's list: the next read does not depend on it
+        got.append(Msg("Mallory", "not in the session", "user"))
+
+    await memory.add(sent[:6])
+    expected = sent[:6]
+    await check()
+    await check()
+    await memory.add(sent[6:9])  # appended
+    expected = sent[:9]
+    await check()
+    await memory.delete([sent[3].id])  # a hole in the middle
+    expected = [m for m in sent[:9] if m is not sent[3]]
+    await check()
+    await memory.update_messages_mark(msg_ids=[sent[0].id, sent[1].id], new_mark="compressed")
+    expected = expected[2:]  # the head excluded, as ReActAgent reads after compressing
+    await check(exclude_mark="compressed")
+    await memory.update_compressed_summary("the summary")
+    summary = Msg("user", "the summary", "user")
+    got = await memory.get_memory(exclude_mark="compressed")
+    assert [(m.content, m.role) for m in got[:1]] == [(summary.content, summary.role)]
+    assert [full(m) for m in got[1:]] == [full(m) for m in expected]
+    await memory.add(sent[9:])
+    expected = [*expected, *sent[9:]]
+    got = await memory.get_memory(exclude_mark="compressed")  # a new summary message, then more
+    assert got[0].content == "the summary"
+    assert [full(m) for m in got[1:]] == [full(m) for m in expected]
+    await memory.update_compressed_summary("")
+    await check(exclude_mark="compressed")
+    got = await memory.get_memory(exclude_mark="compressed", limit=3)
+    assert [full(m) for m in got] == [full(m) for m in expected[-3:]]
+    got = await memory.get_memory(mark="compressed")
+    assert [m.id for m in got] == [sent[0].id, sent[1].id]
+    await check(exclude_mark="compressed")

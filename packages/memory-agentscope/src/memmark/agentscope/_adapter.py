@@ -10,10 +10,10 @@ from agentscope.memory import MemoryBase as AgentScopeMemoryBase
 from agentscope.message import Msg as AgentScopeMsg
 
 from memmark.agentscope._convert import (
+    SharedReads,
     plain_mark,
     plain_marks,
     to_agentscope,
-    to_agentscope_shared,
     to_core,
 )
 from memmark.core import MemoryBase as CoreMemoryBase
@@ -59,7 +59,7 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
         self._backend = backend
         # What a read hands the agent for the backend's messages.
         self._convert: Callable[[list[CoreMsg]], list[AgentScopeMsg]] = (
-            to_agentscope_shared if shared_reads else to_agentscope
+            SharedReads().convert if shared_reads else to_agentscope
         )
         super().__init__()
 

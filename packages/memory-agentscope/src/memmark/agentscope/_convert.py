@@ -17,13 +17,17 @@ of decoded sessions) would make a read convert the whole session again and
 again; there each message is converted once (:func:`to_agentscope_shared`),
 with its own copy of the content and metadata so that nothing a caller does
 to it can reach the backend's objects, and later reads of the same message
-object return the same AgentScope message: a lookup, not a conversion.
+object return the same AgentScope message: a lookup, not a conversion, and
+for the part of a read that repeats the memory's last read not even that
+(:class:`SharedReads`).
 """
 
 from __future__ import annotations
 
 import weakref
 from enum import Enum
+from itertools import compress, count, islice
+from operator import is_not
 from typing import Any
 
 from agentscope.message import Msg as AgentScopeMsg
@@ -178,6 +182,49 @@ def to_agentscope_shared(msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
         else:
             append(_convert_once(m))
     return out
+
+
+def _same_until(msgs: list[CoreMsg], last: list[CoreMsg], start: int) -> int:
+    """Return the first index from ``start`` where the two lists hold different objects."""
+    # One pass in C: compare by identity, stop at the first difference.
+    differ = map(is_not, islice(msgs, start, None), islice(last, start, None))
+    return next(compress(count(start), differ), min(len(msgs), len(last)))
+
+
+class SharedReads:
+    """The reads of one memory whose backend hands out the same messages again.
+
+    A read mostly repeats the memory's last read and appends to it (an
+    agent's reads, turn after turn), so the AgentScope messages of the part
+    it shares with the last read, compared by identity, are taken from the
+    last result in one pass, and only the rest is looked up or converted
+    (:func:`to_agentscope_shared`). The result is the same either way. Each
+    memory keeps its last read: the messages, and a list of the results
+    that the caller never sees.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[list[CoreMsg], list[AgentScopeMsg]] = ([], [])
+
+    def convert(self, msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
+        """Return the AgentScope message of each of ``msgs`` (the backend's fresh list)."""
+        sources, results = self._last
+        start = _same_until(msgs, sources, 0)
+        if start == 0 and msgs and sources:
+            # A head made anew for each read (the summary message), often
+            # followed by the same messages as last time.
+            out = to_agentscope_shared(msgs[:1])
+            start = _same_until(msgs, sources, 1)
+            out += results[1:start]
+        else:
+            out = results[:start]
+        if start < len(msgs):
+            out += to_agentscope_shared(msgs[start:])
+        # The backend's list is this memory's own; the result goes to the caller.
+        self._last = (msgs, out[:])
+        return out
 
 
 # -- marks -------------------------------------------------------------------------
