@@ -80,7 +80,10 @@ class InMemoryMemory(MemmarkMemory[_AgentScopeStore]):
     same time AgentScope's ``Msg`` and memmark's (:class:`StoredMsg`): the
     backend keeps them and a read returns them as they are, with no
     conversion. As with AgentScope's own class, the messages a read returns
-    are the stored ones: treat them as read-only.
+    are the stored ones: treat them as read-only, since a change to one is a
+    change to the memory. Handing out copies instead, converted once and
+    shared by reads as on Redis, measured about a fifth more per agent turn
+    (a lookup per message of the session on every read).
     """
 
     def __init__(self) -> None:
