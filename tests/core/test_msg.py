@@ -1,4 +1,5 @@
 import re
+import weakref
 
 import pytest
 
@@ -127,3 +128,21 @@ def test_copy_is_independent() -> None:
     c.metadata["k"].append(2)
     assert m.content == [{"type": "text", "text": "x"}]
     assert m.metadata == {"k": [1]}
+
+
+def test_a_message_can_be_weakly_referenced_and_its_slots_stay_its_fields() -> None:
+    m = Msg("a", "x", "user")
+    ref = weakref.ref(m)
+    assert ref() is m
+    del m
+    assert ref() is None  # no cycle keeps a message alive: it goes with its last reference
+    # Code copying a message field by field iterates __slots__: only the seven fields.
+    assert Msg.__slots__ == (
+        "content",
+        "id",
+        "invocation_id",
+        "metadata",
+        "name",
+        "role",
+        "timestamp",
+    )

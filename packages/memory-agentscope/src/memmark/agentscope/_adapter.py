@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from agentscope.memory import MemoryBase as AgentScopeMemoryBase
 from agentscope.message import Msg as AgentScopeMsg
 
-from memmark.agentscope._convert import plain_mark, plain_marks, to_agentscope, to_core
+from memmark.agentscope._convert import (
+    SharedReads,
+    plain_mark,
+    plain_marks,
+    to_agentscope,
+    to_core,
+)
 from memmark.core import MemoryBase as CoreMemoryBase
 from memmark.core import Msg as CoreMsg
 from memmark.core import StoreBackedMemory
@@ -27,20 +33,34 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
     AgentScope ``MemoryBase`` it is a ``StateModule``: an agent holding it
     saves and loads it with ``state_dict()`` and the sessions that use it.
 
-    Messages come back as new AgentScope ``Msg`` objects whose content
-    blocks and metadata are the backend's: treat them as read-only (the
-    in-process backend keeps those very values), or copy one before changing
-    it in place. Replacing an attribute (``msg.metadata = None``, as
-    ``ReActAgent`` does) is always safe.
+    Messages come back as AgentScope ``Msg`` objects. When the backend hands
+    out the same message objects read after read (``shared_reads``), each is
+    converted once, with its own copy of the content and metadata, and later
+    reads in this process return that same AgentScope message: treat what a
+    read returns as read-only, and copy a message (``copy.deepcopy``) before
+    changing it. A change to a returned message never reaches the backend's
+    own messages (what the backend and its store read back), but later reads
+    of the same message in this process would see it. ``ReActAgent`` and
+    AgentScope's formatters only read them.
 
     Args:
         backend: The memmark memory that stores everything.
+        shared_reads: Whether the backend's reads hand out the same message
+            objects again (a cache of decoded messages, as the Redis
+            backend's, or the in-process store): their AgentScope messages
+            are then made once and shared. ``False`` for a backend that
+            decodes new messages on every read: each read then converts
+            them, sharing their values, which nobody else holds.
     """
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: _Backend, *, shared_reads: bool = True) -> None:
         # Set before AgentScope's __init__, which reads _compressed_summary
         # (a property over the backend here) to register it as state.
         self._backend = backend
+        # What a read hands the agent for the backend's messages.
+        self._convert: Callable[[list[CoreMsg]], list[AgentScopeMsg]] = (
+            SharedReads().convert if shared_reads else to_agentscope
+        )
         super().__init__()
 
     # -- the summary, kept by the backend -------------------------------------
@@ -69,13 +89,6 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
         return self._backend
 
     # -- writes ---------------------------------------------------------------
-
-    async def _add(
-        self, memories: AgentScopeMsg | list[AgentScopeMsg] | None, marks: Any, skip: bool
-    ) -> None:
-        msgs = to_core(memories)
-        if msgs:
-            await self._backend.add(msgs, plain_marks(marks), skip_duplicated=skip)
 
     async def delete(self, msg_ids: str | Iterable[str], **kwargs: Any) -> int:
         """Remove messages by id, with their marks.
@@ -156,15 +169,13 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
             limit: Keep only the newest ``limit`` messages (memmark's own).
             **kwargs: Accepted for AgentScope's signature; unused.
         """
-        msgs = await self._backend.get_memory(
-            plain_mark(mark), plain_mark(exclude_mark), prepend_summary, limit=limit
-        )
-        return self._returned(msgs)
-
-    def _returned(self, msgs: list[CoreMsg]) -> list[AgentScopeMsg]:
-        # What a read hands the agent: new AgentScope messages over the
-        # backend's values (the in-process memory stores them ready-made).
-        return to_agentscope(msgs)
+        mark, exclude_mark = plain_mark(mark), plain_mark(exclude_mark)
+        # The usual call passes no keyword: each costs a dict in every wrapper between.
+        if limit is None:
+            msgs = await self._backend.get_memory(mark, exclude_mark, prepend_summary)
+        else:
+            msgs = await self._backend.get_memory(mark, exclude_mark, prepend_summary, limit=limit)
+        return self._convert(msgs)
 
     # -- state ----------------------------------------------------------------
 
@@ -264,4 +275,10 @@ class StoredMemory(MemmarkMemory[_Stored]):
             memmark.core.DuplicateMessageError: ``skip_duplicated`` is false
                 and an id is taken (a ``ValueError``).
         """
-        await self._add(memories, marks, skip_duplicated)
+        msgs = to_core(memories)
+        if not msgs:
+            return
+        if skip_duplicated is True:  # the default, passed as such (see get_memory)
+            await self._backend.add(msgs, plain_marks(marks))
+        else:
+            await self._backend.add(msgs, plain_marks(marks), skip_duplicated=skip_duplicated)

@@ -18,6 +18,11 @@ class RedisMemory(StoredMemory[CoreRedisMemory]):
     memmark's ``client=`` and ``url=``. Works over a pool that decodes
     responses or one that does not. The summary is stored with the session.
 
+    Reads come from the backend's per-process cache of decoded sessions, so
+    each message is converted to AgentScope's ``Msg`` once and the same
+    object comes back read after read: treat returned messages as read-only
+    (see :class:`~memmark.agentscope.MemmarkMemory`).
+
     Args:
         session_id: The conversation.
         user_id: Its owner.
@@ -63,7 +68,10 @@ class RedisMemory(StoredMemory[CoreRedisMemory]):
                 client=client,
                 url=url,
                 **client_kwargs,
-            )
+            ),
+            # The backend serves reads from its cache of decoded sessions
+            # (the same objects read after read) unless told not to.
+            shared_reads=client_kwargs.get("message_cache", True) is not False,
         )
 
     @property

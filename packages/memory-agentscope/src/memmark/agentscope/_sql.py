@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.agentscope._adapter import StoredMemory
+from memmark.core.cache import MessageCache
 from memmark.sql import DEFAULT_PREFIX
 from memmark.sql import AsyncSQLAlchemyMemory as CoreSQLMemory
 
@@ -24,6 +25,8 @@ class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
         session_id: The conversation; ``"default_session"`` when ``None``.
         user_id: Its owner; ``"default_user"`` when ``None``.
         table_prefix: Prefix of memmark's table names.
+        message_cache: The backend's cache of decoded sessions (see
+            ``memmark.sql.AsyncSQLAlchemyMemory``); ``False`` to switch it off.
     """
 
     def __init__(
@@ -33,9 +36,19 @@ class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
         user_id: str | None = None,
         *,
         table_prefix: str = DEFAULT_PREFIX,
+        message_cache: MessageCache | bool = True,
     ) -> None:
         super().__init__(
             CoreSQLMemory(
-                engine_or_session, session_id=session_id, user_id=user_id, table_prefix=table_prefix
-            )
+                engine_or_session,
+                session_id=session_id,
+                user_id=user_id,
+                table_prefix=table_prefix,
+                message_cache=message_cache,
+            ),
+            # The backend serves reads from its cache of decoded sessions (the
+            # same objects read after read) unless told not to; inside a
+            # caller's transaction it decodes afresh, which converting with
+            # copies only makes a little slower.
+            shared_reads=message_cache is not False,
         )

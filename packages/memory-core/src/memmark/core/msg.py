@@ -59,7 +59,13 @@ def _check_fields(
             raise TypeError(f"{field}: expected a str or None, got {type(value).__name__}")
 
 
-class Msg:
+class _WeakReferable:
+    # Gives Msg weak references while Msg.__slots__ stays its seven fields,
+    # which code copying a message field by field iterates.
+    __slots__ = ("__weakref__",)
+
+
+class Msg(_WeakReferable):
     """One message of a conversation.
 
     Args:
@@ -69,6 +75,10 @@ class Msg:
         metadata: Free-form data kept with the message; stays ``None`` when not given.
         timestamp: Defaults to local now as ``"%Y-%m-%d %H:%M:%S.%f"`` cut to milliseconds.
         invocation_id: Optional id of the agent invocation that made the message.
+
+    A message can be weakly referenced (``weakref.ref(msg)``), so code that
+    derives something from a message, such as another framework's copy of
+    it, can keep it exactly as long as the message lives.
 
     Attributes:
         id: A fresh 22-character id (128 random bits). It is a plain attribute;
