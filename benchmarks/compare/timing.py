@@ -97,13 +97,13 @@ class Table:
     @staticmethod
     def format_row(row: Row) -> str:
         """Return ``row`` as a Markdown table line."""
-        peer = "—" if row.peer_us is None else f"{row.peer_us:,.1f}"
-        floor = "—" if row.floor_us is None else f"{row.floor_us:,.1f}"
+        peer = "—" if row.peer_us is None else _us(row.peer_us)
+        floor = "—" if row.floor_us is None else _us(row.floor_us)
         ratio = "—" if row.ratio is None else f"{row.ratio:,.1f}×"
         over = "—" if row.over_floor is None else f"{row.over_floor:,.2f}×"
         return (
             f"| {row.operation:<28} | {row.backend:<18} | {peer:>10} | "
-            f"{row.memmark_us:>10,.1f} | {floor:>10} | {ratio:>7} | {over:>7} | {row.note} |"
+            f"{_us(row.memmark_us):>10} | {floor:>10} | {ratio:>7} | {over:>7} | {row.note} |"
         )
 
     def by_shape(self, shape: str) -> str:
@@ -113,21 +113,31 @@ class Table:
         return "\n".join(lines)
 
 
+def _us(value: float) -> str:
+    """Return µs with one decimal, or two below 10 µs (sub-microsecond calls stay readable)."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
 def progress(text: str) -> None:
     """Print a progress line on stderr, out of the table's way."""
     print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
-async def _time_once(call: Call, setup: Call | None) -> float:
+async def _time_once(call: Call, setup: Call | None, batch: int = 1) -> float:
     if setup is not None:
         await setup()
+    if batch == 1:
+        start = time.perf_counter()
+        await call()
+        return (time.perf_counter() - start) * 1e6
     start = time.perf_counter()
-    await call()
-    return (time.perf_counter() - start) * 1e6
+    for _ in range(batch):
+        await call()
+    return (time.perf_counter() - start) * 1e6 / batch
 
 
 async def interleaved(
-    calls: list[tuple[Call, Call | None]], *, rounds: int, warmup: int = 3
+    calls: list[tuple[Call, Call | None]], *, rounds: int, warmup: int = 3, batch: int = 1
 ) -> list[float]:
     """Time several calls in turn, round after round; return each one's median cost in µs.
 
@@ -139,10 +149,15 @@ async def interleaved(
         calls: Each call with its untimed setup (or ``None``).
         rounds: How many timed calls of each.
         warmup: Untimed calls of each first.
+        batch: Calls per timed sample, for calls of a microsecond or less
+            (the clock and the loop around one call cost about as much as
+            the call); the sample is their mean. Only for calls without setup.
     """
+    if batch > 1 and any(setup is not None for _, setup in calls):
+        raise ValueError("batch: only calls without setup can be timed in batches")
     for _ in range(warmup):
         for call, setup in calls:
-            await _time_once(call, setup)
+            await _time_once(call, setup, batch)
     times: list[list[float]] = [[] for _ in calls]
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection landing on one call only would skew the set
@@ -151,7 +166,7 @@ async def interleaved(
             for k in range(len(calls)):
                 j = (i + k) % len(calls)
                 call, setup = calls[j]
-                times[j].append(await _time_once(call, setup))
+                times[j].append(await _time_once(call, setup, batch))
             if i % 50 == 49:
                 gc.collect()
     finally:
@@ -206,6 +221,7 @@ async def compare_rows(
     floors: dict[str, Floor] | None = None,
     before_rows: Call | None = None,
     after: dict[str, Call] | None = None,
+    batches: dict[str, int] | None = None,
 ) -> None:
     """Fill both sessions, then time every operation on both, one row each.
 
@@ -220,6 +236,10 @@ async def compare_rows(
             in the same loop as the peer's and memmark's calls.
         before_rows: Untimed work once the sessions are filled (e.g. ANALYZE).
         after: Per operation slug, untimed work after its row (e.g. VACUUM).
+        batches: Per operation slug, calls per timed sample (see
+            :func:`interleaved`), the same on both sides: for reads of well
+            under a microsecond. Not for calls that allocate much: with the
+            collector off, a batch's garbage piles up and slows its later calls.
     """
     rounds = cfg.rounds if rounds is None else rounds
     shape = cfg.corpus.shape
@@ -230,7 +250,8 @@ async def compare_rows(
         await before_rows()
     for op in OPERATIONS:
         floor = None if floors is None else floors.get(op.slug)
-        await _row(table, backend, shape, op, peer, ours, rounds, floor)
+        batch = 1 if batches is None else batches.get(op.slug, 1)
+        await _row(table, backend, shape, op, peer, ours, rounds, floor, batch)
         for side in (peer, ours):
             if op.finish is not None:
                 await op.finish(side)
@@ -247,6 +268,7 @@ async def _row(
     ours: Side,
     rounds: int,
     floor: Floor | None = None,
+    batch: int = 1,
 ) -> None:
     calls: list[tuple[Call, Call | None]] = [
         (lambda: op.call(peer), _bound(op.setup, peer)),
@@ -254,7 +276,7 @@ async def _row(
     ]
     if floor is not None:
         calls.append((floor.call, floor.setup))
-    times = await interleaved(calls, rounds=rounds)
+    times = await interleaved(calls, rounds=rounds, batch=batch)
     floor_us = times[2] if floor is not None else None
     note = floor.note if floor is not None else ""
     table.add(Row(op.name, backend, shape, times[0], times[1], note, floor_us))
