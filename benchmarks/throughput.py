@@ -43,6 +43,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from benchmarks import agent_turn
 from benchmarks.corpus import Corpus
@@ -224,7 +225,11 @@ async def _ceiling(plan: Plan, barrier: Any, done: Synchronized[int]) -> Result:
     async def task() -> None:
         nonlocal calls
         while time.perf_counter() < end:
-            await client.execute_command("EVALSHA", sha, 0)
+            try:
+                await client.execute_command("EVALSHA", sha, 0)
+            except NoScriptError:  # another client flushed the script cache
+                await client.script_load("return nil")
+                continue
             calls += 1
             done.value += 1
 
