@@ -77,9 +77,13 @@ def plot(
         ax.set_xticks(list(xs))
         ax.set_xticklabels([r.operation for r in these], rotation=20, ha="right", fontsize=7)
         ax.grid(axis="y", which="major", alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize=8, ncols=3)
-    fig.suptitle(title or f"memmark vs AgentScope 1.0.21, {shape}-shaped messages (median µs)")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    default = f"memmark vs AgentScope 1.0.21, {shape}-shaped messages: median µs, labels × peer"
+    fig.suptitle(title or default)
+    # Above the panels, under the title: inside a panel it would hide bars.
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncols=3,
+               fontsize=8, frameon=False)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
