@@ -15,12 +15,18 @@ From code: :func:`plot` takes the rows (``benchmarks.compare.measure(...).rows``
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from benchmarks.compare import Row, read_rows
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmark.png"
+
+ALIASES = {"in-memory": "in-process"}
+"""Backend names that are the same panel (the agent-turn rows name the in-process one so)."""
 
 COLOURS = {"peer": "#9e9e9e", "memmark": "#1f77b4", "floor": "#2ca02c"}
 
@@ -44,7 +50,11 @@ def plot(
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in rows if r.shape == shape and r.peer_us is not None]
+    chosen = [
+        replace(r, backend=ALIASES.get(r.backend, r.backend))
+        for r in rows
+        if r.shape == shape and r.peer_us is not None
+    ]
     if not chosen:
         raise ValueError(f"no {shape} rows with a peer to plot")
     backends = list(dict.fromkeys(r.backend for r in chosen))
@@ -77,13 +87,17 @@ def plot(
         ax.set_xticks(list(xs))
         ax.set_xticklabels([r.operation for r in these], rotation=20, ha="right", fontsize=7)
         ax.grid(axis="y", which="major", alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    legend: dict[str, Any] = {}
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
     default = f"memmark vs AgentScope 1.0.21, {shape}-shaped messages: median µs, labels × peer"
-    fig.suptitle(title or default)
+    fig.suptitle("\n".join(textwrap.wrap(title or default, 100)), fontsize=11)
     # Above the panels, under the title: inside a panel it would hide bars.
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncols=3,
-               fontsize=8, frameon=False)  # fmt: skip
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    top = 1 - 0.75 / fig.get_figheight()  # room for the title and the legend, in inches
+    fig.legend(list(legend.values()), list(legend), loc="upper center",
+               bbox_to_anchor=(0.5, top), ncols=3, fontsize=8, frameon=False)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, top - 0.15 / fig.get_figheight()))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
