@@ -15,27 +15,22 @@ client doing the same work. Servers come from the backend table
 Usage, from the repository root::
 
     uv run python -m benchmarks.compare [--only core,sql,redis,agent] [--shape agent|plain|both]
-        [--messages 1000] [--rounds 200]
+        [--messages 1000] [--rounds 200] [--json rows.json]
+
+From code: ``await benchmarks.compare.measure(...)`` returns the table
+(``.rows``); ``benchmarks.plot`` draws the rows of one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import platform
 import sys
 import time
+from pathlib import Path
 
-from benchmarks.compare.timing import Config, Table
+from benchmarks.compare import SECTIONS, measure, write_rows
 from benchmarks.corpus import SHAPES, Corpus
-
-SECTIONS = {
-    "core": "benchmarks.compare.in_process",
-    "sql": "benchmarks.compare.on_sql",
-    "redis": "benchmarks.compare.on_redis",
-    "agent": "benchmarks.compare.agent",
-}
 
 
 async def main() -> int:
@@ -48,6 +43,7 @@ async def main() -> int:
     parser.add_argument("--messages", type=int, default=1000, help="messages per session")
     parser.add_argument("--payload", type=int, default=200, help="characters of a plain message")
     parser.add_argument("--rounds", type=int, default=200, help="timed calls per operation")
+    parser.add_argument("--json", type=Path, help="also write the rows there (for benchmarks.plot)")
     args = parser.parse_args()
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
@@ -59,31 +55,16 @@ async def main() -> int:
         parser.error("the peer is not installed: run through `uv run --with 'agentscope...'`")
 
     shapes = SHAPES if args.shape == "both" else (args.shape,)
-    table = Table()
     started = time.perf_counter()
-    print(
-        f"# {args.messages}-message sessions, median of {args.rounds} calls; "
-        f"Python {platform.python_version()}, peer agentscope {agentscope_version()}"
-    )
-    for shape in shapes:
-        corpus = Corpus(shape, payload=args.payload)
-        cfg = Config(messages=args.messages, rounds=args.rounds, corpus=corpus)
-        print(f"\n## {corpus.label()}\n\n{table.header()}", flush=True)
-        for name in sections:
-            await importlib.import_module(SECTIONS[name]).run(table, cfg)
+    table = await measure(sections, shapes, args.messages, args.rounds, args.payload)
     if len(shapes) > 1:
         for shape in shapes:
             print(f"\n## {Corpus(shape, payload=args.payload).label()}\n")
             print(table.by_shape(shape))
     print(f"\n# {len(table.rows)} rows in {time.perf_counter() - started:.0f} s")
+    if args.json is not None:
+        write_rows(table.rows, args.json)
     return 0
-
-
-def agentscope_version() -> str:
-    """Return the installed peer's version."""
-    from importlib.metadata import version
-
-    return version("agentscope")
 
 
 if __name__ == "__main__":

@@ -4,30 +4,30 @@ Both memories run on the same servers: SQLite (files in a temporary
 directory), PostgreSQL and MariaDB (from the backend table, ``tests/backends.py``).
 The peer's table names are fixed, so it gets a database of its own
 (``memmark_bench_peer``, dropped at the end); memmark uses a unique table
-prefix in the configured database, dropped at the end too. Floors (PostgreSQL)
-are what bare asyncpg pays for the same work: the same 100 rows inserted with
-``executemany``, the same session read with one ``fetch``.
+prefix in the configured database, dropped at the end too. Every row carries
+its floor (``benchmarks/compare/floors.py``): the driver itself (asyncpg,
+asyncmy, aiosqlite) writing the same rows with ``executemany`` or reading them
+with one ``fetch`` and decoding them, timed in the same loop between the same
+calls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from benchmarks.compare.timing import Config, Row, Table, compare_rows, side_by_side
+from benchmarks.compare.floors import RawSQL, sql_floors
+from benchmarks.compare.timing import Config, Table, compare_rows
 from benchmarks.operations import Side
 from memmark.core import Msg
-from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata, pair_digest
+from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
 from tests.backends import BY_ID
 
 PEER_DB = "memmark_bench_peer"
@@ -75,57 +75,6 @@ async def _drop_peer_db(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(drop))
 
 
-async def _floors(table: Table, cfg: Config, prefix: str, sid: bytes) -> None:
-    """Bare asyncpg on memmark's own message table: the least the work could cost."""
-    shape = cfg.corpus.shape
-    url = make_url(BY_ID["postgres"].url)
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
-    try:
-        message = f"{prefix}message"
-        insert = f"INSERT INTO {message} (sid, mid, msg_id, msg) VALUES ($1, $2, $3, $4)"
-        side = Side(None, Msg, cfg.corpus)
-        rows: list[tuple[Any, ...]] = []
-
-        async def prepare() -> None:
-            await conn.execute(
-                f"DELETE FROM {message} WHERE sid = $1 AND msg_id LIKE 'floor-%'", sid
-            )
-            rows.clear()
-            for m in side.fresh(100):
-                m.id = f"floor-{m.id}"
-                rows.append((sid, id_digest(m.id), m.id, json.dumps(m.to_dict())))
-
-        _, floor = await side_by_side(
-            None, lambda: conn.executemany(insert, rows), rounds=cfg.rounds, our_setup=prepare
-        )
-        await prepare()
-        table.add(
-            Row("floor: add 100 (executemany)", "postgres", shape, None, floor, "raw asyncpg")
-        )
-
-        select = f"SELECT msg FROM {message} WHERE sid = $1 ORDER BY seq"
-        _, floor = await side_by_side(None, lambda: conn.fetch(select, sid), rounds=cfg.rounds)
-        table.add(
-            Row("floor: get_memory all (fetch)", "postgres", shape, None, floor, "raw asyncpg")
-        )
-
-        async def fetch_decoded() -> list[Any]:
-            return [json.loads(r[0]) for r in await conn.fetch(select, sid)]
-
-        _, floor = await side_by_side(None, fetch_decoded, rounds=cfg.rounds)
-        table.add(
-            Row("floor: fetch + json.loads", "postgres", shape, None, floor, "raw asyncpg + decode")
-        )
-    finally:
-        await conn.close()
-
-
 async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
     from agentscope.memory import AsyncSQLAlchemyMemory as PeerMemory
     from agentscope.message import Msg as PeerMsg
@@ -164,19 +113,24 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
 
         # SQLite has no dead rows to skip; InnoDB purges on its own.
         after = {"add_100": settle} if backend == "postgres" else {}
+        floor_memory = AsyncSQLAlchemyMemory(
+            our_engine, session_id="floor", user_id="bench", table_prefix=prefix
+        )
         try:
-            await compare_rows(
-                table,
-                cfg,
-                backend,
-                peer,
-                ours,
-                before_rows=analyze if after else None,
-                after=after,
-            )
-            if backend == "postgres":
-                await _floors(table, cfg, prefix, pair_digest("bench", "bench"))
+            async with RawSQL.of(our_engine) as raw:
+                floors = await sql_floors(raw, floor_memory, cfg.corpus, cfg.messages, prefix)
+                await compare_rows(
+                    table,
+                    cfg,
+                    backend,
+                    peer,
+                    ours,
+                    floors=floors,
+                    before_rows=analyze if after else None,
+                    after=after,
+                )
         finally:
+            await floor_memory.close()
             await peer_memory.close()
             await our_memory.close()
             async with our_engine.begin() as conn:

@@ -2,8 +2,12 @@
 
 Each backend section measures the operations of ``benchmarks/operations.py``
 side by side (peer and memmark in the same process, interleaved call by call,
-so machine noise hits both alike) with :func:`compare_rows`, and adds floors:
-rows with no peer, the bare client doing the least it could.
+so machine noise hits both alike) with :func:`compare_rows`. A row may carry
+a floor (``benchmarks/compare/floors.py``): the bare client doing the least
+the operation's work could cost, timed in the same loop between the same
+calls. A row reads as "× peer" (the peer's time over memmark's: above 1,
+memmark is faster) and "× floor" (memmark's time over the floor's: 1.0 is
+as fast as the bare client).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.compare.floors import Floor
 from benchmarks.corpus import Corpus
 from benchmarks.operations import OPERATIONS, Operation, Side
 
@@ -33,7 +38,17 @@ class Config:
 
 @dataclass
 class Row:
-    """One line of the table: an operation on a backend, peer vs memmark (µs)."""
+    """One line of the table: an operation on a backend, peer vs memmark vs floor (µs).
+
+    Attributes:
+        operation: The operation's name (``benchmarks/operations.py``).
+        backend: The backend column.
+        shape: The corpus shape of the pass.
+        peer_us: The peer's median µs (``None``: no peer).
+        memmark_us: memmark's median µs.
+        note: Free text (the floor's kind, an adapter's share).
+        floor_us: The bare client's median µs for the same work (``None``: no floor).
+    """
 
     operation: str
     backend: str
@@ -41,6 +56,7 @@ class Row:
     peer_us: float | None
     memmark_us: float
     note: str = ""
+    floor_us: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -48,6 +64,13 @@ class Row:
         if self.peer_us is None:
             return None
         return self.peer_us / self.memmark_us
+
+    @property
+    def over_floor(self) -> float | None:
+        """memmark's time in units of the floor's (``None`` without a floor)."""
+        if self.floor_us is None:
+            return None
+        return self.memmark_us / self.floor_us
 
 
 @dataclass
@@ -65,19 +88,22 @@ class Table:
     def header() -> str:
         """Return the table's header lines."""
         return (
-            f"| {'operation':<34} | {'backend':<18} | {'peer µs':>10} | "
-            f"{'memmark µs':>10} | {'ratio':>8} | note |\n|{'-' * 36}|{'-' * 20}|"
-            f"{'-' * 12}|{'-' * 12}|{'-' * 10}|------|"
+            f"| {'operation':<28} | {'backend':<18} | {'peer µs':>10} | "
+            f"{'memmark µs':>10} | {'floor µs':>10} | {'× peer':>7} | {'× floor':>7} | note |\n"
+            f"|{'-' * 30}|{'-' * 20}|{'-' * 11}:|{'-' * 11}:|{'-' * 11}:|{'-' * 8}:|"
+            f"{'-' * 8}:|------|"
         )
 
     @staticmethod
     def format_row(row: Row) -> str:
         """Return ``row`` as a Markdown table line."""
-        peer = "—" if row.peer_us is None else f"{row.peer_us:,.1f}"
+        peer = "—" if row.peer_us is None else _us(row.peer_us)
+        floor = "—" if row.floor_us is None else _us(row.floor_us)
         ratio = "—" if row.ratio is None else f"{row.ratio:,.1f}×"
+        over = "—" if row.over_floor is None else f"{row.over_floor:,.2f}×"
         return (
-            f"| {row.operation:<34} | {row.backend:<18} | {peer:>10} | "
-            f"{row.memmark_us:>10,.1f} | {ratio:>8} | {row.note} |"
+            f"| {row.operation:<28} | {row.backend:<18} | {peer:>10} | "
+            f"{_us(row.memmark_us):>10} | {floor:>10} | {ratio:>7} | {over:>7} | {row.note} |"
         )
 
     def by_shape(self, shape: str) -> str:
@@ -87,17 +113,66 @@ class Table:
         return "\n".join(lines)
 
 
+def _us(value: float) -> str:
+    """Return µs with one decimal, or two below 10 µs (sub-microsecond calls stay readable)."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
 def progress(text: str) -> None:
     """Print a progress line on stderr, out of the table's way."""
     print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
-async def _time_once(call: Call, setup: Call | None) -> float:
+async def _time_once(call: Call, setup: Call | None, batch: int = 1) -> float:
     if setup is not None:
         await setup()
+    if batch == 1:
+        start = time.perf_counter()
+        await call()
+        return (time.perf_counter() - start) * 1e6
     start = time.perf_counter()
-    await call()
-    return (time.perf_counter() - start) * 1e6
+    for _ in range(batch):
+        await call()
+    return (time.perf_counter() - start) * 1e6 / batch
+
+
+async def interleaved(
+    calls: list[tuple[Call, Call | None]], *, rounds: int, warmup: int = 3, batch: int = 1
+) -> list[float]:
+    """Time several calls in turn, round after round; return each one's median cost in µs.
+
+    Each round runs every call once, starting one further along each time,
+    so no call always runs first (on cold caches) or right after the same
+    neighbour.
+
+    Args:
+        calls: Each call with its untimed setup (or ``None``).
+        rounds: How many timed calls of each.
+        warmup: Untimed calls of each first.
+        batch: Calls per timed sample, for calls of a microsecond or less
+            (the clock and the loop around one call cost about as much as
+            the call); the sample is their mean. Only for calls without setup.
+    """
+    if batch > 1 and any(setup is not None for _, setup in calls):
+        raise ValueError("batch: only calls without setup can be timed in batches")
+    for _ in range(warmup):
+        for call, setup in calls:
+            await _time_once(call, setup, batch)
+    times: list[list[float]] = [[] for _ in calls]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection landing on one call only would skew the set
+    try:
+        for i in range(rounds):
+            for k in range(len(calls)):
+                j = (i + k) % len(calls)
+                call, setup = calls[j]
+                times[j].append(await _time_once(call, setup, batch))
+            if i % 50 == 49:
+                gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [statistics.median(t) for t in times]
 
 
 async def side_by_side(
@@ -119,28 +194,13 @@ async def side_by_side(
         our_setup: Untimed work before each memmark call.
         warmup: Untimed calls of each first.
     """
-    for _ in range(warmup):
-        if peer is not None:
-            await _time_once(peer, peer_setup)
-        await _time_once(ours, our_setup)
-    peer_times: list[float] = []
-    our_times: list[float] = []
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection landing on one side only would skew the pair
-    try:
-        for i in range(rounds):
-            # Alternate who goes first, so neither always runs on a warm cache.
-            if peer is not None and i % 2 == 0:
-                peer_times.append(await _time_once(peer, peer_setup))
-            our_times.append(await _time_once(ours, our_setup))
-            if peer is not None and i % 2 == 1:
-                peer_times.append(await _time_once(peer, peer_setup))
-            if i % 50 == 49:
-                gc.collect()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return (statistics.median(peer_times) if peer_times else None), statistics.median(our_times)
+    if peer is None:
+        (us,) = await interleaved([(ours, our_setup)], rounds=rounds, warmup=warmup)
+        return None, us
+    peer_us, us = await interleaved(
+        [(peer, peer_setup), (ours, our_setup)], rounds=rounds, warmup=warmup
+    )
+    return peer_us, us
 
 
 def _bound(step: Any, side: Side) -> Any:
@@ -158,9 +218,10 @@ async def compare_rows(
     ours: Side,
     *,
     rounds: int | None = None,
-    floors: dict[str, tuple[str, Call]] | None = None,
+    floors: dict[str, Floor] | None = None,
     before_rows: Call | None = None,
     after: dict[str, Call] | None = None,
+    batches: dict[str, int] | None = None,
 ) -> None:
     """Fill both sessions, then time every operation on both, one row each.
 
@@ -171,11 +232,14 @@ async def compare_rows(
         peer: The peer's side (its memory, message class, corpus).
         ours: memmark's side.
         rounds: Timed calls per row (default: ``cfg.rounds``).
-        floors: Per operation slug, a floor row (its name and the bare client's
-            call) timed right after the operation's row, interleaved with the
-            peer's calls of that row, as memmark's calls were.
+        floors: Per operation slug, the bare client's floor of its row, timed
+            in the same loop as the peer's and memmark's calls.
         before_rows: Untimed work once the sessions are filled (e.g. ANALYZE).
         after: Per operation slug, untimed work after its row (e.g. VACUUM).
+        batches: Per operation slug, calls per timed sample (see
+            :func:`interleaved`), the same on both sides: for reads of well
+            under a microsecond. Not for calls that allocate much: with the
+            collector off, a batch's garbage piles up and slows its later calls.
     """
     rounds = cfg.rounds if rounds is None else rounds
     shape = cfg.corpus.shape
@@ -185,14 +249,9 @@ async def compare_rows(
     if before_rows is not None:
         await before_rows()
     for op in OPERATIONS:
-        await _row(table, backend, shape, op, peer, ours, rounds)
-        if floors and op.slug in floors:
-            name, call = floors[op.slug]
-            _, us = await side_by_side(
-                _bound(op.call, peer), call, rounds=rounds, peer_setup=_bound(op.setup, peer)
-            )
-            # The peer's time is not shown: its row already gives it.
-            table.add(Row(name, backend, shape, None, us, "raw client, between peer calls"))
+        floor = None if floors is None else floors.get(op.slug)
+        batch = 1 if batches is None else batches.get(op.slug, 1)
+        await _row(table, backend, shape, op, peer, ours, rounds, floor, batch)
         for side in (peer, ours):
             if op.finish is not None:
                 await op.finish(side)
@@ -201,13 +260,23 @@ async def compare_rows(
 
 
 async def _row(
-    table: Table, backend: str, shape: str, op: Operation, peer: Side, ours: Side, rounds: int
+    table: Table,
+    backend: str,
+    shape: str,
+    op: Operation,
+    peer: Side,
+    ours: Side,
+    rounds: int,
+    floor: Floor | None = None,
+    batch: int = 1,
 ) -> None:
-    peer_us, our_us = await side_by_side(
-        lambda: op.call(peer),
-        lambda: op.call(ours),
-        rounds=rounds,
-        peer_setup=_bound(op.setup, peer),
-        our_setup=_bound(op.setup, ours),
-    )
-    table.add(Row(op.name, backend, shape, peer_us, our_us))
+    calls: list[tuple[Call, Call | None]] = [
+        (lambda: op.call(peer), _bound(op.setup, peer)),
+        (lambda: op.call(ours), _bound(op.setup, ours)),
+    ]
+    if floor is not None:
+        calls.append((floor.call, floor.setup))
+    times = await interleaved(calls, rounds=rounds, batch=batch)
+    floor_us = times[2] if floor is not None else None
+    note = floor.note if floor is not None else ""
+    table.add(Row(op.name, backend, shape, times[0], times[1], note, floor_us))

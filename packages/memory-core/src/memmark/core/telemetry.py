@@ -57,7 +57,20 @@ TRACED_OPERATIONS = (
 )
 """The public methods of :class:`MemoryBase` that make a span."""
 
-_plain: dict[str, Callable[..., Any]] = {}  # the unwrapped methods while enabled
+# The unwrapped methods while enabled, by the class that defines them.
+_plain: dict[tuple[type[MemoryBase], str], Callable[..., Any]] = {}
+
+
+def _defining_classes() -> list[type[MemoryBase]]:
+    """``MemoryBase`` and every subclass defined so far.
+
+    A backend may override a public method for speed (the in-process
+    ``size``); its override is traced like the base's.
+    """
+    found: list[type[MemoryBase]] = [MemoryBase]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return found
 
 
 def enabled() -> bool:
@@ -89,16 +102,18 @@ def enable(tracer_provider: Any = None) -> None:
         release = None
     tracer = trace.get_tracer("memmark", release, tracer_provider)
     disable()
-    for name in TRACED_OPERATIONS:
-        plain = MemoryBase.__dict__[name]
-        _plain[name] = plain
-        setattr(MemoryBase, name, _traced(name, plain, tracer))
+    for cls in _defining_classes():
+        for name in TRACED_OPERATIONS:
+            plain = cls.__dict__.get(name)
+            if plain is not None:
+                _plain[cls, name] = plain
+                setattr(cls, name, _traced(name, plain, tracer))
 
 
 def disable() -> None:
     """Stop making spans: put the plain methods back."""
-    for name, plain in _plain.items():
-        setattr(MemoryBase, name, plain)
+    for (cls, name), plain in _plain.items():
+        setattr(cls, name, plain)
     _plain.clear()
 
 
