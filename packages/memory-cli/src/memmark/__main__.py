@@ -1,0 +1,5 @@
+"""``python -m memmark``: the ``memmark`` command line."""
+
+from memmark.cli import main
+
+main()
