@@ -19,7 +19,11 @@ from memmark.core.urls import close_shared, mask_password
 out = Console(highlight=False, soft_wrap=True)
 """Where results go (tables, JSON Lines)."""
 
-err = Console(stderr=True, highlight=False)
+if not out.is_terminal:
+    # Piped or captured: no terminal to fit, so rows are not wrapped at 80 columns.
+    out.width = 1000
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 """Where progress, notes and errors go, out of the results' way."""
 
 PAGE = 100
