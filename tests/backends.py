@@ -24,7 +24,7 @@ import pytest
 
 from memmark.core import InMemoryMemory, MemoryBase
 from memmark.core.testing import MemoryConformance, MemoryFactory
-from memmark.core.urls import InProcessHandle
+from memmark.core.urls import InProcessStores
 from tests.servers import require_binaries, require_server, unavailable
 
 
@@ -258,15 +258,16 @@ def in_process_factory(
     """Return a factory context making handles on ``cls`` memories, one instance per pair.
 
     The in-process memory has no ids: one instance stands for one session,
-    and every handle on a pair is a handle on that instance.
+    and every handle on a pair is a handle on that instance. Each context
+    has stores of its own, as a ``memory://`` name of its own would.
     """
 
     @contextlib.asynccontextmanager
     async def context() -> AsyncIterator[MemoryFactory]:
-        sessions: dict[tuple[str, str], InMemoryMemory] = {}
+        stores = InProcessStores(cls)
 
         async def make(user_id: str, session_id: str) -> MemoryBase:
-            return InProcessHandle(sessions.setdefault((user_id, session_id), cls()))
+            return stores.open(user_id, session_id)
 
         yield make
 

@@ -12,7 +12,7 @@ import pytest
 
 from memmark.core import DuplicateMessageError, Msg
 from memmark.redis import MessageCache, RedisMemory
-from memmark.redis._cache import Snapshot
+from memmark.core.cache import Snapshot
 from tests.backends import drop_keys, key_prefix, redis_client
 from tests.redis.conftest import client_fixture
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from itertools import count, islice
 from typing import Any
@@ -10,6 +11,12 @@ from memmark.core import checks
 from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.errors import DuplicateMessageError
 from memmark.core.msg import Msg
+from memmark.core.sessions import SessionInfo, SessionKey, follows
+
+# One counter for every in-process session: a session deleted and written
+# again, or a new store standing for a dropped one, never repeats a version
+# some handle may still hold.
+_versions = count(1)
 
 
 class InMemoryMemory(MemoryBase):
@@ -31,7 +38,20 @@ class InMemoryMemory(MemoryBase):
     ``state_dict()`` returns ``{"content": [[msg_dict, [marks]], ...]}`` plus
     ``"_compressed_summary"`` when a summary is set. ``load_state_dict`` with
     ``strict=False`` and no ``content`` key keeps the current messages.
+
+    The memory is a store of one session: ``list_sessions`` lists it (once
+    written, as :attr:`listed_as` says) and nothing else, and
+    ``delete_session`` empties it and sets its version back to 0. Every
+    write, ``load_state_dict`` included, moves the version on from one
+    counter shared by the whole process.
+
+    Attributes:
+        listed_as: The ``(user_id, session_id)`` the memory lists itself as;
+            ``("default_user", "default_session")`` unless whoever made it
+            knows better.
     """
+
+    listed_as: tuple[str, str] = ("default_user", "default_session")
 
     def __init__(self) -> None:
         # id -> message, in insertion order (dicts keep it, and pop is O(1)).
@@ -46,6 +66,13 @@ class InMemoryMemory(MemoryBase):
         self._unordered: set[str] = set()
         self._compressed_summary = ""
         self._summary_cache: Msg | None = None
+        self._version_now = 0  # 0: never written, or deleted since
+        self._updated_at = 0.0
+
+    def _written(self) -> None:
+        """Move the version on and stamp the time: called by every write that reaches the store."""
+        self._version_now = next(_versions)
+        self._updated_at = time.time()
 
     # -- index upkeep ---------------------------------------------------------
 
@@ -119,6 +146,7 @@ class InMemoryMemory(MemoryBase):
             taken = [m.id for m in msgs if m.id in stored]
             if taken:
                 raise DuplicateMessageError(taken)
+        self._written()
         if len(msgs) == 1:  # the common case, without the batch's dicts
             msg = msgs[0]
             if msg.id in stored:
@@ -140,12 +168,14 @@ class InMemoryMemory(MemoryBase):
                 index.update(dict.fromkeys(batch))
 
     async def _delete(self, ids: list[str]) -> int:
+        self._written()
         gone = self._drop_msgs(ids)
         if gone and self._by_mark:
             self._unmark_ids(gone)
         return len(gone)
 
     async def _delete_by_mark(self, marks: list[str]) -> int:
+        self._written()
         doomed: dict[str, None] = {}
         for one in marks:
             index = self._by_mark.pop(one, None)
@@ -158,6 +188,7 @@ class InMemoryMemory(MemoryBase):
         return len(doomed)
 
     async def _clear(self) -> None:
+        self._written()
         self._msgs.clear()
         self._seq.clear()
         self._by_mark.clear()
@@ -166,6 +197,7 @@ class InMemoryMemory(MemoryBase):
     async def _update_messages_mark(
         self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
     ) -> int:
+        self._written()
         ids = msg_ids
         by_mark = self._by_mark
 
@@ -213,7 +245,8 @@ class InMemoryMemory(MemoryBase):
         return len(hit)
 
     async def _update_compressed_summary(self, summary: str) -> None:
-        pass  # the base keeps the summary in self._compressed_summary
+        # The base keeps the summary in self._compressed_summary.
+        self._written()
 
     def _summary_msg(self, summary: str) -> Msg:
         # One message per summary text, not one per read: making a Msg draws
@@ -283,6 +316,7 @@ class InMemoryMemory(MemoryBase):
         if content is not None:
             self._replace(content)
         self._compressed_summary = summary
+        self._written()
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
         # Copied so that later changes to the caller's state do not leak in.
@@ -300,3 +334,40 @@ class InMemoryMemory(MemoryBase):
 
     async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
         self._replace(content)
+        self._written()
+
+    # -- the session ----------------------------------------------------------
+
+    def session_info(self, user_id: str, session_id: str) -> SessionInfo | None:
+        """Return what a listing says of this store as ``(user_id, session_id)``.
+
+        ``None`` while the store was never written (or since it was deleted).
+        """
+        if not self._version_now:
+            return None
+        return SessionInfo(
+            user_id, session_id, len(self._msgs), self._version_now, self._updated_at
+        )
+
+    def forget(self) -> bool:
+        """Empty the store and set its version back to 0; return whether it was written."""
+        existed = self._version_now > 0
+        self._replace([])
+        self._compressed_summary = ""
+        self._version_now = 0
+        self._updated_at = 0.0
+        return existed
+
+    async def _version(self) -> int:
+        return self._version_now
+
+    async def _list_sessions(
+        self, all_users: bool, limit: int, after: SessionKey | None
+    ) -> list[SessionInfo]:
+        info = self.session_info(*self.listed_as)
+        if info is None or not follows(after, info):
+            return []
+        return [info][:limit]
+
+    async def _delete_session(self) -> bool:
+        return self.forget()

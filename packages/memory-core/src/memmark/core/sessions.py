@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 SessionKey = tuple[float, str, str]
@@ -61,6 +63,28 @@ def after(key: SessionKey, info: SessionInfo) -> bool:
     return listing_order(info) > (-updated_at, user_id, session_id)
 
 
+def follows(key: SessionKey | None, info: SessionInfo) -> bool:
+    """Whether ``info`` belongs on a listing resumed after ``key`` (``None``: from the start)."""
+    return key is None or after(key, info)
+
+
+def select(
+    sessions: Iterable[SessionInfo], limit: int, key: SessionKey | None
+) -> list[SessionInfo]:
+    """Return the first ``limit`` of ``sessions`` after ``key``, in the listing order.
+
+    What a store that gathers its sessions first (and sorts them itself)
+    returns from ``_list_sessions``.
+
+    Args:
+        sessions: The store's sessions, in any order, already narrowed to a
+            user when the listing is.
+        limit: The most to return.
+        key: Where the listing resumes; ``None`` from the start.
+    """
+    return sorted((s for s in sessions if follows(key, s)), key=listing_order)[:limit]
+
+
 def encode_cursor(key: SessionKey) -> str:
     """Return the opaque cursor that resumes a listing after ``key``."""
     raw = json.dumps(list(key), ensure_ascii=False).encode("utf-8", "surrogatepass")
@@ -82,6 +106,7 @@ def decode_cursor(cursor: str) -> SessionKey:
     if not (
         isinstance(updated_at, (int, float))
         and not isinstance(updated_at, bool)
+        and math.isfinite(updated_at)
         and isinstance(user_id, str)
         and isinstance(session_id, str)
     ):

@@ -18,6 +18,7 @@ from memmark.core.checks import session_ids
 from memmark.core.errors import MissingDependencyError
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
+from memmark.core.sessions import SessionInfo, SessionKey, select
 
 ENTRY_POINT_GROUP = "memmark.backends"
 """The entry-point group in which backends register the URL schemes they open."""
@@ -41,8 +42,6 @@ _INSTALL_LINES: dict[str, str] = {
     "redis+cluster": "memmark-redis",
     "rediss+cluster": "memmark-redis",
 }
-
-_in_process: dict[tuple[str, str, str], InMemoryMemory] = {}
 
 
 def mask_password(url: str) -> str:
@@ -177,33 +176,106 @@ def open_in_process(
     Handles opened with the same URL, user and session in one process share
     one :class:`InMemoryMemory`, so a memory opened per request sees what the
     one before it stored; closing a handle leaves the store as it is. The
-    store lives as long as the process.
+    stores live as long as the process, or until ``delete_session`` drops one.
+    ``list_sessions`` lists the stores of the same name.
 
     Args:
         url: ``memory://`` or ``memory://name`` (names keep stores apart).
         user_id: The user; ``None`` means ``"default_user"``.
         session_id: The session; ``None`` means ``"default_session"``.
     """
-    user, session = session_ids(user_id, session_id)
-    key = (url.partition("://")[2], user, session)
-    store = _in_process.get(key)
-    if store is None:
-        store = _in_process[key] = InMemoryMemory()
-    return InProcessHandle(store)
+    name = url.partition("://")[2]
+    stores = _in_process.get(name)
+    if stores is None:
+        stores = _in_process[name] = InProcessStores()
+    return stores.open(user_id, session_id)
+
+
+class InProcessStores:
+    """The in-process stores of one ``memory://`` name: one per ``(user_id, session_id)``.
+
+    A store is made by the first write to its pair and dropped by
+    ``delete_session``; reads of a pair without a store see an empty
+    session and make none.
+
+    Args:
+        make: Makes a new store (``InMemoryMemory`` or a subclass of it).
+    """
+
+    def __init__(self, make: Callable[[], InMemoryMemory] = InMemoryMemory) -> None:
+        self._make = make
+        self._stores: dict[tuple[str, str], InMemoryMemory] = {}
+
+    def open(self, user_id: str | None = None, session_id: str | None = None) -> InProcessHandle:
+        """Return a new handle on the pair's store.
+
+        Args:
+            user_id: The user; ``None`` means ``"default_user"``.
+            session_id: The session; ``None`` means ``"default_session"``.
+        """
+        user, session = session_ids(user_id, session_id)
+        return InProcessHandle(self, user, session)
+
+    def get(self, pair: tuple[str, str]) -> InMemoryMemory | None:
+        """Return the pair's store, ``None`` when it has none."""
+        return self._stores.get(pair)
+
+    def get_or_make(self, pair: tuple[str, str]) -> InMemoryMemory:
+        """Return the pair's store, made now if it has none (for a write)."""
+        store = self._stores.get(pair)
+        if store is None:
+            store = self._stores[pair] = self._make()
+            store.listed_as = pair
+        return store
+
+    def drop(self, pair: tuple[str, str]) -> bool:
+        """Remove the pair's store; return whether it had one that was written."""
+        store = self._stores.pop(pair, None)
+        # A handle of the memory's own, still holding it, sees a deleted session.
+        return store is not None and store.forget()
+
+    def sessions(self, user_id: str | None) -> list[SessionInfo]:
+        """Return every written store's listing entry, of ``user_id`` only unless ``None``."""
+        found = []
+        for (user, session), store in self._stores.items():
+            if user_id is None or user == user_id:
+                info = store.session_info(user, session)
+                if info is not None:
+                    found.append(info)
+        return found
+
+
+_in_process: dict[str, InProcessStores] = {}
 
 
 class InProcessHandle(MemoryBase):
     """One handle on a shared in-process store: its own lifetime, the store's data.
 
     What ``memory://`` opens: closing a handle ends that handle only, as
-    closing a SQL or Redis memory leaves the database as it is.
+    closing a SQL or Redis memory leaves the database as it is. The handle
+    finds its pair's store at every call, so a session deleted through one
+    handle and written through another is the same new session to all.
 
     Args:
-        store: The in-process memory whose messages the handle reads and writes.
+        stores: The stores of the handle's ``memory://`` name.
+        user_id: The handle's user.
+        session_id: The handle's session.
     """
 
-    def __init__(self, store: InMemoryMemory) -> None:
-        self._store = store
+    def __init__(self, stores: InProcessStores, user_id: str, session_id: str) -> None:
+        self._stores = stores
+        self.user_id, self.session_id = user_id, session_id
+        self._pair = (user_id, session_id)
+
+    @property
+    def _store(self) -> InMemoryMemory:
+        """The pair's store, made if need be: what a write reaches."""
+        return self._stores.get_or_make(self._pair)
+
+    @property
+    def _read_store(self) -> InMemoryMemory:
+        """The pair's store, or an empty one standing for none (reads make no store)."""
+        return self._stores.get(self._pair) or _EMPTY
 
     async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         await self._store._add(msgs, marks, skip_duplicated)
@@ -223,30 +295,48 @@ class InProcessHandle(MemoryBase):
         return await self._store._update_messages_mark(new_mark, old_mark, msg_ids)
 
     async def _update_compressed_summary(self, summary: str) -> None:
-        self._store._compressed_summary = summary
+        store = self._store
+        await store._update_compressed_summary(summary)
+        store._compressed_summary = summary
 
     async def _size(self) -> int:
-        return await self._store._size()
+        return await self._read_store._size()
 
     async def _get_memory(
         self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
     ) -> tuple[list[Msg], str | None]:
-        return await self._store._get_memory(mark, exclude_mark, limit, with_summary)
+        return await self._read_store._get_memory(mark, exclude_mark, limit, with_summary)
 
     async def _export_state(self) -> tuple[StateContent, str]:
-        return await self._store._export_state()
+        return await self._read_store._export_state()
 
     async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
-        await self._store._import_state(content, summary)
-        self._store._compressed_summary = summary
+        store = self._store
+        await store._import_state(content, summary)
+        store._compressed_summary = summary
+
+    async def _version(self) -> int:
+        return await self._read_store._version()
+
+    async def _list_sessions(
+        self, all_users: bool, limit: int, after: SessionKey | None
+    ) -> list[SessionInfo]:
+        return select(self._stores.sessions(None if all_users else self.user_id), limit, after)
+
+    async def _delete_session(self) -> bool:
+        return self._stores.drop(self._pair)
 
     def _summary_msg(self, summary: str) -> Msg:
-        return self._store._summary_msg(summary)
+        return self._read_store._summary_msg(summary)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the shared store's state (see :meth:`InMemoryMemory.state_dict`)."""
-        return self._store.state_dict()
+        return self._read_store.state_dict()
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Load a state into the shared store (see :meth:`InMemoryMemory.load_state_dict`)."""
         self._store.load_state_dict(state, strict)
+
+
+_EMPTY = InMemoryMemory()
+"""What a handle reads while its pair has no store; never written."""

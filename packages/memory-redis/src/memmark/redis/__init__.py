@@ -1,6 +1,6 @@
 """memmark on Redis: every operation one atomic Lua script, one round trip."""
 
-from memmark.redis._cache import SHARED_CACHE, MessageCache
+from memmark.core.cache import SHARED_CACHE, MessageCache
 from memmark.redis._keys import session_keys
 from memmark.redis._memory import RedisMemory
 

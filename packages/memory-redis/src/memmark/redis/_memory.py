@@ -16,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from memmark.core import DuplicateMessageError, Msg, StateContent, StoreBackedMemory
-from memmark.redis._cache import SHARED_CACHE, MessageCache, Snapshot
+from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
 from memmark.redis._codec import (
     decode_marks,
     decode_text,

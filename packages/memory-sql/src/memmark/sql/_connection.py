@@ -25,7 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection, SingletonThreadPool, StaticPo
 from sqlalchemy.util import greenlet_spawn
 
 from memmark.sql._postgres import PostgresStatements
-from memmark.sql._schema import make_tables
+from memmark.sql._schema import id_digest, make_tables
 from memmark.sql._statements import Statements, create_tables
 
 _T = TypeVar("_T")
@@ -77,9 +77,12 @@ TextWork = Callable[[Driver, PostgresStatements], Awaitable[_T]]
 class _EngineState:
     """What one engine remembers across every memory made on it."""
 
-    __slots__ = ("__weakref__", "ddl_lock", "lock", "statements")
+    __slots__ = ("__weakref__", "ddl_lock", "lock", "statements", "token")
 
     def __init__(self, serialize: bool) -> None:
+        # Names the engine in the message cache's keys: a plain object, so a
+        # key holds no engine alive, and never the same for two engines.
+        self.token = object()
         # prefix -> statements; a prefix is here once its tables exist.
         self.statements: dict[str, Statements] = {}
         self.ddl_lock = asyncio.Lock()
@@ -212,8 +215,8 @@ class Connector:
         engine_or_session: An ``AsyncEngine`` or an ``AsyncSession``.
         table_prefix: The prefix of the tables the calls use.
         session_key: The digest of the memory's ``(user_id, session_id)``.
-        session_row: The memory's ``user_id`` and ``session_id``, for a lock
-            that is the session's row (see ``Statements.lock_session``).
+        session_row: The memory's ``user_id`` and ``session_id``, for the
+            session's row every write makes or updates (see ``Statements.bump``).
 
     Raises:
         TypeError: ``engine_or_session`` is neither.
@@ -257,13 +260,31 @@ class Connector:
         # rolled back; run to its end, the call has committed or rolled back
         # whole, and a retry finds the session as any other call leaves it.
         self._finish_first = sync.dialect.name == "sqlite" or self.session is not None
-        # The key of the session's lock (see Statements.lock_session).
-        self.lock_key = int.from_bytes(session_key[:8], "big", signed=True)
-        # What a lock that is the session's row writes ('""': no summary, in JSON).
-        self._lock_params = {"key": self.lock_key, "sid": session_key, "no_summary": '""'}
-        self._lock_params |= dict(zip(("user_id", "session_id"), session_row, strict=True))
+        user_id, session_id = session_row
+        # The session row's values (PostgreSQL text: $1 to $4), for Statements.bump.
+        self.bump_args = (session_key, id_digest(user_id), user_id, session_id)
+        # '""': no summary, in JSON.
+        self._bump_params = {
+            "sid": session_key,
+            "uid": self.bump_args[1],
+            "user_id": user_id,
+            "session_id": session_id,
+            "no_summary": '""',
+        }
         self._state = _engine_state(sync)
+        # Where the message cache holds this engine's sessions: a token of the
+        # engine, not its URL (two in-memory SQLite engines share one).
+        self.cache_scope = (self._state.token, table_prefix)
         self.statements: Statements | None = self._state.statements.get(table_prefix)
+
+    def cacheable(self) -> bool:
+        """Whether what a call now reads or writes may go to the message cache.
+
+        Not inside a transaction the caller opened on its session: that
+        transaction may still roll back, and a version it wrote would then be
+        written again by another with other content.
+        """
+        return self.session is None or not self.session.in_transaction()
 
     # -- the tables -----------------------------------------------------------------
 
@@ -342,15 +363,10 @@ class Connector:
             statements = self.statements or await self.ready()
             retries = _Retries()
             while True:
-                # A write that takes the session's lock needs a transaction to hold it.
-                autocommit = (
-                    single
-                    and statements.autocommit
-                    and not (write and statements.lock_session is not None)
-                )
+                autocommit = single and statements.autocommit
                 try:
                     async with self._engine_tx(engine, write, autocommit) as conn:
-                        return await self._lock_then(work, conn, statements, write)
+                        return await work(conn, statements)
                 except DBAPIError as exc:
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
@@ -372,18 +388,29 @@ class Connector:
             began = not session.in_transaction()
             try:
                 async with self._session_tx(session, write) as conn:
-                    return await self._lock_then(work, conn, statements, write)
+                    return await work(conn, statements)
             except DBAPIError as exc:
                 if not began or not await retries.after_failure(write, exc.orig):
                     raise
 
-    async def _lock_then(
-        self, work: Work[_T], conn: AsyncConnection, statements: Statements, lock: bool
-    ) -> _T:
-        """Run ``work``, after taking the session's lock when ``lock`` and the dialect has one."""
-        if lock and statements.lock_session is not None:
-            await conn.execute(statements.lock_session, self._lock_params)
-        return await work(conn, statements)
+    async def run_write(self, work: Work[_T]) -> tuple[_T, int]:
+        """Run the write ``work`` in one transaction, after the session row's upsert.
+
+        The upsert (``Statements.bump``) makes the session's row or moves its
+        version on, and holds the row locked until the commit: the session's
+        lock, so ``work`` sees every write of the session committed before it
+        and none commits during it.
+
+        Returns:
+            What ``work`` returned, and the session's version it wrote.
+        """
+        params = self._bump_params
+
+        async def bumped(conn: AsyncConnection, statements: Statements) -> tuple[_T, int]:
+            version = int((await conn.execute(statements.bump, params)).scalar_one())
+            return await work(conn, statements), version
+
+        return await self.run(bumped, write=True)
 
     @staticmethod
     @contextlib.asynccontextmanager

@@ -9,20 +9,22 @@ databases.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from memmark.core import Msg, StateContent, StoreBackedMemory
+from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
+from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
+from memmark.core.sessions import SessionKey, after, listing_order
 from memmark.sql import _operations as ops
-from memmark.sql._codec import dumps
+from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
-from memmark.sql._statements import MAX_IN, ReadKey
+from memmark.sql._statements import ReadKey
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -56,6 +58,13 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         session_id: The session's id; ``None`` means ``"default_session"``.
         user_id: The user's id; ``None`` means ``"default_user"``.
         table_prefix: Put before the table names.
+        message_cache: Where decoded sessions are kept between calls:
+            ``True`` (the default) for the process-wide
+            :data:`memmark.core.cache.SHARED_CACHE`, a
+            :class:`~memmark.core.cache.MessageCache` of your own, or
+            ``False`` for none. A read of a session whose version this
+            process holds then reads only the session's row. The messages
+            handed out are shared with the cache: treat them as read-only.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -69,6 +78,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         user_id: str | None = None,
         *,
         table_prefix: str = DEFAULT_PREFIX,
+        message_cache: MessageCache | bool = True,
     ) -> None:
         session_id = "default_session" if session_id is None else session_id
         user_id = "default_user" if user_id is None else user_id
@@ -84,6 +94,20 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             _check_no_nul([user_id], "user_id")
             _check_no_nul([session_id], "session_id")
         self.table_prefix = table_prefix
+        if not isinstance(message_cache, (bool, MessageCache)):
+            raise TypeError(
+                "message_cache: expected a bool or a MessageCache, "
+                f"got {type(message_cache).__name__}"
+            )
+        # An empty cache is falsy (it has a length): compare with the flags.
+        self._cache: MessageCache | None = (
+            SHARED_CACHE
+            if message_cache is True
+            else None
+            if message_cache is False
+            else message_cache
+        )
+        self._cache_key = (*self._link.cache_scope, self._sid)
 
     # -- writes -----------------------------------------------------------------
 
@@ -107,18 +131,27 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         if self._pg:
             _check_no_nul(batch.msg_ids, "memories")
             _check_no_nul(marks, "marks")
+            held = self._take_cached()
             # One chunk is one statement, atomic on its own, except that a
             # refused duplicate must undo it: then, and for several chunks,
             # a transaction.
             tx = len(batch.mids) > ARRAY_ROWS or not skip_duplicated
-            work = partial(ops.add_arrays, batch=batch, lock_key=self._link.lock_key)
-            await self._link.run_text(work, write=True, tx=tx)
-            return
-        max_packet = await self._max_packet()
-        if max_packet is not None:
-            batch.sizes.extend(row_sizes(max_packet, batch.msg_ids, batch.bodies, "memories"))
-        single = len(batch.mids) == 1 and not marks
-        await self._link.run(partial(ops.add, batch=batch), write=True, single=single)
+            work = partial(ops.add_arrays, batch=batch, session=self._link.bump_args)
+            version = await self._link.run_text(work, write=True, tx=tx)
+        else:
+            max_packet = await self._max_packet()
+            if max_packet is not None:
+                batch.sizes.extend(row_sizes(max_packet, batch.msg_ids, batch.bodies, "memories"))
+            held = self._take_cached()
+            _, version = await self._link.run_write(partial(ops.add, batch=batch))
+        self._advance(
+            held,
+            version,
+            # The cache's own copies, from the text stored: the caller may change theirs.
+            lambda h, v: h.added(
+                v, to_msgs(loads_many(batch.bodies)), marks, sum(map(len, batch.bodies))
+            ),
+        )
 
     async def _max_packet(self) -> int | None:
         """The server's largest statement in bytes (MariaDB), known with the tables."""
@@ -127,29 +160,40 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
 
     async def _delete(self, ids: list[str]) -> int:
         """Remove messages by id, then the marks of those removed."""
-        return await self._remove([id_digest(i) for i in ids], by_mark=False)
+        return await self._remove(ids, by_mark=False)
 
     async def _delete_by_mark(self, marks: list[str]) -> int:
         """Remove every message carrying any of the marks, then their marks."""
-        return await self._remove([id_digest(k) for k in marks], by_mark=True)
+        return await self._remove(marks, by_mark=True)
 
-    async def _remove(self, keys: list[bytes], by_mark: bool) -> int:
-        """Remove the messages of the id digests ``keys``, or of the mark digests."""
+    async def _remove(self, texts: list[str], by_mark: bool) -> int:
+        """Remove the messages of the ids ``texts``, or of the marks."""
+        keys = [id_digest(text) for text in texts]
+        held = self._take_cached()
         if self._link.raw:
             script = partial(
                 ops.delete_script,
                 sid=self._sid,
                 keys=keys,
                 by_mark=by_mark,
-                lock_key=self._link.lock_key,
+                session=self._link.bump_args,
             )
-            return await self._link.run_raw(script, write=True, tx=True)
-        work = ops.delete_by_mark if by_mark else ops.delete_ids
-        return await self._link.run(partial(work, sid=self._sid, keys=keys), write=True)
+            removed, version = await self._link.run_raw(script, write=True, tx=True)
+        else:
+            work = ops.delete_by_mark if by_mark else ops.delete_ids
+            removed, version = await self._link.run_write(partial(work, sid=self._sid, keys=keys))
+        if held is not None:
+            if by_mark:
+                self._advance(held, version, lambda h, v: h.without_marks(v, texts))
+            else:
+                self._advance(held, version, lambda h, v: h.without(v, texts))
+        return removed
 
     async def _clear(self) -> None:
         """Remove every message and mark of the session; the summary stays."""
-        await self._link.run(partial(ops.clear, sid=self._sid), write=True)
+        held = self._take_cached()
+        _, version = await self._link.run_write(partial(ops.clear, sid=self._sid))
+        self._advance(held, version, lambda h, v: Snapshot(v, (), {}, 0))
 
     async def _update_messages_mark(
         self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
@@ -161,9 +205,10 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         work = partial(
             ops.update_marks, sid=self._sid, new_mark=new_mark, old_mark=old_mark, mids=mids
         )
-        one_chunk = mids is None or len(mids) <= MAX_IN
-        single = one_chunk and not (new_mark is not None and old_mark is not None)
-        return await self._link.run(work, write=True, single=single)
+        held = self._take_cached()
+        changed, version = await self._link.run_write(work)
+        self._advance(held, version, lambda h, v: h.remarked(v, new_mark, old_mark, msg_ids))
+        return changed
 
     def _summary_row(self, summary: str) -> dict[str, Any]:
         return {
@@ -179,13 +224,22 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         max_packet = await self._max_packet()
         if max_packet is not None:
             check_text_fits(max_packet, row["summary"], "summary")
-        work = partial(ops.upsert_summary, row=row)
-        await self._link.run(work, write=True, single=True)
+        held = self._take_cached()
+        _, version = await self._link.run_write(partial(ops.upsert_summary, row=row))
+        # The snapshot holds no summary: the same messages at the new version.
+        self._advance(held, version, lambda h, v: Snapshot(v, h.messages, h.marks, h.weight, h.ids))
 
     # -- reads ------------------------------------------------------------------
 
     async def _size(self) -> int:
-        """Return the number of messages in the session."""
+        """Return the number of messages in the session.
+
+        Of a session this process holds at the stored version, only the
+        session row is read.
+        """
+        held, _ = await self._held()
+        if held is not None:
+            return len(held.messages)
         if self._pg:
             work = partial(ops.size_text, sid=self._sid)
             return await self._link.run_text(work, write=False, tx=False)
@@ -201,6 +255,14 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         """
         if limit == 0 and not with_summary:
             return [], None
+        held, summary = await self._held()
+        if held is not None:
+            return held.select(mark, exclude_mark, limit), summary if with_summary else None
+        if mark is None and limit is None and self._cache is not None and self._link.cacheable():
+            # Only a read of the whole session (less a mark) fills the cache: a
+            # mark or a limit read of a session not held reads only its part.
+            snapshot, summary = await self._read_snapshot()
+            return snapshot.select(None, exclude_mark, None), summary if with_summary else None
         params: dict[str, Any] = {"sid": self._sid}
         if mark is not None:
             params["mk"] = id_digest(mark)
@@ -217,6 +279,117 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             work_core = partial(ops.read, key=key, params=params)
             rows = await self._link.run(work_core, write=False, single=True)
         return ops.decode_read(rows, with_summary)
+
+    # -- the message cache --------------------------------------------------------
+
+    def _take_cached(self) -> Snapshot | None:
+        """Remove this session's snapshot from the cache for a write, returning it.
+
+        Only a write that completes puts the next one back, so an error or a
+        cancellation mid-call leaves the session uncached.
+        """
+        if self._cache is None:
+            return None
+        held = self._cache.take(self._cache_key)
+        return held if self._link.cacheable() else None
+
+    def _advance(
+        self, held: Snapshot | None, version: int, after: Callable[[Snapshot, int], Snapshot]
+    ) -> None:
+        """Cache the snapshot after this process's write, when the version shows no other."""
+        if held is not None and self._cache is not None and version == held.version + 1:
+            self._cache.put(self._cache_key, after(held, version))
+
+    async def _held(self) -> tuple[Snapshot | None, str | None]:
+        """The snapshot held at the stored version, and the summary; ``None`` if none.
+
+        Reads the session row only (one small statement), and only when a
+        snapshot is held.
+        """
+        cache = self._cache
+        if cache is None or not self._link.cacheable():
+            return None, None
+        held = cache.get(self._cache_key)
+        if held is None:
+            return None, None
+        if self._pg:
+            row = await self._link.run_text(
+                partial(ops.probe_text, sid=self._sid), write=False, tx=False
+            )
+        else:
+            row = await self._link.run(partial(ops.probe, sid=self._sid), write=False, single=True)
+        if row is not None and row[0] == held.version:
+            return held, loads(row[1])
+        if cache.get(self._cache_key) is held:
+            cache.take(self._cache_key)
+        return None, None
+
+    async def _read_snapshot(self) -> tuple[Snapshot, str]:
+        """Read the whole session in one statement; hold it when it has a version."""
+        if self._pg:
+            work = partial(ops.snapshot_text, sid=self._sid)
+            rows = await self._link.run_text(work, write=False, tx=False)
+        else:
+            rows = await self._link.run(
+                partial(ops.snapshot, sid=self._sid), write=False, single=True
+            )
+        version, summary = 0, ""
+        bodies: list[str] = []
+        marks_of: list[list[str]] = []
+        last = None
+        for seq, body, mark, written in rows:
+            if seq == 0:
+                version, summary = int(written), loads(body)
+                continue
+            if seq != last:
+                last = seq
+                bodies.append(body)
+                marks_of.append([])
+            if mark is not None:
+                marks_of[-1].append(mark)
+        msgs = to_msgs(loads_many(bodies))
+        marks = {m.id: frozenset(k) for m, k in zip(msgs, marks_of, strict=True) if k}
+        snapshot = Snapshot(version, tuple(msgs), marks, sum(map(len, bodies)))
+        # A session without a row (written by release 0.1) has no version to check.
+        if version and self._cache is not None:
+            self._cache.put(self._cache_key, snapshot)
+        return snapshot, summary
+
+    # -- versions and listing -----------------------------------------------------
+
+    async def _version(self) -> int:
+        """Return the session row's version, ``0`` without a row."""
+        if self._pg:
+            work = partial(ops.version_text, sid=self._sid)
+            return await self._link.run_text(work, write=False, tx=False)
+        return await self._link.run(partial(ops.version, sid=self._sid), write=False, single=True)
+
+    async def _list_sessions(
+        self, all_users: bool, limit: int, after_key: SessionKey | None
+    ) -> list[SessionInfo]:
+        """Read one page's candidates in one statement; order and cut them here.
+
+        The ids are compared in Python, byte-exactly (by code point, which
+        is the order of their UTF-8), as no collation does on every database.
+        """
+        params: dict[str, Any] = {"off": limit - 1}
+        if not all_users:
+            params["uid"] = self._link.bump_args[1]
+        if after_key is not None:
+            params["u"] = after_key[0]
+        work = partial(ops.list_sessions, params=params, cursor=after_key is not None)
+        rows = await self._link.run(work, write=False, single=True)
+        found = [SessionInfo(u, s, int(n), int(v), float(t)) for u, s, n, v, t in rows]
+        if after_key is not None:
+            found = [info for info in found if after(after_key, info)]
+        found.sort(key=listing_order)
+        return found[:limit]
+
+    async def _delete_session(self) -> bool:
+        """Remove the session's row, messages and marks in one transaction."""
+        if self._cache is not None:
+            self._cache.take(self._cache_key)
+        return await self._link.run(partial(ops.delete_session, sid=self._sid), write=True)
 
     # -- state ------------------------------------------------------------------
 
@@ -247,7 +420,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             sizes = row_sizes(max_packet, [m.id for m, _ in content], bodies, "state")
             check_text_fits(max_packet, summary_row["summary"], "state['_compressed_summary']")
         work = partial(ops.replace, rows=rows, marks=marks_of, summary_row=summary_row, sizes=sizes)
-        await self._link.run(work, write=True)
+        self._take_cached()  # an import replaces everything: read it afresh
+        await self._link.run_write(work)
 
     # -- lifetime ---------------------------------------------------------------
 

@@ -13,11 +13,11 @@ from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
 from memmark.core import MessageTooLargeError
-from memmark.sql._schema import Digest, Tables
+from memmark.sql._schema import Digest
 from memmark.sql._statements import Statements
 
 # Room in each statement for what is not a row's values: the SQL text, the
@@ -98,23 +98,25 @@ class MySQLStatements(Statements):
     # here, so one-statement calls keep the implicit transaction.
     autocommit: ClassVar[bool] = False
     carriers_first: ClassVar[bool] = True
+    # The database clock (NOW(6) is fixed for the statement).
+    now_sql: ClassVar[str] = "UNIX_TIMESTAMP(NOW(6))"
+    now_us_sql: ClassVar[str] = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)"
 
-    def __init__(self, tables: Tables, dialect: Dialect) -> None:
-        super().__init__(tables, dialect)
-        # The session's lock: its session row, written (made if missing, its
-        # summary kept) so InnoDB holds it exclusively until the commit. A
-        # replace (clear, import_state) deletes and inserts in several
-        # statements, and an add's autoincrement seq is taken before the add
-        # waits for the replace's locks, so without it an add could commit
-        # messages ordered before a replace that came first.
-        session = tables.session
-        upsert = mysql.insert(session).values(
-            sid=sa.bindparam("sid", type_=Digest),
-            user_id=sa.bindparam("user_id"),
-            session_id=sa.bindparam("session_id"),
-            summary=sa.bindparam("no_summary"),
+    def _bump_session(self, session: sa.Table) -> sa.Executable:
+        # The session row, written first, is also the session's lock: InnoDB
+        # holds it exclusively until the commit. A replace (clear,
+        # import_state) deletes and inserts in several statements, and an
+        # add's autoincrement seq is taken before the add waits for the
+        # replace's locks, so without it an add could commit messages ordered
+        # before a replace that came first. MariaDB's RETURNING gives the row
+        # as the update left it.
+        insert = mysql.insert(session).values(self._new_session_row())
+        upsert = insert.on_duplicate_key_update(
+            version=session.c.version + 1,
+            updated_at=insert.inserted.updated_at,
+            uid=insert.inserted.uid,
         )
-        self.lock_session = upsert.on_duplicate_key_update(sid=session.c.sid)
+        return upsert.returning(session.c.version)
 
     def read_limits(self, conn: Connection) -> None:
         """Read the server's ``max_allowed_packet``: no statement may be larger.

@@ -36,6 +36,7 @@ from memmark.sql._statements import (
 
 _T = TypeVar("_T")
 _by_seq = itemgetter(1)
+_first = itemgetter(0)
 # (digest, text) of each mark a message gets, by the message's id digest.
 MarksOf = Mapping[bytes, Sequence[tuple[bytes, str]]]
 
@@ -169,25 +170,34 @@ async def add(conn: AsyncConnection, statements: Statements, batch: Batch) -> No
 
 
 async def add_arrays(
-    driver: Driver, statements: PostgresStatements, batch: Batch, lock_key: int
-) -> None:
-    """PostgreSQL's add: one statement per chunk of rows (see ``add_sql``)."""
+    driver: Driver, statements: PostgresStatements, batch: Batch, session: Sequence[Any]
+) -> int:
+    """PostgreSQL's add: one statement per chunk of rows (see ``add_sql``).
+
+    ``session``: the session row's values (``Connector.bump_args``). Returns
+    the session's version the last chunk wrote.
+    """
     mks = [id_digest(mark) for mark in batch.marks]
     inserted: set[bytes] = set()
+    version = 0
     for start in range(0, len(batch.mids), ARRAY_ROWS):
         end = start + ARRAY_ROWS
         rows = await driver.fetch(
             statements.add_sql,
-            batch.sid,
+            *session,
             batch.mids[start:end],
             batch.msg_ids[start:end],
             batch.bodies[start:end],
             mks,
             batch.marks,
-            lock_key,
         )
-        inserted.update(row[0] for row in rows)
+        for mid, written in rows:
+            if mid is None:
+                version = written
+            else:
+                inserted.add(mid)
     batch.check_taken(inserted)
+    return int(version)
 
 
 # -- delete ---------------------------------------------------------------------------
@@ -236,12 +246,15 @@ async def delete_script(
     sid: bytes,
     keys: list[bytes],
     by_mark: bool,
-    lock_key: int,
-) -> int:
-    """PostgreSQL's delete on asyncpg, after the session's lock (see ``delete_script``)."""
-    await conn.execute(statements.lock_sql, lock_key)
+    session: Sequence[Any],
+) -> tuple[int, int]:
+    """PostgreSQL's delete on asyncpg, after the session row (see ``delete_script``).
+
+    Returns the count removed and the session's version.
+    """
+    version = await conn.fetchval(statements.bump_sql, *session)
     tag: str = await conn.execute(statements.delete_script(sid, keys, by_mark=by_mark))
-    return int(tag.rsplit(" ", 1)[1])  # "SELECT n": one row per message removed
+    return int(tag.rsplit(" ", 1)[1]), int(version)  # "SELECT n": one row per message removed
 
 
 async def clear(conn: AsyncConnection, statements: Statements, sid: bytes) -> None:
@@ -311,6 +324,64 @@ async def replace(
     inserted = await insert_returning(conn, statements, rows, sizes)
     await insert_marks(conn, statements, sid, inserted, marks)
     await conn.execute(statements.upsert_summary, summary_row)
+
+
+async def delete_session(conn: AsyncConnection, statements: Statements, sid: bytes) -> bool:
+    """Delete the session's row, messages and marks; return whether there were any.
+
+    The row goes first: it is the session's lock (see ``Statements.bump``),
+    so a write under way commits before, and is deleted with the rest.
+    """
+    row = (await conn.execute(statements.delete_session_row, {"sid": sid})).rowcount
+    messages = (await conn.execute(statements.clear_messages, {"sid": sid})).rowcount
+    await conn.execute(statements.clear_marks, {"sid": sid})
+    return bool(row or messages)
+
+
+# -- versions and listing ----------------------------------------------------------------
+
+
+async def version(conn: AsyncConnection, statements: Statements, sid: bytes) -> int:
+    """The session's version, ``0`` without a row."""
+    found = (await conn.execute(statements.version, {"sid": sid})).scalar()
+    return 0 if found is None else int(found)
+
+
+async def version_text(driver: Driver, statements: PostgresStatements, sid: bytes) -> int:
+    """PostgreSQL's read of the session's version, ``0`` without a row."""
+    rows = await driver.fetch(statements.version_sql, sid)
+    return int(rows[0][0]) if rows else 0
+
+
+async def probe(conn: AsyncConnection, statements: Statements, sid: bytes) -> Any:
+    """The session row's ``(version, summary)``, or ``None`` without a row."""
+    return (await conn.execute(statements.probe, {"sid": sid})).first()
+
+
+async def probe_text(driver: Driver, statements: PostgresStatements, sid: bytes) -> Any:
+    """PostgreSQL's read of the session row's ``(version, summary)``, ``None`` without one."""
+    rows = await driver.fetch(statements.probe_sql, sid)
+    return rows[0] if rows else None
+
+
+async def snapshot(conn: AsyncConnection, statements: Statements, sid: bytes) -> list[Any]:
+    """The whole session's rows ``(seq, body, mark, version)``, in one statement."""
+    rows = list((await conn.execute(statements.snapshot, {"sid": sid})).all())
+    rows.sort(key=_first)  # a UNION has no order; seq 0 is the session row
+    return rows
+
+
+async def snapshot_text(driver: Driver, statements: PostgresStatements, sid: bytes) -> list[Any]:
+    """PostgreSQL's read of the whole session, ordered (see ``snapshot_sql``)."""
+    return list(await driver.fetch(statements.snapshot_sql, sid))
+
+
+async def list_sessions(
+    conn: AsyncConnection, statements: Statements, params: dict[str, Any], cursor: bool
+) -> list[Any]:
+    """The candidates of one listing page (see ``Statements.listing``)."""
+    stmt = statements.listing("uid" in params, cursor)
+    return list((await conn.execute(stmt, params)).all())
 
 
 # -- reads ----------------------------------------------------------------------------

@@ -25,16 +25,19 @@ that included a message committed in between, which ended with neither; a
 clear or an import deleted the messages it saw, then the marks of every
 message, stripping one added in between. And one-statement writes read by
 a snapshot taken before they wait: a delete that waited for an import
-deleted from the state before it. So every write takes a transaction-level
-advisory lock of its session, exclusive (:attr:`lock_session`), in a
-statement of its own before the statements that read and write (which then
-see every write committed before them), and an add takes it in its one
-statement before it inserts anything (nothing in an add reads by its
-snapshot). The writes of one session take turns, so two adds never
-interleave their messages either; writes of different sessions never wait
-on each other. The key is the first 64 bits of the session digest; an
-application's own advisory locks with the same number would only wait on
-the memory's, and the memory's on them.
+deleted from the state before it. So every write first writes its
+session's row (:attr:`bump`: made if missing, its version moved on), which
+PostgreSQL keeps locked until the commit: in a statement of its own before
+the statements that read and write (which then see every write committed
+before them), and an add writes it in its one statement before it inserts
+anything (nothing in an add reads by its snapshot). A second writer's
+upsert waits for that lock, then updates the row as the first committed it
+(``ON CONFLICT DO UPDATE`` works on the latest row, not the snapshot), so
+versions follow the order of the commits. The writes of one session take
+turns, so two adds never interleave their messages either; writes of
+different sessions never wait on each other. (Release 0.1 took a
+transaction-level advisory lock instead; the row does the same work and
+gives the version in the same round trip.)
 
 **SQL text.** ``add``, ``get_memory`` and ``size`` are SQL text with
 positional parameters (``$1`` is always the session digest; id lists travel
@@ -97,6 +100,8 @@ class PostgresStatements(Statements):
     """
 
     json_decoded: ClassVar[bool] = True  # asyncpg decodes json columns itself
+    now_sql: ClassVar[str] = "extract(epoch from clock_timestamp())::float8"
+    now_us_sql: ClassVar[str] = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
 
     def __init__(self, tables: Tables, dialect: Dialect) -> None:
         super().__init__(tables, dialect)
@@ -105,24 +110,36 @@ class PostgresStatements(Statements):
         self._mark = mark = fmt(tables.mark)
         self._ses = fmt(tables.session)
         self._read_sql: dict[ReadKey, str] = {}
+        ses = self._ses
+        # The session row's upsert (see Statements.bump), the session's lock:
+        # $1 sid, $2 uid, $3 user_id, $4 session_id.
+        bump = f"""
+            INSERT INTO {ses} AS s (sid, uid, user_id, session_id, summary, version, updated_at)
+            VALUES ($1::bytea, $2::bytea, $3::text, $4::text, '""'::json,
+                    {self.now_us_sql}, {self.now_sql})
+            ON CONFLICT (sid) DO UPDATE
+                SET version = s.version + 1, updated_at = EXCLUDED.updated_at, uid = EXCLUDED.uid
+            RETURNING version
+        """
+        self.bump_sql = bump
         # The whole add in one statement (atomic on its own): the rows travel
         # as arrays, the messages are inserted in array order (ORDER BY
         # ordinality fixes the order seq is assigned in), and the marks join
         # exactly the rows the insert returned, so a message that lost a race
-        # for its id never gets this call's marks. Returns the ids inserted.
-        # The session's lock is taken first: the rows to insert are the
-        # cross product with the lock's one row, sorted before the first is
-        # inserted. (The statement's snapshot predates the lock, but nothing
+        # for its id never gets this call's marks. Returns the ids inserted,
+        # and a row of the session's new version (mid NULL).
+        # The session's row is written first, which waits for any other
+        # write of the session to commit: the rows to insert are the cross
+        # product with the upsert's one row, sorted before the first is
+        # inserted. (The statement's snapshot predates that wait, but nothing
         # here reads by it: ON CONFLICT checks the latest committed rows.)
-        # $1 sid, $2 mids, $3 msg_ids, $4 msgs (JSON text), $5 mks, $6 marks,
-        # $7 the lock's key.
+        # $1 sid, $2 uid, $3 user_id, $4 session_id, $5 mids, $6 msg_ids,
+        # $7 msgs (JSON text), $8 mks, $9 marks.
         self.add_sql = f"""
-            WITH locked AS (
-                SELECT pg_advisory_xact_lock($7::bigint)
-            ), ins AS (
+            WITH locked AS ({bump}), ins AS (
                 INSERT INTO {msg} (sid, mid, msg_id, msg)
                 SELECT $1::bytea, t.mid, t.msg_id, t.msg::json
-                FROM unnest($2::bytea[], $3::text[], $4::text[])
+                FROM unnest($5::bytea[], $6::text[], $7::text[])
                     WITH ORDINALITY AS t(mid, msg_id, msg, ord)
                     CROSS JOIN locked
                 ORDER BY t.ord
@@ -131,15 +148,30 @@ class PostgresStatements(Statements):
             ), marked AS (
                 INSERT INTO {mark} (sid, mid, mk, mark, seq)
                 SELECT $1::bytea, ins.mid, k.mk, k.mark, ins.seq
-                FROM ins CROSS JOIN unnest($5::bytea[], $6::text[]) AS k(mk, mark)
+                FROM ins CROSS JOIN unnest($8::bytea[], $9::text[]) AS k(mk, mark)
             )
-            SELECT mid FROM ins
+            SELECT NULL::bytea, version FROM locked
+            UNION ALL
+            SELECT mid, NULL FROM ins
         """
         self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1"
-        self.lock_sql = "SELECT pg_advisory_xact_lock($1::bigint)"
-        self.lock_session = sa.select(
-            sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger))
-        )
+        self.probe_sql = f"SELECT version, summary::text FROM {ses} WHERE sid = $1"
+        self.version_sql = f"SELECT version FROM {ses} WHERE sid = $1"
+        # The whole session for the message cache, one statement (see
+        # Statements.snapshot): (seq, body, mark, version), the session row
+        # first; each message's marks read by its seq, as in the export.
+        self.snapshot_sql = f"""
+            SELECT 0::bigint AS seq, summary::text AS body, NULL::text AS mark, version
+            FROM {ses} WHERE sid = $1
+            UNION ALL
+            SELECT m.seq, m.msg::text, k.mark, NULL::bigint
+            FROM {msg} m LEFT JOIN LATERAL (
+                SELECT x.mark FROM {mark} x
+                WHERE x.seq = m.seq AND (x.sid = m.sid) IS TRUE OFFSET 0
+            ) k ON true
+            WHERE m.sid = $1
+            ORDER BY seq
+        """
 
     # -- Core quirks ----------------------------------------------------------------
 

@@ -80,7 +80,8 @@ class Tables:
 
     Attributes:
         metadata: The ``MetaData`` holding them (give it to Alembic).
-        session: One row per ``(user_id, session_id)`` with a summary.
+        session: One row per ``(user_id, session_id)`` written: its summary,
+            version and last write.
         message: One row per message, ordered by ``seq``.
         mark: One row per (message, mark).
     """
@@ -113,6 +114,17 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         # The summary as a JSON string: JSON escapes NUL, which a PostgreSQL
         # text column cannot hold.
         sa.Column("summary", JSONText(), nullable=False),
+        # Moved on by every write, in the write's transaction; a new row
+        # starts at the database clock in microseconds, so a session deleted
+        # and made again never repeats a version (see SESSION_COLUMNS).
+        sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+        # The last write, in seconds since the epoch by the database clock.
+        sa.Column("updated_at", sa.Double, nullable=False, server_default="0"),
+        # sha256 of user_id: a user's sessions by index (raw text cannot be
+        # indexed on MariaDB). Nullable only for rows an upgrade backfills.
+        sa.Column("uid", Digest, nullable=True),
+        sa.Index(f"{prefix}session_uid_updated", "uid", "updated_at"),
+        sa.Index(f"{prefix}session_updated", "updated_at"),
         **_TABLE_ARGS,
     )
     message = sa.Table(
@@ -147,6 +159,10 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
     # the whole array (see memmark.sql._postgres).
     sa.Index(f"{prefix}mark_seq", mark.c.seq).ddl_if(dialect="postgresql")
     return Tables(md, session, message, mark)
+
+
+SESSION_COLUMNS = ("version", "updated_at", "uid")
+"""The session table's columns that tables made by release 0.1 lack (added on upgrade)."""
 
 
 def make_metadata(prefix: str = DEFAULT_PREFIX) -> sa.MetaData:

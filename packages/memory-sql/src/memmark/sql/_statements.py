@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Delete, Insert
 
+from memmark.sql._migrate import upgrade
 from memmark.sql._schema import Digest, RawText, Tables
 
 # asyncpg allows 32,767 parameters per statement, SQLite 32,766 (since 3.32);
@@ -86,11 +87,10 @@ class Statements:
     json_decoded: ClassVar[bool] = False
     # Whether delete_by_mark reads the carriers' ids (locked) before deleting.
     carriers_first: ClassVar[bool] = False
-    # Run first by every write of several statements (parameter ``key``, a
-    # 64-bit number of the session), where the database needs it so that no
-    # other write of the session commits between the statements; ``None``
-    # where the database's own locking already sees to it.
-    lock_session: sa.Executable | None = None
+    # The database clock, in seconds since the epoch (a float), and in
+    # microseconds (an integer), as SQL.
+    now_sql: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
+    now_us_sql: ClassVar[str] = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
     # The server's largest statement in bytes, where it has one (MariaDB's
     # max_allowed_packet, read with the tables); ``None`` for no limit.
     max_packet: int | None = None
@@ -144,6 +144,21 @@ class Statements:
         self.remark_session = self._remark(by_ids=False)
         self.remark_ids = self._remark(by_ids=True)
 
+        # -- the session row --------------------------------------------------
+        # Run first by every write, in its transaction: makes the session's
+        # row or moves its version on, and returns the version. The row it
+        # writes stays locked until the commit, so it is also the session's
+        # lock: no other write of the session commits between the statements
+        # of this one, and each statement after it sees every write
+        # committed before (see memmark.sql._postgres). Parameters: sid,
+        # uid, user_id, session_id, no_summary.
+        self.bump: sa.Executable = self._bump_session(ses)
+        self.version: sa.Executable = sa.select(ses.c.version).where(ses.c.sid == SID)
+        # What a read of a held session reads: the session row alone.
+        self.probe: sa.Executable = sa.select(ses.c.version, ses.c.summary).where(ses.c.sid == SID)
+        self.delete_session_row: Delete = sa.delete(ses).where(ses.c.sid == SID)
+        self._listings: dict[tuple[bool, bool], sa.Executable] = {}
+
         # -- summary and reads -------------------------------------------------
         self.upsert_summary: Insert = self._upsert_summary(ses)
         self.size: sa.Executable = (
@@ -163,6 +178,21 @@ class Statements:
                 sa.null().label("mark"),
             ).where(ses.c.sid == SID),
             sa.select(msg.c.seq, msg.c.msg, mark_column)
+            .select_from(marks_of)
+            .where(msg.c.sid == SID),
+        )
+        # The whole session as the message cache holds it, in one statement,
+        # so one snapshot: the session row (seq 0: summary, version), then
+        # each message once per mark (or once, unmarked).
+        no_version = sa.cast(sa.null(), sa.BigInteger)
+        self.snapshot: sa.Executable = sa.union_all(
+            sa.select(
+                sa.literal_column("0", sa.BigInteger).label("seq"),
+                ses.c.summary.label("body"),
+                sa.cast(sa.null(), RawText).label("mark"),
+                ses.c.version.label("version"),
+            ).where(ses.c.sid == SID),
+            sa.select(msg.c.seq, msg.c.msg, mark_column, no_version)
             .select_from(marks_of)
             .where(msg.c.sid == SID),
         )
@@ -187,6 +217,83 @@ class Statements:
                 index_elements=["sid"], set_={"summary": insert.excluded.summary}
             ),
         )
+
+    def _new_session_row(self) -> dict[str, Any]:
+        """The values of a session row made by a write (no summary, a fresh version)."""
+        ses = self.tables.session
+        return {
+            "sid": SID,
+            "uid": sa.bindparam("uid", type_=Digest),
+            "user_id": sa.bindparam("user_id", type_=RawText),
+            "session_id": sa.bindparam("session_id", type_=RawText),
+            "summary": sa.bindparam("no_summary", type_=ses.c.summary.type),
+            "version": sa.literal_column(self.now_us_sql, sa.BigInteger),
+            "updated_at": sa.literal_column(self.now_sql, sa.Double),
+        }
+
+    def _bump_session(self, session: sa.Table) -> sa.Executable:
+        """The upsert of the session row that moves its version on, returning it."""
+        insert = self._on_conflict_insert(session).values(self._new_session_row())
+        return cast(
+            sa.Executable,
+            insert.on_conflict_do_update(
+                index_elements=["sid"],
+                set_={
+                    "version": session.c.version + 1,
+                    "updated_at": insert.excluded.updated_at,
+                    # A row of an earlier release lacks it (see _migrate).
+                    "uid": insert.excluded.uid,
+                },
+            ).returning(session.c.version),
+        )
+
+    def listing(self, by_user: bool, cursor: bool) -> sa.Executable:
+        """Return the statement of one listing page's candidates.
+
+        Rows are ``(user_id, session_id, size, version, updated_at)``, in no
+        order: the sessions written at the cursor's ``updated_at`` (parameter
+        ``u``), all of them, as ids decide which come after the cursor; and
+        of those written before it, the ``off + 1`` newest, and any written at
+        the same moment as the last of them. The caller sorts the ids
+        byte-exactly (no collation of any database does on every one) and
+        cuts the page. Parameters: ``off``; ``uid`` when ``by_user``; ``u``
+        when ``cursor``.
+        """
+        key = (by_user, cursor)
+        stmt = self._listings.get(key)
+        if stmt is None:
+            stmt = self._listings[key] = self._build_listing(by_user, cursor)
+        return stmt
+
+    def _build_listing(self, by_user: bool, cursor: bool) -> sa.Executable:
+        ses, msg = self.tables.session, self.tables.message
+        mine = [ses.c.uid == sa.bindparam("uid", type_=Digest)] if by_user else []
+        older = list(mine)
+        at = sa.bindparam("u", type_=sa.Double)
+        if cursor:
+            older.append(ses.c.updated_at < at)
+        # The (off + 1)-th newest write: every session from it on is a candidate.
+        edge = (
+            sa.select(ses.c.updated_at)
+            .where(*older)
+            .order_by(ses.c.updated_at.desc())
+            .limit(1)
+            .offset(sa.bindparam("off", type_=sa.Integer))
+            .scalar_subquery()
+        )
+        window: sa.ColumnElement[bool] = ses.c.updated_at >= sa.func.coalesce(edge, -1.0)
+        if cursor:
+            window = sa.or_(ses.c.updated_at == at, sa.and_(ses.c.updated_at < at, window))
+        size = (
+            sa.select(sa.func.count())
+            .select_from(msg)
+            .where(msg.c.sid == ses.c.sid)
+            .correlate(ses)
+            .scalar_subquery()
+        )
+        return sa.select(
+            ses.c.user_id, ses.c.session_id, size, ses.c.version, ses.c.updated_at
+        ).where(*mine, window)
 
     def _in_session(self, table: sa.Table) -> sa.ColumnElement[bool]:
         """The condition that a row of ``table`` belongs to the session."""
@@ -334,11 +441,14 @@ def statements_for(tables: Tables, dialect: Dialect) -> Statements:
 
 
 def create_tables(conn: Connection, tables: Tables) -> Statements:
-    """Create ``tables`` where missing; return their statements, the server's limits read.
+    """Create ``tables`` where missing, or upgrade them; return their statements.
+
+    The server's limits are read too.
 
     Run once per engine and prefix, so the limits cost no round trip per call.
     """
     tables.metadata.create_all(conn)
     statements = statements_for(tables, conn.dialect)
+    upgrade(conn, tables, statements.now_sql, statements.now_us_sql)
     statements.read_limits(conn)
     return statements

@@ -38,11 +38,19 @@ opt_mark_st = st.none() | mark_st
 
 @dataclass
 class Model:
-    """What a session should hold: messages in order, their marks, the summary."""
+    """What a session should hold: messages in order, their marks, the summary.
+
+    And what it has shown of its version: the last one (``0`` before any
+    write and after ``delete_session``), every one seen, and whether the
+    session exists (is listed).
+    """
 
     msgs: dict[str, dict[str, Any]] = field(default_factory=dict)
     marks: dict[str, set[str]] = field(default_factory=dict)
     summary: str = ""
+    version: int = 0
+    versions: set[int] = field(default_factory=set)
+    exists: bool = False
 
     def select(self, old_mark: str | None, ids: list[str] | None) -> list[str]:
         chosen = [i for i in self.msgs if ids is None or i in ids]
@@ -64,7 +72,10 @@ class MemoryMachine(RuleBasedStateMachine):
     """Random sequences of every operation, on a backend and on :class:`Model`.
 
     Handles 0 and 1 share one session; handle 2 has another user with the
-    same session id and the same message ids, so any leak shows.
+    same session id and the same message ids, so any leak shows. Every write
+    that reaches the store must move the session's version on to one it
+    never had; the users are new in every example, so a listing of a user's
+    sessions must hold exactly the handle's session once it exists.
     """
 
     factory: Factory
@@ -73,10 +84,12 @@ class MemoryMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         session = f"sm-{uuid.uuid4().hex}"
+        tag = uuid.uuid4().hex
+        self.session = session
         self.handles = [
-            self._run(self.factory("user-a", session)),
-            self._run(self.factory("user-a", session)),
-            self._run(self.factory("user-b", session)),
+            self._run(self.factory(f"user-a-{tag}", session)),
+            self._run(self.factory(f"user-a-{tag}", session)),
+            self._run(self.factory(f"user-b-{tag}", session)),
         ]
         shared = Model()
         self.models = [shared, shared, Model()]
@@ -84,6 +97,19 @@ class MemoryMachine(RuleBasedStateMachine):
 
     def _run(self, aw: Awaitable[_T]) -> _T:
         return self.loop.run_until_complete(aw)
+
+    def _wrote(self, h: int, reached: bool = True) -> None:
+        """Check the version after a write through handle ``h`` (``reached``: not a no-op)."""
+        model = self.models[h]
+        now = self._run(self.handles[h].version())
+        if not reached:
+            assert now == model.version, f"a call the base answers moved {model.version} to {now}"
+            return
+        assert now > model.version, f"a write left the version at {now} (was {model.version})"
+        assert now not in model.versions, f"version {now} came back after delete_session"
+        model.version = now
+        model.versions.add(now)
+        model.exists = True
 
     @rule(
         h=st.integers(0, 2),
@@ -103,6 +129,11 @@ class MemoryMachine(RuleBasedStateMachine):
             try:
                 self._run(self.handles[h].add(msgs, marks, skip_duplicated=False))
             except DuplicateMessageError:
+                # A refused call wrote nothing; whether it counts as a write is the store's.
+                version = self._run(self.handles[h].version())
+                assert version >= model.version
+                if version != model.version:
+                    self._wrote(h)
                 return
             raise AssertionError("add with skip_duplicated=False accepted a duplicate")
         self._run(self.handles[h].add(msgs, marks or None, skip_duplicated=skip))
@@ -110,6 +141,7 @@ class MemoryMachine(RuleBasedStateMachine):
             if m.id not in model.msgs:
                 model.msgs[m.id] = m.to_dict()
                 model.marks[m.id] = set(marks)
+        self._wrote(h, reached=bool(msgs))
 
     @rule(h=st.integers(0, 2), ids=ids_st, bare=st.booleans())
     def delete(self, h: int, ids: list[str], bare: bool) -> None:
@@ -120,6 +152,7 @@ class MemoryMachine(RuleBasedStateMachine):
         assert self._run(self.handles[h].delete(arg)) == len(gone)
         for i in gone:
             del model.msgs[i], model.marks[i]
+        self._wrote(h, reached=bool(wanted))
 
     @rule(h=st.integers(0, 2), marks=st.lists(mark_st, min_size=1, max_size=3))
     def delete_by_mark(self, h: int, marks: list[str]) -> None:
@@ -129,6 +162,7 @@ class MemoryMachine(RuleBasedStateMachine):
         assert self._run(self.handles[h].delete_by_mark(arg)) == len(gone)
         for i in gone:
             del model.msgs[i], model.marks[i]
+        self._wrote(h)
 
     @rule(
         h=st.integers(0, 2),
@@ -154,17 +188,20 @@ class MemoryMachine(RuleBasedStateMachine):
             changed += after != before
             model.marks[i] = after
         assert self._run(self.handles[h].update_messages_mark(new, old, ids)) == changed
+        self._wrote(h, reached=ids != [] and (new is None or new != old))
 
     @rule(h=st.integers(0, 2))
     def clear(self, h: int) -> None:
         self._run(self.handles[h].clear())
         self.models[h].msgs.clear()
         self.models[h].marks.clear()
+        self._wrote(h)
 
     @rule(h=st.integers(0, 2), summary=st.sampled_from(["", "so far", "later"]))
     def summary(self, h: int, summary: str) -> None:
         self._run(self.handles[h].update_compressed_summary(summary))
         self.models[h].summary = summary
+        self._wrote(h)
 
     @rule(src=st.integers(0, 2), dst=st.integers(0, 2))
     def export_import(self, src: int, dst: int) -> None:
@@ -174,6 +211,27 @@ class MemoryMachine(RuleBasedStateMachine):
         target.msgs = dict(source.msgs)
         target.marks = {i: set(m) for i, m in source.marks.items()}
         target.summary = source.summary
+        self._wrote(dst)
+
+    @rule(h=st.integers(0, 2))
+    def delete_session(self, h: int) -> None:
+        model = self.models[h]
+        assert self._run(self.handles[h].delete_session()) is model.exists
+        model.msgs.clear()
+        model.marks.clear()
+        model.summary = ""
+        model.version = 0
+        model.exists = False
+        assert self._run(self.handles[h].version()) == 0
+
+    @rule(h=st.integers(0, 2), limit=st.integers(1, 3))
+    def list_sessions(self, h: int, limit: int) -> None:
+        model = self.models[h]
+        page = self._run(self.handles[h].list_sessions(limit=limit))
+        assert page.next_cursor is None
+        assert [(s.session_id, s.size, s.version) for s in page.sessions] == (
+            [(self.session, len(model.msgs), model.version)] if model.exists else []
+        )
 
     @rule(
         h=st.integers(0, 2),
@@ -199,6 +257,7 @@ class MemoryMachine(RuleBasedStateMachine):
         for h in (0, 2):
             model = self.models[h]
             assert self._run(self.handles[h].size()) == len(model.msgs)
+            assert self._run(self.handles[h].version()) == model.version, "a read moved it"
             state = self._run(self.handles[h].export_state())
             assert [(d["id"], set(marks)) for d, marks in state["content"]] == [
                 (i, model.marks[i]) for i in model.msgs

@@ -22,12 +22,13 @@ from memmark.core.testing._spec_add_read import AddAndReadSpec
 from memmark.core.testing._spec_input_lifetime import InputAndLifetimeSpec
 from memmark.core.testing._spec_remove_remark import RemoveAndRemarkSpec
 from memmark.core.testing._spec_sessions_state import SessionsAndStateSpec
+from memmark.core.testing._spec_versions import VersionsSpec
 
 __all__ = ["MemoryConformance", "MemoryFactory"]
 
 
 class MemoryConformance(
-    AddAndReadSpec, RemoveAndRemarkSpec, SessionsAndStateSpec, InputAndLifetimeSpec
+    AddAndReadSpec, RemoveAndRemarkSpec, SessionsAndStateSpec, VersionsSpec, InputAndLifetimeSpec
 ):
     """Subclass this in a backend's tests and implement :meth:`memory_factory`.
 

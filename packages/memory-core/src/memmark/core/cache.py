@@ -1,10 +1,10 @@
 """A per-process cache of decoded sessions, each valid for one version.
 
-Every write run of a session moves its version (a counter under the
-session's hash tag) on by one. A :class:`Snapshot` is a session's messages
-and marks exactly as they were at one version: a read that sends that
-version and hears "unchanged" serves the snapshot without moving or
-decoding a byte. A write by this process that returns the snapshot's
+Every write of a session moves its version on (see
+:meth:`memmark.core.MemoryBase.version`), and a version never repeats. A
+:class:`Snapshot` is a session's messages and marks exactly as they were at
+one version: a read that finds the store still at that version serves the
+snapshot without moving or decoding a message. A write by this process that returns the snapshot's
 version + 1 (no other writer in between) makes the next snapshot by
 applying the same change locally. Anything else drops the entry.
 
@@ -77,7 +77,7 @@ class Snapshot:
         """Return the next snapshot after ``msgs`` were added with ``marks``.
 
         An id already stored, or earlier in ``msgs``, is skipped, as the
-        script skips it. ``msgs`` must be the cache's own objects.
+        store skips it. ``msgs`` must be the cache's own objects.
         """
         ids = set(self.ids)
         kept: list[Msg] = []
@@ -137,8 +137,8 @@ class MessageCache:
     """Decoded sessions by key, least recently used dropped first.
 
     Bounded by sessions and by payload bytes; one process-wide instance
-    (:data:`SHARED_CACHE`) serves every ``RedisMemory`` made with the
-    default ``message_cache=True``.
+    (:data:`SHARED_CACHE`) serves every stored memory made with the
+    default ``message_cache=True`` (``RedisMemory``, ``AsyncSQLAlchemyMemory``).
 
     Args:
         max_sessions: The most sessions held.
@@ -205,4 +205,4 @@ class MessageCache:
 
 
 SHARED_CACHE = MessageCache()
-"""The process-wide cache of ``RedisMemory(message_cache=True)``, the default."""
+"""The process-wide cache of the stored memories made with ``message_cache=True``, the default."""
