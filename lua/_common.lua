@@ -8,21 +8,22 @@
 --   KEYS[4] marks       (:x) hash    message id -> its marks blob
 --   KEYS[5] mark index  (:k) zset    all scores 0, member = encoded mark .. seq16 .. payload
 --   KEYS[6] version     (:v) string  a counter every write run moves on by one
+--   KEYS[7] updated     (:u) string  the server's time of the last write run, in microseconds
 -- A payload is msgpack (see memmark/redis/_codec.py); an encoded mark is
 -- "<byte length>:<mark>", and a marks blob is a message's encoded marks joined.
 -- ARGV[1] of every script is the keys' TTL in milliseconds; "0": no expiry.
 local unpack = unpack or table.unpack
 local SUMMARY, ORDER, IDS, MARKS, MARK_INDEX = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local VERSION = KEYS[6]
+local VERSION, UPDATED = KEYS[6], KEYS[7]
 local TTL = tonumber(ARGV[1])
 
--- Every call leaves all six keys with the same expiry, so a session can
+-- Every call leaves all seven keys with the same expiry, so a session can
 -- never be half expired (a stray mark index pointing at messages gone).
 local function slide_expiry()
   if TTL > 0 then
-    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], TTL) end
+    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], TTL) end
   else
-    for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
+    for i = 1, 7 do redis.call('PERSIST', KEYS[i]) end
   end
 end
 
@@ -33,17 +34,22 @@ local function current_version()
   return version and tonumber(version)
 end
 
--- Move the version on by one and return it: a client that holds the
+-- Move the version on by one and return it, and record the time of the
+-- write (what a listing of sessions sorts by). A client that holds the
 -- messages of version v and sees v + 1 after its own write knows no one
 -- else wrote in between. A missing counter starts at the server's clock in
--- microseconds, so a session that expired and was written again does not
--- repeat a version some client may still hold for it.
+-- microseconds, so a session that was deleted or expired and is written
+-- again does not repeat a version some client may still hold for it: a
+-- run takes more than a microsecond, so no counter outruns the clock.
+-- Every run that writes calls this once, every other run never.
 local function bump_version()
+  local now = redis.call('TIME')
+  local micros = string.format('%d', tonumber(now[1]) * 1000000 + tonumber(now[2]))
+  redis.call('SET', UPDATED, micros)
   local version = redis.call('INCR', VERSION)
   if version == 1 then
-    local now = redis.call('TIME')
-    version = tonumber(now[1]) * 1000000 + tonumber(now[2])
-    redis.call('SET', VERSION, string.format('%d', version))
+    version = tonumber(micros)
+    redis.call('SET', VERSION, micros)
   end
   return version
 end

@@ -1,5 +1,5 @@
 -- import_state: replace the session's messages and marks, and its summary.
--- KEYS[7..10]: staging order, ids, marks and mark index under the same hash
+-- KEYS[8..11]: staging order, ids, marks and mark index under the same hash
 -- tag (an import too big for one run is written there first, then swapped
 -- in by RENAME at once).
 -- ARGV: ttl, phase, summary, base, id * n, payload * n, marks blob * n
@@ -14,7 +14,7 @@ local phase = ARGV[2]
 local base = tonumber(ARGV[4])
 local order_key, ids_key, marks_key, index_key = ORDER, IDS, MARKS, MARK_INDEX
 if phase ~= 'whole' then
-  order_key, ids_key, marks_key, index_key = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+  order_key, ids_key, marks_key, index_key = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 end
 if phase == 'whole' or (phase == 'stage' and base == 0) then
   redis.call('UNLINK', order_key, ids_key, marks_key, index_key)
@@ -31,13 +31,13 @@ write_batch(batch, order_key, ids_key, marks_key, index_key)
 
 if phase == 'stage' then
   -- An import abandoned half way must not leave its staging keys forever.
-  for n = 7, 10 do redis.call('PEXPIRE', KEYS[n], 3600000) end
+  for n = 8, 11 do redis.call('PEXPIRE', KEYS[n], 3600000) end
   return
 end
 if phase == 'commit' then
   for n = 2, 5 do
-    if redis.call('EXISTS', KEYS[n + 5]) == 1 then
-      redis.call('RENAME', KEYS[n + 5], KEYS[n])
+    if redis.call('EXISTS', KEYS[n + 6]) == 1 then
+      redis.call('RENAME', KEYS[n + 6], KEYS[n])
     else
       redis.call('UNLINK', KEYS[n])
     end

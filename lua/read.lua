@@ -8,8 +8,8 @@
 -- (nothing else is sent); 1 that the payloads of every message follow,
 -- oldest first, with the marks hash as HGETALL gives it; 2 that nothing
 -- follows (fill is "0", or the session passes `budget` or RUN_BYTES: the
--- client reads with get instead). The summary is sent every time, so
--- storing one needs no new version.
+-- client reads with get instead). The summary is sent every time: a
+-- client's cache holds the messages and marks only.
 -- Python side: read() in memmark/redis/_protocol.py.
 local version = redis.call('GET', VERSION)
 local summary = redis.call('GET', SUMMARY)

@@ -84,7 +84,7 @@ async def test_a_session_uses_only_its_fixed_keys(client: Any) -> None:
         async for k in client.scan_iter(match=f"{client.test_prefix}*")
     }
     assert keys == set(memory.keys)
-    assert len(keys) == 6  # the five of the messages and the version
+    assert len(keys) == 7  # the five of the messages, the version and the last write's time
 
 
 async def test_hostile_ids_hold_apart_on_the_server(client: Any) -> None:
@@ -111,7 +111,7 @@ async def test_every_key_of_a_session_is_in_one_slot(redis_cluster: Cluster) -> 
             slots = {await client.cluster_keyslot(k) for k in memory.keys}
             assert len(slots) == 1
             # and the slot's node really holds them all (no CROSSSLOT, no MOVED)
-            assert await client.exists(*memory.keys) == 6
+            assert await client.exists(*memory.keys) == 7
             state = await memory.export_state()
             # a staged import (bigger than one run) also stays in the slot
             big = {"content": [[msg(f"x{i}").to_dict(), ["m"]] for i in range(7)]}
@@ -199,13 +199,13 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
     memory = make(client)
     await memory.add(msg("a"), marks="m")
     await memory.update_compressed_summary("s")
-    assert await _pttls(client, memory) == [-1] * 6
+    assert await _pttls(client, memory) == [-1] * 7
     memory.key_ttl = 60
     await memory.size()
     assert all(59_000 < t <= 60_000 for t in await _pttls(client, memory))
     memory.key_ttl = None  # no TTL: the next call makes every key persistent again
     await memory.get_memory()
-    assert await _pttls(client, memory) == [-1] * 6
+    assert await _pttls(client, memory) == [-1] * 7
     with pytest.raises(ValueError, match="key_ttl"):
         memory.key_ttl = 0
     with pytest.raises(TypeError, match="key_ttl"):

@@ -102,7 +102,7 @@ def _prefix(client: Any) -> str:
 def _keys(prefix: str, user: str, session: str) -> dict[str, bytes]:
     raw = b"%d:%s%s" % (len(user.encode()), user.encode(), session.encode())
     base = prefix.encode() + b"{" + base64.urlsafe_b64encode(raw) + b"}"
-    return {name: base + b":" + name.encode() for name in "soixkv"}
+    return {name: base + b":" + name.encode() for name in "soixkvu"}
 
 
 def _payload(msg_id: str, content: str, invocation_id: str | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""Where a session lives: its six keys, all under one Redis Cluster hash tag.
+"""Where a session lives: its seven keys, all under one Redis Cluster hash tag.
 
 Every key is ``<key_prefix>{<tag>}<suffix>``. The suffix bytes are part of
 the stored format (sessions written before must still be found), so they
@@ -9,9 +9,10 @@ order of :class:`SessionKeys`.
 from __future__ import annotations
 
 import base64
+import re
 from typing import NamedTuple
 
-from memmark.redis._codec import encode_text
+from memmark.redis._codec import decode_text, encode_text
 
 SUMMARY_SUFFIX = b":s"
 """A string: the compressed summary."""
@@ -26,6 +27,9 @@ MARK_INDEX_SUFFIX = b":k"
 VERSION_SUFFIX = b":v"
 """A string: a counter every write run moves on by one (absent in sessions
 written before versions existed, until their next write)."""
+UPDATED_SUFFIX = b":u"
+"""A string: the server's time of the session's last write run, in
+microseconds (what a listing of sessions sorts by; absent like the version)."""
 STAGING_SUFFIX = b":t"
 """Put, with a random token, after a key's own suffix to name its staging copy."""
 
@@ -39,6 +43,7 @@ class SessionKeys(NamedTuple):
     marks: bytes
     mark_index: bytes
     version: bytes
+    updated: bytes
 
 
 def session_tag(user_id: str, session_id: str) -> bytes:
@@ -64,7 +69,7 @@ def hash_tag(key: bytes) -> bytes:
 
 
 def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
-    """Return the six keys of a session: summary, order, ids, marks of each id, mark index, version.
+    """Return the seven keys of a session (see :class:`SessionKeys` for their order).
 
     Raises:
         ValueError: ``key_prefix`` holds an empty ``{}``, which would make
@@ -78,6 +83,7 @@ def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
         marks=base + MARKS_SUFFIX,
         mark_index=base + MARK_INDEX_SUFFIX,
         version=base + VERSION_SUFFIX,
+        updated=base + UPDATED_SUFFIX,
     )
     if len({hash_tag(k) for k in keys}) != 1:
         raise ValueError(
@@ -100,3 +106,43 @@ def staging_keys(keys: SessionKeys, token: bytes) -> tuple[bytes, bytes, bytes, 
         keys.marks + suffix,
         keys.mark_index + suffix,
     )
+
+
+def glob_escape(raw: bytes) -> bytes:
+    """Return ``raw`` with every byte a ``SCAN MATCH`` pattern treats specially escaped."""
+    return re.sub(rb"([*?\[\]\\])", rb"\\\1", raw)
+
+
+def version_key_pattern(key_prefix: str) -> bytes:
+    """Return the ``SCAN MATCH`` pattern of every session's version key under ``key_prefix``.
+
+    It may match keys of another prefix that starts with this one and holds
+    braces; :func:`session_of` tells them apart.
+    """
+    return glob_escape(encode_text(key_prefix)) + b"{*}" + VERSION_SUFFIX
+
+
+def session_of(key_prefix: str, key: bytes) -> tuple[str, str] | None:
+    """Return the ``(user_id, session_id)`` whose version key is ``key``, if it is one.
+
+    The hash tag is decoded back (see :func:`session_tag`); a key that is
+    not exactly what :func:`session_keys` makes for the pair it decodes to
+    (another prefix, a stray key) gives ``None``.
+    """
+    head = encode_text(key_prefix) + b"{"
+    tail = b"}" + VERSION_SUFFIX
+    if not (key.startswith(head) and key.endswith(tail)):
+        return None
+    tag = key[len(head) : len(key) - len(tail)]
+    try:
+        raw = base64.urlsafe_b64decode(tag)
+        length, _, rest = raw.partition(b":")
+        size = int(length)
+        if not 0 <= size <= len(rest) or not length.isdigit():
+            return None
+        user_id, session_id = decode_text(rest[:size]), decode_text(rest[size:])
+    except ValueError:  # not base64, not a length, not UTF-8 (all ValueErrors)
+        return None
+    if session_keys(key_prefix, user_id, session_id).version != key:
+        return None
+    return user_id, session_id

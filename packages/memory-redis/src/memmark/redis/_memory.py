@@ -15,8 +15,15 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from memmark.core import DuplicateMessageError, Msg, StateContent, StoreBackedMemory
+from memmark.core import (
+    DuplicateMessageError,
+    Msg,
+    SessionInfo,
+    StateContent,
+    StoreBackedMemory,
+)
 from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
+from memmark.core.sessions import SessionKey, select
 from memmark.redis._codec import (
     decode_marks,
     decode_text,
@@ -28,6 +35,7 @@ from memmark.redis._codec import (
     unpack_messages,
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
+from memmark.redis._listing import store_sessions
 from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
 
 # How much one script run may do. Each run is atomic; a call that needs more
@@ -82,9 +90,12 @@ class RedisMemory(StoreBackedMemory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
-    round trip. The session lives in six keys under one hash tag, so the
-    scripts also run on Redis Cluster. See the package README for the key
-    layout and what happens to calls too big for one script run.
+    round trip. The session lives in seven keys under one hash tag, so the
+    scripts also run on Redis Cluster. ``list_sessions`` is the exception:
+    it ``SCAN``s the keyspace (every primary of a cluster), which costs
+    O(keys in the database); it is meant for administration, not requests.
+    See the package README for the key layout and what happens to calls too
+    big for one script run.
 
     Args:
         session_id: The session; any string, ``None`` for ``"default_session"``.
@@ -197,7 +208,7 @@ class RedisMemory(StoreBackedMemory):
 
     @property
     def keys(self) -> SessionKeys:
-        """The session's keys: summary, order, ids, marks of each id, mark index."""
+        """The session's keys: summary, order, ids, marks, mark index, version, last write."""
         return self._scripts.keys
 
     async def _close(self) -> None:
@@ -318,7 +329,10 @@ class RedisMemory(StoreBackedMemory):
         return changed, versions
 
     async def _update_compressed_summary(self, summary: str) -> None:
-        await self._scripts.summary(encode_text(summary))
+        held = self._take_cached()
+        version = await self._scripts.summary(encode_text(summary))
+        # The cache holds messages and marks, not the summary: they stay.
+        self._advance(held, version, lambda h, v: Snapshot(v, h.messages, h.marks, h.weight, h.ids))
 
     # -- reads ----------------------------------------------------------------
 
@@ -388,6 +402,23 @@ class RedisMemory(StoreBackedMemory):
             payloads = payloads + reply.payloads if limit is None else reply.payloads + payloads
             cursor = reply.cursor
         return payloads
+
+    async def _version(self) -> int:
+        return await self._scripts.version()
+
+    # -- the store's sessions ---------------------------------------------------
+
+    async def _list_sessions(
+        self, all_users: bool, limit: int, after: SessionKey | None
+    ) -> list[SessionInfo]:
+        found = await store_sessions(
+            self._scripts.client, self.key_prefix, None if all_users else self.user_id
+        )
+        return select(found, limit, after)
+
+    async def _delete_session(self) -> bool:
+        self._take_cached()
+        return await self._scripts.delete_session()
 
     # -- the message cache ------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from memmark.redis._codec import index_entry_head
@@ -45,13 +46,16 @@ class Scripts(NamedTuple):
     clear: Script
     delete: Script
     delete_by_mark: Script
+    delete_session: Script
     export_state: Script
     get: Script
     import_state: Script
     read: Script
+    session_info: Script
     size: Script
     summary: Script
     update_marks: Script
+    version: Script
 
 
 @cache
@@ -273,6 +277,11 @@ class SessionScripts:
         )
         return DeleteByMarkReply(version, removed, more == 1)
 
+    async def delete_session(self) -> bool:
+        """Remove every key of the session; return whether it had one."""
+        removed: int = await self._run(self._scripts.delete_session, (self.ttl,))
+        return removed == 1
+
     async def export_state(self, cursor: bytes, budget: int) -> ExportReply:
         """Read up to ``budget`` messages after ``cursor`` (``b""`` from the start)."""
         summary, next_cursor, payloads, blobs = await self._run(
@@ -362,14 +371,22 @@ class SessionScripts:
         )
         return ReadReply(None if version is None else int(version), summary, state, payloads, marks)
 
+    async def session_info(self) -> SessionInfoReply:
+        """Return the session's version, last write time and size, read at one instant.
+
+        A listing reads many sessions at once with :func:`session_infos`.
+        """
+        return (await session_infos(self.client, [self.keys]))[0]
+
     async def size(self) -> int:
         """Return the number of messages in the session."""
         count: int = await self._run(self._scripts.size, (self.ttl,))
         return count
 
-    async def summary(self, summary: bytes) -> None:
-        """Store the encoded summary; ``b""`` removes it."""
-        await self._run(self._scripts.summary, (self.ttl, summary))
+    async def summary(self, summary: bytes) -> int:
+        """Store the encoded summary (``b""`` removes it); return the new version."""
+        version: int = await self._run(self._scripts.summary, (self.ttl, summary))
+        return version
 
     async def update_marks(
         self,
@@ -400,3 +417,53 @@ class SessionScripts:
             args += ids
         version, changed, next_cursor = await self._run(self._scripts.update_marks, args)
         return UpdateMarksReply(version, changed, next_cursor)
+
+    async def version(self) -> int:
+        """Return the session's version; 0 for a session without one."""
+        version: int = await self._run(self._scripts.version, (self.ttl,))
+        return version
+
+
+class SessionInfoReply(NamedTuple):
+    """What one run of ``session_info`` returns."""
+
+    version: int
+    """The session's version; 0 for none."""
+    updated: int
+    """The server's time of its last write, in microseconds; 0 for none."""
+    size: int
+    """How many messages it holds."""
+
+
+async def session_infos(client: Any, sessions: Sequence[SessionKeys]) -> list[SessionInfoReply]:
+    """Run ``session_info`` on each session, pipelined: one round trip per node and batch.
+
+    Each session's reply is one atomic run; the sessions are read one after
+    another, not at one instant. A Redis Cluster pipeline sends each run to
+    the node of its session's slot.
+
+    Args:
+        client: A ``redis.asyncio`` client (``Redis`` or ``RedisCluster``).
+        sessions: The sessions' keys.
+    """
+    script = load_scripts().session_info
+    replies: list[Any] = []
+    for start in range(0, len(sessions), _INFO_BATCH):
+        batch = sessions[start : start + _INFO_BATCH]
+        pipe = client.pipeline(transaction=False)
+        for keys in batch:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, NO_EXPIRY)
+        found = await pipe.execute(raise_on_error=False)
+        for keys, reply in zip(batch, found, strict=True):
+            if isinstance(reply, NoScriptError):
+                # A node without the script (a restart, a fail-over): the
+                # fallback of Script.run, which also loads it there.
+                reply = await script.run(client, keys, (NO_EXPIRY,))
+            elif isinstance(reply, Exception):
+                raise reply
+            replies.append(reply)
+    return [SessionInfoReply(*(int(field) for field in reply)) for reply in replies]
+
+
+_INFO_BATCH = 1000
+"""How many ``session_info`` runs one pipeline sends."""
