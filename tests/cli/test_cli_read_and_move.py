@@ -32,8 +32,8 @@ async def test_show_prints_the_session_with_its_marks_and_summary(
     assert f"'{user}', session 's0': 30 messages" in done.stdout
     assert "summary: summary of s0" in done.stdout
     lines = done.stdout.splitlines()
-    row = next(line for line in lines if ids["s0"][7] in line)
-    assert "[s0] message 7" in row
+    row = next(line for line in lines if ids["s0"][14] in line)
+    assert "[s0] message 14" in row
     assert "tool" in row
     assert "hint" in row
     assert "[tool_use] [s0] looked up 29" in done.stdout  # blocks show by type, text by text
