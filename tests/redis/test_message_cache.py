@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from memmark.core import DuplicateMessageError, Msg
-from memmark.redis import MessageCache, RedisMemory
 from memmark.core.cache import Snapshot
+from memmark.redis import MessageCache, RedisMemory
 from tests.backends import drop_keys, key_prefix, redis_client
 from tests.redis.conftest import client_fixture
 
