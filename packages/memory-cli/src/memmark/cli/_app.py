@@ -207,6 +207,8 @@ def import_(
     options = parse_options(option)
 
     async def main() -> None:
+        async with opened(url, None, None, options):
+            pass  # the store opens (its backend is installed) before the file is read
         stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
         added = remarked = count = 0
         try:
@@ -253,6 +255,9 @@ def copy(
     dst_options = parse_options(dst_option)
 
     async def main() -> None:
+        # Both stores open before any work: a missing backend fails first.
+        async with opened(dst_url, user, session, dst_options):
+            pass
         chosen = await _selected(src_url, src_options, user, session, every)
         added = remarked = 0
         with message_progress() as progress:
