@@ -72,3 +72,30 @@ def test_doctor_on_an_unreachable_server_fails_in_one_line() -> None:
     assert done.returncode == 1
     assert "error:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+async def test_doctor_sees_an_earlier_schema_and_fix_upgrades_it(pg_store: Store) -> None:
+    import sqlalchemy as sa
+
+    from memmark.sql import make_metadata
+    from memmark.sql._schema import SESSION_COLUMNS
+    from tests.backends import sql_engine
+
+    prefix = pg_store.options["table_prefix"]
+    engine = sql_engine(pg_store.url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(make_metadata(prefix).create_all)
+            for column in SESSION_COLUMNS:
+                await conn.execute(sa.text(f"ALTER TABLE {prefix}session DROP COLUMN {column}"))
+    finally:
+        await engine.dispose()
+    done = memmark("doctor", pg_store.url, *pg_store.args())
+    assert done.returncode == 0, done.stderr
+    assert "tables of an earlier memmark-sql" in done.stdout
+    assert "a memory's first call upgrades them" in done.stdout
+
+    fixed = memmark("doctor", pg_store.url, *pg_store.args(), "--fix")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "every column of memmark-sql" in fixed.stdout

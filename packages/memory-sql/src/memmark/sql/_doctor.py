@@ -146,6 +146,18 @@ def _schema_report(conn: sa.Connection, prefix: str) -> list[dict[str, str]]:
                 "memmark.sql.make_metadata(prefix))",
             )
         ]
+    if not missing and lacking and all(c.startswith(wanted.session.name + ".") for c in lacking):
+        # What an earlier release's session table lacks, the memory adds itself.
+        return [
+            _check(
+                "schema",
+                "warn",
+                f"tables of an earlier memmark-sql; {version_text} adds "
+                + ", ".join(f"column {c}" for c in lacking),
+                "nothing to do: a memory's first call upgrades them "
+                "(or run `memmark doctor URL --fix` now)",
+            )
+        ]
     if missing or lacking:
         gaps = ", ".join([*(f"table {t}" for t in missing), *(f"column {c}" for c in lacking)])
         return [
