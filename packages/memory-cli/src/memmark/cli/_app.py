@@ -13,6 +13,7 @@ from memmark.cli._common import (
     EXIT_FAILED,
     EXIT_USAGE,
     CommandError,
+    each,
     err,
     fail,
     opened,
@@ -243,6 +244,9 @@ def copy(
             "--dst-option", metavar="KEY=VALUE", help="A connect option of the destination."
         ),
     ] = None,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Sessions copied at once (each held whole while copied).")
+    ] = 4,
 ) -> None:
     """Copy one session, a user's sessions, or all; resumable, and a second run writes nothing.
 
@@ -263,18 +267,23 @@ def copy(
         with message_progress() as progress:
             total = sum(size or 0 for _, _, size in chosen)
             task = progress.add_task("copying", total=total or None)
-            for user_id, session_id, size in chosen:
+
+            async def copy_one(user_id: str, session_id: str, size: int | None) -> None:
+                nonlocal added, remarked, total
                 async with (
                     opened(src_url, user_id, session_id, src_options) as src,
                     opened(dst_url, user_id, session_id, dst_options) as dst,
                 ):
                     source = session_of(user_id, session_id, await src.export_state())
                     if size is None:
-                        progress.update(task, total=(total := total + len(source.items)))
+                        total += len(source.items)
+                        progress.update(task, total=total)
                     result = await sync_session(dst, source, lambda n: progress.advance(task, n))
                 added += result.added
                 remarked += result.remarked
-        differ = await _verify(src_url, dst_url, src_options, dst_options, chosen)
+
+            await each(chosen, jobs, copy_one)
+        differ = await _verify(src_url, dst_url, src_options, dst_options, chosen, jobs)
         err.print(
             f"copied {len(chosen)} session(s): {added:,} messages added, {remarked:,} re-marked"
         )
@@ -295,10 +304,12 @@ async def _verify(
     src_options: dict[str, Any],
     dst_options: dict[str, Any],
     chosen: list[tuple[str, str, int | None]],
+    jobs: int,
 ) -> list[tuple[str, str, int, int]]:
     """Return the sessions whose sizes differ between the stores, with both sizes."""
     differ = []
-    for user_id, session_id, _ in chosen:
+
+    async def compare(user_id: str, session_id: str, _: int | None) -> None:
         async with (
             opened(src_url, user_id, session_id, src_options) as src,
             opened(dst_url, user_id, session_id, dst_options) as dst,
@@ -306,7 +317,9 @@ async def _verify(
             a, b = await src.size(), await dst.size()
         if a != b:
             differ.append((user_id, session_id, a, b))
-    return differ
+
+    await each(chosen, jobs, compare)
+    return sorted(differ)
 
 
 # -- doctor, bench ------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
@@ -146,6 +146,31 @@ async def walk_sessions(
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+async def each(
+    items: Iterable[tuple[str, str, int | None]],
+    jobs: int,
+    work: Callable[[str, str, int | None], Awaitable[None]],
+) -> None:
+    """Run ``work(*item)`` for every item, at most ``jobs`` at once.
+
+    Each session's own calls stay in order; only different sessions overlap.
+    The first error stops the run (the other workers are cancelled).
+    """
+    queue = iter(items)
+
+    async def worker() -> None:
+        for item in queue:  # one iterator shared: each item is taken once
+            await work(*item)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, jobs))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 def shown(url: str) -> str:
