@@ -276,7 +276,7 @@ def in_process_factory(
 
 @contextlib.asynccontextmanager
 async def memory_factory(
-    backend: Backend, *, decoded: bool = False, prefix: str | None = None
+    backend: Backend, *, decoded: bool = False, prefix: str | None = None, cache: bool = True
 ) -> AsyncIterator[MemoryFactory]:
     """A :data:`MemoryFactory` on a resolved backend; what its memories stored goes at the end.
 
@@ -285,6 +285,7 @@ async def memory_factory(
         decoded: Redis only: a client made with ``decode_responses=True``,
             handed over as its connection pool (the tutorial's FastAPI way).
         prefix: The table or key prefix; a unique one when ``None``.
+        cache: SQL only: the memories' ``message_cache`` (``False``: none).
     """
     if backend.kind == "in-memory":
         async with in_process_factory()() as make:
@@ -299,7 +300,11 @@ async def memory_factory(
 
         async def make_sql(user_id: str, session_id: str) -> MemoryBase:
             memory = AsyncSQLAlchemyMemory(
-                engine, session_id=session_id, user_id=user_id, table_prefix=tables
+                engine,
+                session_id=session_id,
+                user_id=user_id,
+                table_prefix=tables,
+                message_cache=cache,
             )
             made.append(memory)
             return memory
@@ -353,13 +358,24 @@ class BackendConformance(MemoryConformance):
 
     backend: Backend
     decoded: bool = False
+    cache: bool = True
 
-    def use(self, request: pytest.FixtureRequest, backend: Backend, decoded: bool = False) -> None:
-        """Run this test on ``backend`` (resolved here), with a decoding client if asked."""
+    def use(
+        self,
+        request: pytest.FixtureRequest,
+        backend: Backend,
+        decoded: bool = False,
+        cache: bool = True,
+    ) -> None:
+        """Run this test on ``backend`` (resolved here), with a decoding client if asked.
+
+        ``cache=False``: memories without a message cache, where they have one.
+        """
         self.backend = usable(request, backend)
         self.decoded = decoded
+        self.cache = cache
         if not backend.holds_nul:
             self.hostile_ids = self.hostile_ids_without_nul
 
     def memory_factory(self) -> contextlib.AbstractAsyncContextManager[MemoryFactory]:
-        return memory_factory(self.backend, decoded=self.decoded)
+        return memory_factory(self.backend, decoded=self.decoded, cache=self.cache)
