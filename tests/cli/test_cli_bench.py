@@ -41,3 +41,19 @@ def test_the_table_is_read_by_its_headers() -> None:
         ("add 1", 1665.8, 213.0),
         ("floor: PING", None, 81.4),
     ]
+
+
+def test_bench_plots_a_saved_run_from_anywhere(tmp_path: Path) -> None:
+    saved = tmp_path / "run.md"
+    saved.write_text(
+        "## agent-shaped\n"
+        "| operation | backend | peer µs | memmark µs | ratio | note |\n"
+        "|---|---|---|---|---|---|\n"
+        "| add 1 | redis | 665.8 | 213.0 | 3.1× | |\n"
+        "| add 1 | postgres | 1,665.8 | 413.0 | 4.0× | |\n",
+        encoding="utf-8",
+    )
+    image = tmp_path / "plot.png"
+    done = memmark("bench", "--from", str(saved), "--plot", str(image), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

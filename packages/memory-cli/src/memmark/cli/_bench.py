@@ -99,6 +99,10 @@ def parse_rows(lines: list[str]) -> list[BenchRow]:
     return list(rows.values())
 
 
+# The agent-turn rows name the in-process backend by its table id.
+_SAME_BACKEND = {"in-memory": "in-process"}
+
+
 def plot(rows: list[BenchRow], path: Path, title: str) -> None:
     """Draw memmark against the peer, µs per call on a log scale, a panel per backend.
 
@@ -111,57 +115,53 @@ def plot(rows: list[BenchRow], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     compared = [row for row in rows if row.peer_us is not None]
-    backends = list(dict.fromkeys(row.backend for row in compared))
-    if not backends:
+    if not compared:
         raise ValueError("no row with both the peer and memmark to plot")
-    heights = [sum(1 for row in compared if row.backend == b) for b in backends]
+    backends = list(dict.fromkeys(_SAME_BACKEND.get(r.backend, r.backend) for r in compared))
+    columns = 2 if len(backends) > 2 else 1
+    lines = math.ceil(len(backends) / columns)
+    tallest = max(
+        sum(1 for r in compared if _SAME_BACKEND.get(r.backend, r.backend) == b) for b in backends
+    )
     figure, axes = plt.subplots(
-        len(backends),
-        1,
-        figsize=(10, 1.2 + 0.42 * sum(heights) + 0.5 * len(backends)),
-        gridspec_kw={"height_ratios": heights},
+        lines,
+        columns,
+        figsize=(7.5 * columns, lines * (0.9 + 0.34 * tallest) + 0.8),
         squeeze=False,
+        sharex=True,
     )
     lowest = min(min(r.memmark_us, r.peer_us or math.inf) for r in compared)
     highest = max(max(r.memmark_us, r.peer_us or 0.0) for r in compared)
-    for axis, backend in zip(axes[:, 0], backends, strict=True):
-        mine = [row for row in compared if row.backend == backend]
+    for index, axis in enumerate(axes.flat):
+        if index >= len(backends):
+            axis.set_visible(False)
+            continue
+        backend = backends[index]
+        mine = [r for r in compared if _SAME_BACKEND.get(r.backend, r.backend) == backend]
         places = list(range(len(mine)))
-        axis.barh(
-            [p + 0.2 for p in places],
-            [r.peer_us or 0.0 for r in mine],
-            0.4,
-            label="peer (AgentScope)",
-            color="#bbbbbb",
-        )
-        axis.barh(
-            [p - 0.2 for p in places],
-            [r.memmark_us for r in mine],
-            0.4,
-            label="memmark",
-            color="#2a6fdb",
-        )
+        peer = [r.peer_us or 0.0 for r in mine]
+        axis.barh([p + 0.2 for p in places], peer, 0.4, label="AgentScope", color="#b0b0b0")
+        ours = [r.memmark_us for r in mine]
+        axis.barh([p - 0.2 for p in places], ours, 0.4, label="memmark", color="#2a6fdb")
         for place, row in zip(places, mine, strict=True):
             ratio = (row.peer_us or 0.0) / row.memmark_us
-            axis.text(
-                max(row.memmark_us, row.peer_us or 0.0) * 1.15,
-                place,
-                f"{ratio:,.1f}×",
-                va="center",
-                fontsize=8,
-            )
-        axis.set_yticks(places, [r.operation for r in mine], fontsize=8)
-        axis.invert_yaxis()
+            end = max(row.memmark_us, row.peer_us or 0.0) * 1.2
+            axis.text(end, place, f"{ratio:,.1f}×", va="center", fontsize=7)
+        axis.set_yticks(places, [r.operation for r in mine], fontsize=7)
+        axis.set_ylim(tallest - 0.5, -0.5)  # top to bottom, panels aligned
         axis.set_xscale("log")
-        axis.set_xlim(lowest / 2, highest * 6)
-        axis.set_title(backend, fontsize=10, loc="left")
+        axis.set_xlim(lowest / 2, highest * 8)
+        axis.set_title(backend, fontsize=9, loc="left", fontweight="bold")
         axis.grid(axis="x", which="major", alpha=0.3)
-    axes[0, 0].legend(loc="lower right", fontsize=8)
-    axes[-1, 0].set_xlabel("µs per call (log scale; lower is better; ratio = peer / memmark)")
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+        axis.tick_params(axis="x", labelsize=7, labelbottom=True)
+    axes.flat[0].legend(loc="lower right", fontsize=7)
+    figure.suptitle(
+        f"{title}\nµs per call, log scale, lower is better; the figure is AgentScope / memmark",
+        fontsize=10,
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
@@ -178,25 +178,36 @@ def bench(
     image: Annotated[
         Path, typer.Option("--plot", help="Where the PNG goes (relative to the checkout).")
     ] = Path("docs/benchmark.png"),
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Plot the table of a run made before (its output, or a README holding it).",
+        ),
+    ] = None,
 ) -> None:
     """Run the checkout's benchmark comparison; write its table and a plot (PNG)."""
+    if source is not None:
+        # Plot a run made before (its printed table, or a README holding it).
+        lines = source.read_text(encoding="utf-8").splitlines()
+        _require_matplotlib()
+        _write(parse_rows(lines), None, image, None, None)
+        return
     root = checkout_root(Path.cwd())
     if root is None:
         fail(
             "memmark bench runs the benchmarks of a memmark checkout, and this is not one: "
-            "run it from the repository (`uv run memmark bench`)",
+            "run it from the repository (`uv run memmark bench`), or plot a saved run "
+            "with --from FILE",
             EXIT_USAGE,
         )
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        fail("the plot needs matplotlib: pip install 'memmark-cli[bench]'", EXIT_USAGE)
+    _require_matplotlib()
     command = [sys.executable, "-m", "benchmarks.compare", "--shape", shape]
     command += ["--messages", str(messages), "--rounds", str(rounds)]
     if only:
         command += ["--only", only]
     err.print(f"running {' '.join(command[1:])} in {root}", markup=False)
-    lines: list[str] = []
+    lines = []
     with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         for line in process.stdout:
@@ -204,12 +215,32 @@ def bench(
             out.out(line, end="")
     if process.returncode != 0:
         fail(f"benchmarks.compare exited with {process.returncode}", EXIT_FAILED)
-    rows = parse_rows(lines)
+    _write(parse_rows(lines), root, image, (table, lines), messages)
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        fail("the plot needs matplotlib: pip install 'memmark-cli[bench]'", EXIT_USAGE)
+
+
+def _write(
+    rows: list[BenchRow],
+    root: Path | None,
+    image: Path,
+    table: tuple[Path, list[str]] | None,
+    messages: int | None,
+) -> None:
+    """Write the table (when a run made one) and a plot per corpus shape."""
     if not any(row.peer_us is not None for row in rows):
-        fail("benchmarks.compare printed no row to plot", EXIT_FAILED)
-    table_path, image_path = root / table, root / image
-    table_path.parent.mkdir(parents=True, exist_ok=True)
-    table_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        fail("no row with both the peer and memmark to plot", EXIT_FAILED)
+    image_path = image if root is None else root / image
+    if table is not None and root is not None:
+        table_path = root / table[0]
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        table_path.write_text("\n".join(table[1]) + "\n", encoding="utf-8")
+        err.print(f"wrote {table_path}", markup=False)
     for section in dict.fromkeys(row.section for row in rows):
         chosen = [row for row in rows if row.section == section]
         if not any(row.peer_us is not None for row in chosen):
@@ -217,6 +248,6 @@ def bench(
         target = image_path
         if section != rows[0].section:  # a second shape gets a file of its own
             target = image_path.with_stem(f"{image_path.stem}-{section.split()[0].lower()}")
-        plot(chosen, target, f"memmark vs AgentScope 1.x, {section}: {messages}-message sessions")
+        sessions = "" if messages is None else f": {messages}-message sessions"
+        plot(chosen, target, f"memmark vs AgentScope 1.x, {section}{sessions}")
         err.print(f"wrote {target}", markup=False)
-    err.print(f"wrote {table_path}", markup=False)
