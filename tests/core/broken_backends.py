@@ -42,4 +42,19 @@ class DeletesByFirstMarkOnly(InMemoryMemory):
         return await super()._delete_by_mark(marks[:1])
 
 
-BROKEN = [IgnoresLimit, OverCountsUpdates, MarksDuplicates, DeletesByFirstMarkOnly]
+class ClearKeepsTheVersion(InMemoryMemory):
+    """Leaves the session's version where it was when clearing."""
+
+    async def _clear(self) -> None:
+        version, updated_at = self._version_now, self._updated_at
+        await super()._clear()
+        self._version_now, self._updated_at = version, updated_at
+
+
+BROKEN = [
+    IgnoresLimit,
+    OverCountsUpdates,
+    MarksDuplicates,
+    DeletesByFirstMarkOnly,
+    ClearKeepsTheVersion,
+]

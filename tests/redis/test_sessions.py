@@ -155,3 +155,13 @@ async def test_a_summary_write_keeps_the_cached_messages(client: Any, count: int
     again = next(iter(cache._entries.values()))
     assert again.version == await memory.version() == held.version + 1
     assert again.messages is held.messages
+
+
+async def test_listing_runs_on_a_server_that_lost_its_scripts(client: Any) -> None:
+    memory = make(client)
+    await memory.add(msg("a"))
+    await client.script_flush()
+    assert [s.session_id for s in (await memory.list_sessions()).sessions] == ["s"]
+    await client.script_flush()
+    assert await memory.delete_session() is True
+    assert (await memory.list_sessions()).sessions == []

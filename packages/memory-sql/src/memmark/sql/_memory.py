@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
 from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
-from memmark.core.sessions import SessionKey, after, listing_order
+from memmark.core.sessions import SessionKey, select
 from memmark.sql import _operations as ops
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
@@ -380,10 +380,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         work = partial(ops.list_sessions, params=params, cursor=after_key is not None)
         rows = await self._link.run(work, write=False, single=True)
         found = [SessionInfo(u, s, int(n), int(v), float(t)) for u, s, n, v, t in rows]
-        if after_key is not None:
-            found = [info for info in found if after(after_key, info)]
-        found.sort(key=listing_order)
-        return found[:limit]
+        return select(found, limit, after_key)
 
     async def _delete_session(self) -> bool:
         """Remove the session's row, messages and marks in one transaction."""

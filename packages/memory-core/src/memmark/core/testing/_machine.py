@@ -190,12 +190,36 @@ class MemoryMachine(RuleBasedStateMachine):
         assert self._run(self.handles[h].update_messages_mark(new, old, ids)) == changed
         self._wrote(h, reached=ids != [] and (new is None or new != old))
 
-    @rule(h=st.integers(0, 2))
-    def clear(self, h: int) -> None:
-        self._run(self.handles[h].clear())
-        self.models[h].msgs.clear()
-        self.models[h].marks.clear()
-        self._wrote(h)
+    @rule(h=st.integers(0, 2), whole=st.booleans(), limit=st.integers(1, 3))
+    def clear(self, h: int, whole: bool, limit: int) -> None:
+        # delete_session shares the rule of clear, its lighter kin, and the
+        # listing is checked around it: every rule more would make the other
+        # rules' bugs rarer finds.
+        model = self.models[h]
+        if whole:
+            self._check_listing(h, limit)
+            assert self._run(self.handles[h].delete_session()) is model.exists
+            model.summary = ""
+            model.version = 0
+            model.exists = False
+        else:
+            self._run(self.handles[h].clear())
+        model.msgs.clear()
+        model.marks.clear()
+        if whole:
+            assert self._run(self.handles[h].version()) == 0
+            self._check_listing(h, limit)
+        else:
+            self._wrote(h)
+
+    def _check_listing(self, h: int, limit: int) -> None:
+        """The handle's user lists exactly its session, once it exists."""
+        model = self.models[h]
+        page = self._run(self.handles[h].list_sessions(limit=limit))
+        assert page.next_cursor is None
+        assert [(s.session_id, s.size, s.version) for s in page.sessions] == (
+            [(self.session, len(model.msgs), model.version)] if model.exists else []
+        )
 
     @rule(h=st.integers(0, 2), summary=st.sampled_from(["", "so far", "later"]))
     def summary(self, h: int, summary: str) -> None:
@@ -212,26 +236,6 @@ class MemoryMachine(RuleBasedStateMachine):
         target.marks = {i: set(m) for i, m in source.marks.items()}
         target.summary = source.summary
         self._wrote(dst)
-
-    @rule(h=st.integers(0, 2))
-    def delete_session(self, h: int) -> None:
-        model = self.models[h]
-        assert self._run(self.handles[h].delete_session()) is model.exists
-        model.msgs.clear()
-        model.marks.clear()
-        model.summary = ""
-        model.version = 0
-        model.exists = False
-        assert self._run(self.handles[h].version()) == 0
-
-    @rule(h=st.integers(0, 2), limit=st.integers(1, 3))
-    def list_sessions(self, h: int, limit: int) -> None:
-        model = self.models[h]
-        page = self._run(self.handles[h].list_sessions(limit=limit))
-        assert page.next_cursor is None
-        assert [(s.session_id, s.size, s.version) for s in page.sessions] == (
-            [(self.session, len(model.msgs), model.version)] if model.exists else []
-        )
 
     @rule(
         h=st.integers(0, 2),
