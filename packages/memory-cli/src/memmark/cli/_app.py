@@ -25,7 +25,6 @@ from memmark.cli._common import (
 )
 from memmark.cli._render import message_progress, messages_table, sessions_table
 from memmark.cli._transfer import (
-    SessionData,
     dump_line,
     read_sessions,
     session_of,
@@ -74,11 +73,12 @@ async def _selected(
     if session is not None:
         user_id, session_id = session_ids(user, session)
         return [(user_id, session_id, None)]
+    found: dict[tuple[str, str], int] = {}
     async with opened(url, user, None, options) as memory:
-        return [
-            (info.user_id, info.session_id, info.size)
-            async for info in walk_sessions(memory, all_users=every)
-        ]
+        # A listing is a walk: a session written meanwhile may come again; once is enough.
+        async for info in walk_sessions(memory, all_users=every):
+            found.setdefault((info.user_id, info.session_id), info.size)
+    return [(user_id, session_id, size) for (user_id, session_id), size in found.items()]
 
 
 # -- sessions, show -----------------------------------------------------------------
@@ -333,4 +333,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["SessionData", "app", "main"]
+__all__ = ["app", "main"]
