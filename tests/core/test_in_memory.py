@@ -189,3 +189,23 @@ async def test_strings_no_store_can_encode_are_refused_before_any_write() -> Non
     # Non-ASCII text that is valid Unicode is of course fine.
     await memory.add(Msg("名前", "é 🙂 e\u0301", "user"), marks="ü")
     assert await memory.size() == 2
+
+
+async def test_load_state_dict_moves_the_version_only_when_it_stores_something() -> None:
+    memory = InMemoryMemory()
+    memory.load_state_dict({"_compressed_summary": ""}, strict=False)
+    assert await memory.version() == 0
+    assert (await memory.list_sessions()).sessions == []
+    memory.load_state_dict({"_compressed_summary": "s"}, strict=False)
+    first = await memory.version()
+    assert first > 0
+    memory.load_state_dict({"content": []})
+    assert await memory.version() > first
+    [listed] = (await memory.list_sessions()).sessions
+    assert (listed.user_id, listed.session_id, listed.size) == (
+        "default_user",
+        "default_session",
+        0,
+    )
+    assert await memory.delete_session() is True
+    assert (await memory.version(), memory.state_dict()) == (0, {"content": []})

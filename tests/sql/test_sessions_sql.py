@@ -235,3 +235,10 @@ async def test_a_read_of_a_held_session_reads_only_the_session_row(
     await statements.take()
     assert len(await memory.get_memory()) == 22
     assert any(f"{prefix}message" in statement for statement in await statements.take())
+
+
+async def test_a_message_cache_that_is_neither_a_flag_nor_a_cache_is_refused(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    with pytest.raises(TypeError, match="message_cache"):
+        AsyncSQLAlchemyMemory(engine, table_prefix=prefix, message_cache="yes")  # type: ignore[arg-type]

@@ -42,8 +42,8 @@ class InMemoryMemory(MemoryBase):
     The memory is a store of one session: ``list_sessions`` lists it (once
     written, as :attr:`listed_as` says) and nothing else, and
     ``delete_session`` empties it and sets its version back to 0. Every
-    write, ``load_state_dict`` included, moves the version on from one
-    counter shared by the whole process.
+    write, and a ``load_state_dict`` that stores something, moves the
+    version on from one counter shared by the whole process.
 
     Attributes:
         listed_as: The ``(user_id, session_id)`` the memory lists itself as;
@@ -313,6 +313,8 @@ class InMemoryMemory(MemoryBase):
             TypeError: ``state`` is not a dict.
         """
         content, summary = checks.parse_state(state, strict, self.max_message_bytes)
+        if content is None and summary == self._compressed_summary:
+            return  # nothing to store (AgentScope's adapter sets its summary so): no write
         if content is not None:
             self._replace(content)
         self._compressed_summary = summary

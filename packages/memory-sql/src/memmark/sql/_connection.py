@@ -263,14 +263,9 @@ class Connector:
         user_id, session_id = session_row
         # The session row's values (PostgreSQL text: $1 to $4), for Statements.bump.
         self.bump_args = (session_key, id_digest(user_id), user_id, session_id)
+        names = ("sid", "uid", "user_id", "session_id")
         # '""': no summary, in JSON.
-        self._bump_params = {
-            "sid": session_key,
-            "uid": self.bump_args[1],
-            "user_id": user_id,
-            "session_id": session_id,
-            "no_summary": '""',
-        }
+        self._bump_params = {**dict(zip(names, self.bump_args, strict=True)), "no_summary": '""'}
         self._state = _engine_state(sync)
         # Where the message cache holds this engine's sessions: a token of the
         # engine, not its URL (two in-memory SQLite engines share one).

@@ -182,11 +182,10 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         else:
             work = ops.delete_by_mark if by_mark else ops.delete_ids
             removed, version = await self._link.run_write(partial(work, sid=self._sid, keys=keys))
-        if held is not None:
-            if by_mark:
-                self._advance(held, version, lambda h, v: h.without_marks(v, texts))
-            else:
-                self._advance(held, version, lambda h, v: h.without(v, texts))
+        if by_mark:
+            self._advance(held, version, lambda h, v: h.without_marks(v, texts))
+        else:
+            self._advance(held, version, lambda h, v: h.without(v, texts))
         return removed
 
     async def _clear(self) -> None:

@@ -109,6 +109,7 @@ def open_memory(
     user_id: str | None = None,
     session_id: str | None = None,
     table_prefix: str | None = None,
+    message_cache: bool = True,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     **engine_options: Any,
 ) -> Any:
@@ -121,6 +122,8 @@ def open_memory(
         user_id: The user; ``None`` means ``"default_user"``.
         session_id: The session; ``None`` means ``"default_session"``.
         table_prefix: Put before the table names; ``None`` for the default.
+        message_cache: Keep decoded sessions in the process-wide cache
+            (see :class:`~memmark.sql.AsyncSQLAlchemyMemory`).
         connect_timeout: Seconds a new connection may take.
         **engine_options: Passed to ``create_async_engine`` the first time.
 
@@ -135,4 +138,5 @@ def open_memory(
         session_id=session_id,
         user_id=user_id,
         table_prefix=DEFAULT_PREFIX if table_prefix is None else table_prefix,
+        message_cache=message_cache,
     )

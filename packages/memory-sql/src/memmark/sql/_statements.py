@@ -88,7 +88,7 @@ class Statements:
     # Whether delete_by_mark reads the carriers' ids (locked) before deleting.
     carriers_first: ClassVar[bool] = False
     # The database clock, in seconds since the epoch (a float), and in
-    # microseconds (an integer), as SQL.
+    # microseconds (an integer), as SQL: SQLite's here, to the millisecond.
     now_sql: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
     now_us_sql: ClassVar[str] = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
     # The server's largest statement in bytes, where it has one (MariaDB's
