@@ -58,16 +58,16 @@ TRACED_OPERATIONS = (
 """The public methods of :class:`MemoryBase` that make a span."""
 
 # The unwrapped methods while enabled, by the class that defines them.
-_plain: dict[tuple[type[MemoryBase], str], Callable[..., Any]] = {}
+_plain: dict[tuple[type, str], Callable[..., Any]] = {}
 
 
-def _defining_classes() -> list[type[MemoryBase]]:
+def _defining_classes() -> list[type]:
     """``MemoryBase`` and every subclass defined so far.
 
     A backend may override a public method for speed (the in-process
     ``size``); its override is traced like the base's.
     """
-    found: list[type[MemoryBase]] = [MemoryBase]
+    found: list[type] = [MemoryBase]
     for cls in found:
         found.extend(sub for sub in cls.__subclasses__() if sub not in found)
     return found
