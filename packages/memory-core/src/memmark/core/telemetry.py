@@ -69,7 +69,8 @@ def _defining_classes() -> list[type]:
     """
     found: list[type] = [MemoryBase]
     for cls in found:
-        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+        subclasses: list[type] = cls.__subclasses__()
+        found.extend(sub for sub in subclasses if sub not in found)
     return found
 
 
