@@ -206,3 +206,25 @@ class MessageCache:
 
 SHARED_CACHE = MessageCache()
 """The process-wide cache of the stored memories made with ``message_cache=True``, the default."""
+
+
+def chosen_cache(option: MessageCache | bool) -> MessageCache | None:
+    """Return the cache a backend's ``message_cache`` option names.
+
+    Args:
+        option: ``True`` for :data:`SHARED_CACHE`, ``False`` for none, or a
+            :class:`MessageCache` of the caller's own.
+
+    Raises:
+        TypeError: ``option`` is none of those.
+    """
+    # An empty cache is falsy (it has a length): compare with the flags.
+    if option is True:
+        return SHARED_CACHE
+    if option is False:
+        return None
+    if isinstance(option, MessageCache):
+        return option
+    raise TypeError(
+        f"message_cache: expected a bool or a MessageCache, got {type(option).__name__}"
+    )

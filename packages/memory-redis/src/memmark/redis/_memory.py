@@ -22,7 +22,7 @@ from memmark.core import (
     StateContent,
     StoreBackedMemory,
 )
-from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
+from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
 from memmark.redis._codec import (
     decode_marks,
@@ -182,14 +182,7 @@ class RedisMemory(StoreBackedMemory):
         else:
             made = aioredis.Redis(host=host, port=port, db=db, password=password, **client_kwargs)
         self._scripts = SessionScripts(made, keys, ttl)
-        # An empty cache is falsy (it has a length): compare with the flags.
-        self._cache: MessageCache | None = (
-            SHARED_CACHE
-            if message_cache is True
-            else None
-            if message_cache is False
-            else message_cache
-        )
+        self._cache = chosen_cache(message_cache)
         self._cache_key = _cache_key(made, keys)
 
     @classmethod

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
-from memmark.core.cache import SHARED_CACHE, MessageCache, Snapshot
+from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
 from memmark.sql import _operations as ops
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
@@ -97,19 +97,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
             _check_no_nul([user_id], "user_id")
             _check_no_nul([session_id], "session_id")
         self.table_prefix = table_prefix
-        if not isinstance(message_cache, (bool, MessageCache)):
-            raise TypeError(
-                "message_cache: expected a bool or a MessageCache, "
-                f"got {type(message_cache).__name__}"
-            )
-        # An empty cache is falsy (it has a length): compare with the flags.
-        self._cache: MessageCache | None = (
-            SHARED_CACHE
-            if message_cache is True
-            else None
-            if message_cache is False
-            else message_cache
-        )
+        self._cache = chosen_cache(message_cache)
         self._cache_key = (*self._link.cache_scope, self._sid)
 
     @classmethod
