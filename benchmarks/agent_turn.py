@@ -46,18 +46,16 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 from agentscope import memory as peer_memory
 from agentscope.message import Msg
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 import memmark.agentscope
 import memmark.sql
 from benchmarks.corpus import Corpus
+from benchmarks.peer_db import peer_database
 from tests.backends import BY_ID, drop_keys, drop_tables
 
-PEER_DB = "memmark_agent_turn_peer"
 BACKENDS = ("in-memory", "sqlite", "postgres", "mariadb", "redis")
 """The rows of the backend table AgentScope has a memory for."""
 
@@ -289,55 +287,27 @@ async def redis_memories(url: str, user: str, session_id: str) -> AsyncIterator[
 async def sql_memories(
     backend: str, tmp: Path, user: str, session_id: str
 ) -> AsyncIterator[tuple[Any, Any]]:
-    peer_engine, our_engine, admin = await sql_engines(backend, tmp)
-    prefix = f"bench_{uuid.uuid4().hex[:10]}_"
-    peer = peer_memory.AsyncSQLAlchemyMemory(peer_engine, session_id=session_id, user_id=user)
-    ours = memmark.agentscope.AsyncSQLAlchemyMemory(
-        our_engine, session_id=session_id, user_id=user, table_prefix=prefix
-    )
-    try:
-        yield peer, ours
-    finally:
-        await peer.close()
-        await ours.close()
-        await drop_tables(our_engine, prefix)
-        await peer_engine.dispose()
-        await our_engine.dispose()
-        if admin is not None:
-            await drop_peer_database(admin)
-            await admin.dispose()
-
-
-async def sql_engines(
-    backend: str, tmp: Path
-) -> tuple[AsyncEngine, AsyncEngine, AsyncEngine | None]:
-    """(AgentScope's engine, memmark's engine, the admin engine that made the peer's database).
-
-    AgentScope's tables have fixed names, so on a server its memory gets a
-    database of its own.
-    """
-    if backend == "sqlite":
-        peer = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'peer.db'}")
-        return peer, create_async_engine(f"sqlite+aiosqlite:///{tmp / 'memmark.db'}"), None
-    url = BY_ID[backend].url
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    await drop_peer_database(admin)
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
-    peer = create_async_engine(make_url(url).set(database=PEER_DB))
-    return peer, create_async_engine(url), admin
-
-
-async def drop_peer_database(admin: AsyncEngine) -> None:
-    async with admin.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            exists = "SELECT 1 FROM pg_database WHERE datname = :name"
-            drop = f"DROP DATABASE {PEER_DB} WITH (FORCE)"
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            peer_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'peer.db'}")
+            our_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / 'memmark.db'}")
+            stack.push_async_callback(peer_engine.dispose)
         else:
-            exists = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
-            drop = f"DROP DATABASE {PEER_DB}"
-        if (await conn.execute(sa.text(exists), {"name": PEER_DB})).first() is not None:
-            await conn.execute(sa.text(drop))
+            # AgentScope's tables have fixed names: its memory gets a database of its own.
+            peer_engine = await stack.enter_async_context(peer_database(BY_ID[backend].url))
+            our_engine = create_async_engine(BY_ID[backend].url)
+        stack.push_async_callback(our_engine.dispose)
+        prefix = f"bench_{uuid.uuid4().hex[:10]}_"
+        peer = peer_memory.AsyncSQLAlchemyMemory(peer_engine, session_id=session_id, user_id=user)
+        ours = memmark.agentscope.AsyncSQLAlchemyMemory(
+            our_engine, session_id=session_id, user_id=user, table_prefix=prefix
+        )
+        try:
+            yield peer, ours
+        finally:
+            await peer.close()
+            await ours.close()
+            await drop_tables(our_engine, prefix)
 
 
 # -- report ------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from benchmarks import agent_turn
+from benchmarks import agent_turn, peer_db
 from benchmarks.corpus import Corpus
 from tests.backends import BY_ID, drop_keys, drop_tables
 
@@ -364,30 +364,20 @@ def places(backend: str) -> Iterator[dict[str, tuple[str, str]]]:
 
             asyncio.run(drop())
         return
-    from sqlalchemy.engine import make_url
     from sqlalchemy.ext.asyncio import create_async_engine
 
     prefix = f"bench_tp_{run_id}_"
-    peer_url = make_url(url).set(database=agent_turn.PEER_DB).render_as_string(hide_password=False)
-
-    async def prepare() -> None:
-        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        await agent_turn.drop_peer_database(admin)
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f"CREATE DATABASE {agent_turn.PEER_DB}")
-        await admin.dispose()
+    peer_name = peer_db.new_name()  # AgentScope's tables have fixed names
 
     async def cleanup() -> None:
         engine = create_async_engine(url)
         await drop_tables(engine, prefix)
         await engine.dispose()
-        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        await agent_turn.drop_peer_database(admin)
-        await admin.dispose()
+        await peer_db.drop_database(url, peer_name)
 
-    asyncio.run(prepare())
+    asyncio.run(peer_db.create_database(url, peer_name))
     try:
-        yield {"memmark": (url, prefix), "peer": (peer_url, "")}
+        yield {"memmark": (url, prefix), "peer": (peer_db.url_of(url, peer_name), "")}
     finally:
         asyncio.run(cleanup())
 

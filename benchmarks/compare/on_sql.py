@@ -19,18 +19,15 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from benchmarks.compare.floors import RawSQL, sql_floors
 from benchmarks.compare.timing import Config, Table, compare_rows
 from benchmarks.operations import Side
+from benchmarks.peer_db import peer_database
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
 from tests.backends import BY_ID
-
-PEER_DB = "memmark_bench_peer"
 
 
 @contextlib.asynccontextmanager
@@ -45,34 +42,12 @@ async def _engines(backend: str, tmp: Path) -> AsyncIterator[tuple[AsyncEngine, 
             await peer.dispose()
             await ours.dispose()
         return
-    url = BY_ID[backend].url
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await _drop_peer_db(conn)
-        await conn.execute(sa.text(f"CREATE DATABASE {PEER_DB}"))
-    peer = create_async_engine(make_url(url).set(database=PEER_DB))
-    ours = create_async_engine(url)
+    ours = create_async_engine(BY_ID[backend].url)
     try:
-        yield peer, ours
+        async with peer_database(BY_ID[backend].url) as peer:
+            yield peer, ours
     finally:
-        await peer.dispose()
         await ours.dispose()
-        async with admin.connect() as conn:
-            await _drop_peer_db(conn)
-        await admin.dispose()
-
-
-async def _drop_peer_db(conn: AsyncConnection) -> None:
-    # Looked up first: MariaDB's driver prints a warning of its own when
-    # DROP DATABASE IF EXISTS finds nothing.
-    if conn.dialect.name == "postgresql":
-        exists = "SELECT 1 FROM pg_database WHERE datname = :name"
-        drop = f"DROP DATABASE {PEER_DB} WITH (FORCE)"
-    else:
-        exists = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
-        drop = f"DROP DATABASE {PEER_DB}"
-    if (await conn.execute(sa.text(exists), {"name": PEER_DB})).first() is not None:
-        await conn.execute(sa.text(drop))
 
 
 async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
