@@ -70,6 +70,23 @@ ARRAY_ROWS = 5_000
 _GONE = "memmark.gone"
 
 
+# A condition that always holds, added to the reads: its subquery is costed at
+# ten million in a generic plan and folded away in a custom one (``$1``, the
+# session digest, is never NULL), so PostgreSQL never settles on a generic
+# plan for them. asyncpg prepares each statement once per connection, and
+# after five runs PostgreSQL keeps a generic plan when it costs no more than
+# the custom ones did: one made while the tables were small (a new deployment,
+# a new tenant, statistics from before) reads them by sequential scans, also
+# in the subqueries run per row, and is kept for the connection's life,
+# however large the tables grow. Planned on every run, a statement is planned
+# with the tables' present size (PostgreSQL scales the last statistics to the
+# pages the table has now), and the statements here are linear on any
+# statistics under such plans. For the engines memmark makes,
+# ``plan_cache_mode=force_custom_plan`` does the same (see memmark.sql._open);
+# this keeps it true for a caller's engine without changing its settings.
+CUSTOM_PLANS = "(SELECT count(*) FROM generate_series(1, 1000000000) WHERE $1 IS NULL) = 0"
+
+
 def _per_row(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """``(condition) IS TRUE``: the same test, in a form no index can take."""
     return condition.is_(sa.true())
@@ -154,9 +171,10 @@ class PostgresStatements(Statements):
             UNION ALL
             SELECT mid, NULL FROM ins
         """
-        self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1"
-        self.probe_sql = f"SELECT version, summary::text FROM {ses} WHERE sid = $1"
-        self.version_sql = f"SELECT version FROM {ses} WHERE sid = $1"
+        guard = CUSTOM_PLANS
+        self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1 AND {guard}"
+        self.probe_sql = f"SELECT version, summary::text FROM {ses} WHERE sid = $1 AND {guard}"
+        self.version_sql = f"SELECT version FROM {ses} WHERE sid = $1 AND {guard}"
         # The whole session for the message cache, one statement (see
         # Statements.snapshot): (seq, body, mark, version), the session row
         # first; each message's marks read by its seq, as in the export.
@@ -169,7 +187,7 @@ class PostgresStatements(Statements):
                 SELECT x.mark FROM {mark} x
                 WHERE x.seq = m.seq AND (x.sid = m.sid) IS TRUE OFFSET 0
             ) k ON true
-            WHERE m.sid = $1
+            WHERE m.sid = $1 AND {guard}
             ORDER BY seq
         """
 
@@ -299,15 +317,16 @@ class PostgresStatements(Statements):
         # row, never from $1: a constant there would be estimated from the
         # statistics again.
         params = iter(range(2, 6))
+        guard = CUSTOM_PLANS  # planned on each run, see there
         # ::text: the column as written, decoded once by the memory (not row
         # by row by the driver's json codec).
         if key.mark:
             body = f"(SELECT m.msg::text FROM {self._msg} m WHERE m.seq = k.seq AND m.sid = k.sid)"
-            source = f"{self._mark} k WHERE k.sid = $1 AND k.mk = ${next(params)}"
+            source = f"{self._mark} k WHERE k.sid = $1 AND k.mk = ${next(params)} AND {guard}"
             seq = "k.seq"  # the mark index (sid, mk, seq) is walked in order
         else:
             body = "m.msg::text"
-            source = f"{self._msg} m WHERE m.sid = $1"
+            source = f"{self._msg} m WHERE m.sid = $1 AND {guard}"
             seq = "m.seq"
         excluded = ""
         extra = ""
