@@ -25,6 +25,7 @@ from benchmarks.corpus import SHAPES, Corpus
 SECTIONS = {
     "core": "benchmarks.compare.in_process",
     "sql": "benchmarks.compare.on_sql",
+    "sql-stale": "benchmarks.compare.on_sql_stale",
     "redis": "benchmarks.compare.on_redis",
     "agent": "benchmarks.compare.agent",
 }

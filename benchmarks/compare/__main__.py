@@ -14,8 +14,8 @@ client doing the same work. Servers come from the backend table
 
 Usage, from the repository root::
 
-    uv run python -m benchmarks.compare [--only core,sql,redis,agent] [--shape agent|plain|both]
-        [--messages 1000] [--rounds 200] [--json rows.json]
+    uv run python -m benchmarks.compare [--only core,sql,sql-stale,redis,agent]
+        [--shape agent|plain|both] [--messages 1000] [--rounds 200] [--json rows.json]
 
 From code: ``await benchmarks.compare.measure(...)`` returns the table
 (``.rows``); ``benchmarks.plot`` draws the rows of one run.

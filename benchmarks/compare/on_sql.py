@@ -9,6 +9,9 @@ its floor (``benchmarks/compare/floors.py``): the driver itself (asyncpg,
 asyncmy, aiosqlite) writing the same rows with ``executemany`` or reading them
 with one ``fetch`` and decoding them, timed in the same loop between the same
 calls.
+
+The reads on stale statistics are the ``sql-stale`` section
+(``benchmarks/compare/on_sql_stale.py``).
 """
 
 from __future__ import annotations

@@ -222,6 +222,7 @@ async def compare_rows(
     before_rows: Call | None = None,
     after: dict[str, Call] | None = None,
     batches: dict[str, int] | None = None,
+    only: frozenset[str] | None = None,
 ) -> None:
     """Fill both sessions, then time every operation on both, one row each.
 
@@ -240,6 +241,7 @@ async def compare_rows(
             :func:`interleaved`), the same on both sides: for reads of well
             under a microsecond. Not for calls that allocate much: with the
             collector off, a batch's garbage piles up and slows its later calls.
+        only: The slugs of the operations to time (default: all of them).
     """
     rounds = cfg.rounds if rounds is None else rounds
     shape = cfg.corpus.shape
@@ -249,6 +251,8 @@ async def compare_rows(
     if before_rows is not None:
         await before_rows()
     for op in OPERATIONS:
+        if only is not None and op.slug not in only:
+            continue
         floor = None if floors is None else floors.get(op.slug)
         batch = 1 if batches is None else batches.get(op.slug, 1)
         await _row(table, backend, shape, op, peer, ours, rounds, floor, batch)

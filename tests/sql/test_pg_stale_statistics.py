@@ -198,3 +198,136 @@ async def test_delete_by_mark_walks_the_primary_key_with_its_array(
     ]
     assert [n for n in messages if "ANY" in n.get("Filter", "")] == [], messages
     assert any("ANY" in n.get("Index Cond", "") for n in messages), messages
+
+
+# -- plans a pooled connection made while the tables were small ---------------------------
+
+READS: list[tuple[str, Callable[[AsyncSQLAlchemyMemory], Awaitable[Any]]]] = [
+    ("get_memory()", lambda m: m.get_memory()),
+    ("get_memory(summary)", lambda m: m.get_memory(prepend_summary=True)),
+    ("get_memory(mark)", lambda m: m.get_memory(mark="even")),
+    ("get_memory(mark, limit=20)", lambda m: m.get_memory(mark="even", limit=20)),
+    ("get_memory(exclude_mark)", lambda m: m.get_memory(exclude_mark="even")),
+    ("get_memory(exclude_mark, limit=20)", lambda m: m.get_memory(exclude_mark="even", limit=20)),
+    ("get_memory(mark, exclude_mark)", lambda m: m.get_memory("all", "even")),
+    ("get_memory(limit=20)", lambda m: m.get_memory(limit=20)),
+    ("size()", lambda m: m.size()),
+    ("version()", lambda m: m.version()),
+]
+
+
+@pytest.fixture(params=["caller-engine", "memmark-engine"])
+async def pooled_engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    """One pooled connection, from a caller's plain engine or one memmark made."""
+    url = server_url("postgres")
+    if request.param == "caller-engine":
+        engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    else:
+        from memmark.sql._open import shared_engine
+
+        engine = shared_engine(url, pool_size=1, max_overflow=0, pool_timeout=31)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_stay_linear_on_plans_cached_while_the_tables_were_small(
+    pooled_engine: AsyncEngine,
+) -> None:
+    """Every read, run many times on one pooled connection while the tables were
+    empty, reads rows linear in the session once it has grown among many times
+    its size in dead rows, with statistics from before it existed.
+
+    asyncpg prepares each statement once per connection, and PostgreSQL may
+    keep a generic plan after five runs: one made on empty tables scans them,
+    also once per row in a subquery. The memory's statements must never run
+    one (``pg_prepared_statements`` counts them), and the rows read must stay
+    within the budget.
+    """
+    engine = pooled_engine
+    prefix = table_prefix()
+    observer = create_async_engine(server_url("postgres"), pool_size=1, max_overflow=0)
+    counter = Counter(observer, prefix)
+    memory = AsyncSQLAlchemyMemory(engine, "big", "u", table_prefix=prefix, message_cache=False)
+    try:
+        await memory.size()  # the tables, empty; statistics of empty tables
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in make_metadata(prefix).tables:
+                await conn.execute(text(f"ALTER TABLE {name} SET (autovacuum_enabled = false)"))
+                await conn.execute(text(f"VACUUM ANALYZE {name}"))
+        first = _batch("first")[:5]
+        await memory.add(first, ["even", "all"])
+        for _ in range(10):  # past the five runs after which a generic plan may stay
+            for _, read in READS:
+                await read(memory)
+        await memory.delete([m.id for m in first])
+        # Dead rows: ten times the session, added and deleted.
+        for r in range(10 * N // 100):
+            await memory.add(_batch(f"dead{r}"), ["dead", "all"])
+            await memory.delete_by_mark("dead")
+        for b in range(N // 100):
+            await memory.add(_batch(f"b{b}"), ["even", "all"] if b % 2 == 0 else ["all"])
+
+        async def publish() -> None:
+            async with engine.connect() as conn:  # the memory's own connection
+                await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        read: dict[str, int] = {}
+        await publish()
+        before = await counter.total()
+        for name, call in READS:
+            await call(memory)
+            await publish()
+            after = await counter.total()
+            read[name] = after - before
+            before = after
+        assert read["get_memory()"] >= N, read
+        over = {name: rows for name, rows in read.items() if rows > BUDGET}
+        assert not over, f"rows read per call, for a {N:,}-message session: {read}"
+        assert len(await memory.get_memory(exclude_mark="even", limit=20)) == 20
+        async with engine.connect() as conn:
+            generic = (
+                await conn.execute(
+                    text(
+                        "SELECT statement, generic_plans FROM pg_prepared_statements"
+                        " WHERE generic_plans > 0 AND statement LIKE :p"
+                        " AND ltrim(statement) ILIKE 'select%'"
+                    ),
+                    {"p": f"%{prefix}%"},
+                )
+            ).all()
+        assert generic == [], generic
+    finally:
+        await memory.close()
+        await drop_tables(engine, prefix)
+        await observer.dispose()
+
+
+async def test_engines_memmark_makes_plan_every_run_without_jit() -> None:
+    """Connections of an engine memmark makes carry the planner settings; a caller's win."""
+    from memmark.sql._open import shared_engine
+
+    url = server_url("postgres")
+    ours = shared_engine(url, pool_size=1, max_overflow=0, pool_timeout=32)
+    theirs = shared_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=33,
+        connect_args={"server_settings": {"jit": "on"}},
+    )
+    try:
+        for engine, jit in ((ours, "off"), (theirs, "on")):
+            async with engine.connect() as conn:
+                mode = (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
+                assert (mode, (await conn.execute(text("SHOW jit"))).scalar_one()) == (
+                    "force_custom_plan",
+                    jit,
+                )
+    finally:
+        await ours.dispose()
+        await theirs.dispose()

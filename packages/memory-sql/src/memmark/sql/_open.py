@@ -32,6 +32,17 @@ DEFAULT_COMMAND_TIMEOUT = 5.0
 # Each driver's name for the time a statement may wait for its reply.
 _COMMAND_TIMEOUT_ARG = {"asyncpg": "command_timeout", "asyncmy": "read_timeout"}
 
+# Planner settings of the PostgreSQL connections memmark makes (sent in the
+# startup packet, so no round trip). asyncpg prepares each statement once per
+# connection, and after five runs PostgreSQL may keep a generic plan for good:
+# one made while the tables were small (a new deployment, a new tenant, no
+# autovacuum since) scans them whole, per row in a subquery, long after they
+# grew. force_custom_plan plans every run with the tables as they are. JIT
+# compiles any plan whose estimated cost passes jit_above_cost, which stale
+# statistics reach on small reads; compiling costs 15-45 ms, more than the
+# reads it would speed up. A caller's own server_settings win.
+PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+
 # Plain schemes name the async driver memmark runs on.
 _ALIASES = {
     "sqlite": "sqlite+aiosqlite",
@@ -112,6 +123,11 @@ def _make_engine(
         name = "asyncpg" if url.startswith("postgresql") else "asyncmy"
         if command_timeout is not None:
             connect_args.setdefault(_COMMAND_TIMEOUT_ARG[name], command_timeout)
+        if name == "asyncpg":
+            connect_args["server_settings"] = {
+                **PG_SERVER_SETTINGS,
+                **connect_args.get("server_settings", {}),
+            }
         driver = importlib.import_module(name)
         connect_args["async_creator_fn"] = _bounded_connect(driver.connect, url, timeout)
     engine = create_async_engine(url, connect_args=connect_args, **options)

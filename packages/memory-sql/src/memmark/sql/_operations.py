@@ -23,7 +23,7 @@ from memmark.core import DuplicateMessageError, Msg
 from memmark.sql._codec import decode, loads, loads_many, to_msgs
 from memmark.sql._connection import Driver
 from memmark.sql._mysql import PACKET_MARGIN
-from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements
+from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements, exclude_rows
 from memmark.sql._schema import id_digest
 from memmark.sql._statements import (
     MARK_PARAMS,
@@ -401,7 +401,10 @@ async def read_text(
     driver: Driver, statements: PostgresStatements, key: ReadKey, args: list[Any]
 ) -> list[Any]:
     """PostgreSQL's ``get_memory`` rows, ``(body, seq)``, in order, the summary first."""
-    return list(await driver.fetch(statements.read_sql(key), *args))
+    rows = list(await driver.fetch(statements.read_sql(key), *args))
+    if key.exclude:
+        return exclude_rows(rows, args[-1] if key.limit else None)
+    return rows
 
 
 async def read(

@@ -70,6 +70,23 @@ ARRAY_ROWS = 5_000
 _GONE = "memmark.gone"
 
 
+# A condition that always holds, added to the reads: its subquery is costed at
+# ten million in a generic plan and folded away in a custom one (``$1``, the
+# session digest, is never NULL), so PostgreSQL never settles on a generic
+# plan for them. asyncpg prepares each statement once per connection, and
+# after five runs PostgreSQL keeps a generic plan when it costs no more than
+# the custom ones did: one made while the tables were small (a new deployment,
+# a new tenant, statistics from before) reads them by sequential scans, also
+# in the subqueries run per row, and is kept for the connection's life,
+# however large the tables grow. Planned on every run, a statement is planned
+# with the tables' present size (PostgreSQL scales the last statistics to the
+# pages the table has now), and the statements here are linear on any
+# statistics under such plans. For the engines memmark makes,
+# ``plan_cache_mode=force_custom_plan`` does the same (see memmark.sql._open);
+# this keeps it true for a caller's engine without changing its settings.
+CUSTOM_PLANS = "(SELECT count(*) FROM generate_series(1, 1000000000) WHERE $1 IS NULL) = 0"
+
+
 def _per_row(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """``(condition) IS TRUE``: the same test, in a form no index can take."""
     return condition.is_(sa.true())
@@ -154,9 +171,10 @@ class PostgresStatements(Statements):
             UNION ALL
             SELECT mid, NULL FROM ins
         """
-        self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1"
-        self.probe_sql = f"SELECT version, summary::text FROM {ses} WHERE sid = $1"
-        self.version_sql = f"SELECT version FROM {ses} WHERE sid = $1"
+        guard = CUSTOM_PLANS
+        self.size_sql = f"SELECT count(*) FROM {msg} WHERE sid = $1 AND {guard}"
+        self.probe_sql = f"SELECT version, summary::text FROM {ses} WHERE sid = $1 AND {guard}"
+        self.version_sql = f"SELECT version FROM {ses} WHERE sid = $1 AND {guard}"
         # The whole session for the message cache, one statement (see
         # Statements.snapshot): (seq, body, mark, version), the session row
         # first; each message's marks read by its seq, as in the export.
@@ -169,7 +187,7 @@ class PostgresStatements(Statements):
                 SELECT x.mark FROM {mark} x
                 WHERE x.seq = m.seq AND (x.sid = m.sid) IS TRUE OFFSET 0
             ) k ON true
-            WHERE m.sid = $1
+            WHERE m.sid = $1 AND {guard}
             ORDER BY seq
         """
 
@@ -295,35 +313,69 @@ class PostgresStatements(Statements):
 
     def _build_read_sql(self, key: ReadKey) -> str:
         # No joins: each message of a mark is fetched by its primary key in a
-        # subquery run per mark row, and an excluded mark is looked up per row
-        # on the mark table's primary key. The subqueries take sid from the
-        # outer row, never from $1: a constant there would be estimated from
-        # the statistics again.
+        # subquery run per mark row. The subqueries take sid from the outer
+        # row, never from $1: a constant there would be estimated from the
+        # statistics again.
         params = iter(range(2, 6))
+        guard = CUSTOM_PLANS  # planned on each run, see there
         # ::text: the column as written, decoded once by the memory (not row
         # by row by the driver's json codec).
         if key.mark:
-            row = "k"
             body = f"(SELECT m.msg::text FROM {self._msg} m WHERE m.seq = k.seq AND m.sid = k.sid)"
-            source = f"{self._mark} k WHERE k.sid = $1 AND k.mk = ${next(params)}"
+            source = f"{self._mark} k WHERE k.sid = $1 AND k.mk = ${next(params)} AND {guard}"
             seq = "k.seq"  # the mark index (sid, mk, seq) is walked in order
         else:
-            row = "m"
             body = "m.msg::text"
-            source = f"{self._msg} m WHERE m.sid = $1"
+            source = f"{self._msg} m WHERE m.sid = $1 AND {guard}"
             seq = "m.seq"
+        excluded = ""
+        extra = ""
         if key.exclude:
-            # The row's marks by its seq, through the mark(seq) index (see
-            # _lacks_mark).
-            source += (
-                f" AND ${next(params)} <> ALL (SELECT x.mk FROM {self._mark} x "
-                f"WHERE x.seq = {row}.seq AND (x.sid = {row}.sid) IS TRUE)"
-            )
+            # The excluded mark's carriers come as rows of their own (body
+            # NULL, their seq), and the memory drops them (see
+            # exclude_rows): two scans of one table each, which no plan
+            # makes quadratic. A per-row lookup of each message's marks, or
+            # an anti-join, is linear only while the plan walks an index;
+            # a plan made on small tables (a generic one, cached by a pooled
+            # connection) scans the whole mark table once per message.
+            xmk = f"${next(params)}"
+            carriers = f"{self._mark} x WHERE x.sid = $1 AND x.mk = {xmk}"
+            excluded = f" UNION ALL SELECT NULL::text AS body, x.seq AS seq FROM {carriers}"
+            # Newest first, enough rows that the limit still holds once the
+            # carriers among them are dropped.
+            extra = f" + (SELECT count(*) FROM {carriers})"
         rows = f"SELECT {body} AS body, {seq} AS seq FROM {source}"
         if key.limit:
-            rows = f"SELECT body, seq FROM ({rows} ORDER BY {seq} DESC LIMIT ${next(params)}) AS t"
+            rows = (
+                f"SELECT body, seq FROM ({rows} ORDER BY {seq} DESC "
+                f"LIMIT ${next(params)}{extra}) AS t"
+            )
+            seq = "seq"
+        if excluded:
+            rows = f"SELECT body, seq FROM ({rows}{excluded}) AS e"
             seq = "seq"
         if not key.summary:
             return f"{rows} ORDER BY {seq}"
         summary = f"SELECT summary::text AS body, 0::bigint AS seq FROM {self._ses} WHERE sid = $1"
         return f"SELECT body, seq FROM ({summary} UNION ALL {rows}) AS u ORDER BY seq"
+
+
+def exclude_rows(rows: list[Any], limit: int | None) -> list[Any]:
+    """Drop the excluded mark's carriers from ``read_sql`` rows of an ``exclude`` key.
+
+    The carriers are the rows whose body is NULL (only their seq is read);
+    each message among the other rows with one of their seqs goes. With a
+    ``limit``, the newest ``limit`` messages that remain are kept (the
+    summary, seq 0, stays first).
+
+    Args:
+        rows: ``(body, seq)`` rows in seq order.
+        limit: The call's limit, or ``None``.
+    """
+    gone = {seq for body, seq in rows if body is None}
+    kept = [r for r in rows if r[0] is not None and r[1] not in gone]
+    if limit is None:
+        return kept
+    head = kept[:1] if kept and kept[0][1] == 0 else []
+    tail = kept[len(head) :]
+    return head + (tail[-limit:] if limit else [])
