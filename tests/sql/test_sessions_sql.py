@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memmark.core import Msg
 from memmark.core.cache import MessageCache
 from memmark.sql import AsyncSQLAlchemyMemory
+from tests.backends import id_params
 
 Make = Callable[..., AsyncSQLAlchemyMemory]
 
@@ -81,6 +82,45 @@ async def test_each_write_moves_the_version_on_and_a_deleted_session_never_repea
     assert not await memory.delete_session()
     await memory.add(msg("again"))
     assert await memory.version() not in seen
+
+
+class _CoarseClock:
+    """SQLite's ``julianday``, one millisecond on every ``per_tick`` reads.
+
+    A fast machine writes several times within one tick of SQLite's clock
+    (a millisecond); this one does so on every machine.
+    """
+
+    def __init__(self, per_tick: int) -> None:
+        self.per_tick = per_tick
+        self.reads = 0
+
+    def __call__(self, _: object) -> float:
+        self.reads += 1
+        return 2461000.5 + (self.reads // self.per_tick) / 86_400_000
+
+
+@pytest.mark.parametrize("backend", id_params("sqlite"))
+async def test_a_session_deleted_and_written_again_within_one_clock_tick_repeats_no_version(
+    engine: AsyncEngine, make: Make
+) -> None:
+    clock = _CoarseClock(per_tick=50)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def coarse_clock(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.create_function("julianday", 1, clock)
+
+    ours, theirs = make(MessageCache()), make(MessageCache())
+    await theirs.version()  # the tables, before the clock starts
+    clock.reads = 0
+    before, after = msg("before"), msg("after")
+    await theirs.add(before)
+    assert view(await ours.get_memory()) == view([before])  # held from here on
+    held = await ours.version()
+    await theirs.delete_session()
+    await theirs.add(after)
+    assert await ours.version() > held
+    assert view(await ours.get_memory()) == view([after])
 
 
 async def test_a_second_process_s_writes_are_seen_by_a_held_session(make: Make) -> None:

@@ -11,6 +11,7 @@ others run Core statements on every database.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -332,10 +333,26 @@ async def delete_session(conn: AsyncConnection, statements: Statements, sid: byt
     The row goes first: it is the session's lock (see ``Statements.bump``),
     so a write under way commits before, and is deleted with the rest.
     """
-    row = (await conn.execute(statements.delete_session_row, {"sid": sid})).rowcount
+    row = (await conn.execute(statements.delete_session_row, {"sid": sid})).first()
     messages = (await conn.execute(statements.clear_messages, {"sid": sid})).rowcount
     await conn.execute(statements.clear_marks, {"sid": sid})
-    return bool(row or messages)
+    if row is not None and row[0] is not None:
+        await _outlast(conn, statements, int(row[0]), int(row[1]))
+    return bool(row is not None or messages)
+
+
+async def _outlast(conn: AsyncConnection, statements: Statements, version: int, now: int) -> None:
+    """Hold the session's lock until the database clock is past ``version``.
+
+    A session written again starts at the clock (see ``Statements.bump``),
+    and a reader may still hold any version the deleted one had: on SQLite,
+    whose clock moves by the millisecond, several writes fit in one tick, so
+    without the wait the new session would repeat them. Elsewhere the clock
+    is already past, and nothing waits.
+    """
+    while now <= version:
+        await asyncio.sleep(0.0005)
+        now = int((await conn.execute(statements.clock_us)).scalar_one())
 
 
 # -- versions and listing ----------------------------------------------------------------

@@ -156,7 +156,13 @@ class Statements:
         self.version: sa.Executable = sa.select(ses.c.version).where(ses.c.sid == SID)
         # What a read of a held session reads: the session row alone.
         self.probe: sa.Executable = sa.select(ses.c.version, ses.c.summary).where(ses.c.sid == SID)
-        self.delete_session_row: Delete = sa.delete(ses).where(ses.c.sid == SID)
+        # The deleted row's version, and the clock (see ops.delete_session).
+        self.delete_session_row: Delete = (
+            sa.delete(ses)
+            .where(ses.c.sid == SID)
+            .returning(ses.c.version, sa.literal_column(self.now_us_sql, sa.BigInteger))
+        )
+        self.clock_us: sa.Executable = sa.select(sa.literal_column(self.now_us_sql, sa.BigInteger))
         self._listings: dict[tuple[bool, bool], sa.Executable] = {}
 
         # -- summary and reads -------------------------------------------------
