@@ -157,7 +157,7 @@ class Statements:
         # What a read of a held session reads: the session row alone.
         self.probe: sa.Executable = sa.select(ses.c.version, ses.c.summary).where(ses.c.sid == SID)
         # The deleted row's version, and the clock (see ops.delete_session).
-        self.delete_session_row: Delete = (
+        self.delete_session_row: sa.Executable = (
             sa.delete(ses)
             .where(ses.c.sid == SID)
             .returning(ses.c.version, sa.literal_column(self.now_us_sql, sa.BigInteger))
