@@ -94,22 +94,29 @@ class _CoarseClock:
     def __init__(self, per_tick: int) -> None:
         self.per_tick = per_tick
         self.reads = 0
+        self.set_back_ms = 0
 
     def __call__(self, _: object) -> float:
         self.reads += 1
-        return 2461000.5 + (self.reads // self.per_tick) / 86_400_000
+        return 2461000.5 + (self.reads // self.per_tick - self.set_back_ms) / 86_400_000
+
+
+def coarse_clock(engine: AsyncEngine, per_tick: int) -> _CoarseClock:
+    """Give every new connection of ``engine`` (SQLite) a :class:`_CoarseClock`."""
+    clock = _CoarseClock(per_tick)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def install(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.create_function("julianday", 1, clock)
+
+    return clock
 
 
 @pytest.mark.parametrize("backend", id_params("sqlite"))
 async def test_a_session_deleted_and_written_again_within_one_clock_tick_repeats_no_version(
     engine: AsyncEngine, make: Make
 ) -> None:
-    clock = _CoarseClock(per_tick=50)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def coarse_clock(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.create_function("julianday", 1, clock)
-
+    clock = coarse_clock(engine, per_tick=50)
     ours, theirs = make(MessageCache()), make(MessageCache())
     await theirs.version()  # the tables, before the clock starts
     clock.reads = 0
@@ -121,6 +128,18 @@ async def test_a_session_deleted_and_written_again_within_one_clock_tick_repeats
     await theirs.add(after)
     assert await ours.version() > held
     assert view(await ours.get_memory()) == view([after])
+
+
+@pytest.mark.parametrize("backend", id_params("sqlite"))
+async def test_delete_session_waits_for_no_clock_set_back(engine: AsyncEngine, make: Make) -> None:
+    clock = coarse_clock(engine, per_tick=10**9)  # stopped
+    memory = make(MessageCache())
+    await memory.version()  # the tables, before the clock is set back
+    await memory.add(msg("before"))
+    clock.set_back_ms = 60_000
+    # Waiting for this clock to pass the version would never end.
+    assert await asyncio.wait_for(memory.delete_session(), timeout=60)
+    assert await memory.version() == 0
 
 
 async def test_a_second_process_s_writes_are_seen_by_a_held_session(make: Make) -> None:
