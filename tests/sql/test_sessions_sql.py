@@ -302,3 +302,34 @@ async def test_a_message_cache_that_is_neither_a_flag_nor_a_cache_is_refused(
 ) -> None:
     with pytest.raises(TypeError, match="message_cache"):
         AsyncSQLAlchemyMemory(engine, table_prefix=prefix, message_cache="yes")  # type: ignore[arg-type]
+
+
+async def test_delete_session_racing_the_add_that_makes_the_session_keeps_it_whole_or_none(
+    make: Make,
+) -> None:
+    # Each round: the session does not exist; one handle adds (making it)
+    # while another deletes it. Afterwards the session is gone entirely, or
+    # holds exactly the add: never a listed session that lost the add.
+    for n in range(40):
+        adder, deleter, fresh = (
+            make(MessageCache(), f"s{n}"),
+            make(False, f"s{n}"),
+            make(False, f"s{n}"),
+        )
+        added = [msg(f"{n}-{i}") for i in range(3)]
+        await asyncio.gather(adder.add(added, marks="a"), deleter.delete_session())
+        listed = [
+            info
+            for info in (await fresh.list_sessions(limit=100)).sessions
+            if info.session_id == f"s{n}"
+        ]
+        after = view(await fresh.get_memory())
+        if after:
+            assert after == view(added), n
+            assert view(await fresh.get_memory(mark="a")) == view(added), n
+            assert [info.size for info in listed] == [3], n
+            assert await fresh.version() > 0, n
+        else:
+            assert listed == [], (n, listed)
+            assert await fresh.version() == 0, n
+        assert view(await adder.get_memory()) == after, n

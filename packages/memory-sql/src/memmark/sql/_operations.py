@@ -327,15 +327,25 @@ async def replace(
     await conn.execute(statements.upsert_summary, summary_row)
 
 
-async def delete_session(conn: AsyncConnection, statements: Statements, sid: bytes) -> bool:
+async def delete_session(
+    conn: AsyncConnection, statements: Statements, sid: bytes, session: Mapping[str, Any]
+) -> bool:
     """Delete the session's row, messages and marks; return whether there were any.
 
     The row goes first: it is the session's lock (see ``Statements.bump``),
-    so a write under way commits before, and is deleted with the rest.
+    so a write under way commits before, and is deleted with the rest. Where
+    a delete would not wait for a write making the row, the row is locked
+    (made if need be) first (``Statements.lock_session``). ``session``: the
+    session row's values (``Connector.bump_params``).
     """
+    made = False
+    if statements.lock_session is not None:
+        made = bool((await conn.execute(statements.lock_session, session)).scalar_one())
     row = (await conn.execute(statements.delete_session_row, {"sid": sid})).first()
     messages = (await conn.execute(statements.clear_messages, {"sid": sid})).rowcount
     await conn.execute(statements.clear_marks, {"sid": sid})
+    if made:
+        row = None  # the row was this call's own
     if row is not None and row[0] is not None:
         await _outlast(conn, statements, int(row[0]), int(row[1]))
     return bool(row is not None or messages)
