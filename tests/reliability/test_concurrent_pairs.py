@@ -1,11 +1,12 @@
 """Guarantee 8: any two operations on one session at once end as one of their serial orders.
 
 For each pair of operations (every one of the contract, with the forms of
-``update_messages_mark``), each round puts the session in a known state,
-runs the first operation in one process and the second in another, released
-together by a barrier, and compares the final state and both return values
-with the two serial orders run on the in-process memory. A read must return
-the state before the other call or after it. The in-process memory has no
+``update_messages_mark``, ``delete_session`` and ``version``), each round
+puts the session in a known state, runs the first operation in one process
+and the second in another, released together by a barrier, and compares the
+final state and both return values with the two serial orders run on the
+in-process memory. A read must return the state before the other call or
+after it. The in-process memory has no
 second process, so it is not run here.
 """
 
@@ -24,7 +25,7 @@ from tests.reliability.harness.pairs import (
     OPS,
     SESSION,
     Pair,
-    canonical,
+    final_state,
     serial_outcomes,
     start_state,
 )
@@ -37,10 +38,17 @@ RACES = [("add_marked", "remark_replace"), ("add_marked", "clear"), ("add_marked
 """The pairs that race on some SQL databases today (see known_bugs), run in every size."""
 
 
+SESSION_PAIRS = [("delete_session", name) for name in NAMES if name != "delete_session"] + [
+    ("delete_session", "delete_session")
+]
+"""Deleting the session beside every operation, run in every size: the cache of the other
+process must never serve the deleted session, nor a write land half in it."""
+
+
 def reduced_pairs() -> list[tuple[str, str]]:
     """Each operation beside the next of :data:`OPS` (each in two pairs), and :data:`RACES`."""
     ring = [(NAMES[i], NAMES[(i + 1) % len(NAMES)]) for i in range(len(NAMES))]
-    return ring + [p for p in RACES if p not in ring]
+    return ring + [p for p in RACES + SESSION_PAIRS if p not in ring]
 
 
 def all_pairs() -> list[tuple[str, str]]:
@@ -76,7 +84,7 @@ async def test_concurrent_pairs(store: Store, size: Size) -> None:
                 if first[0] != "ok" or second[0] != "ok":
                     errors += [str(r[1]) for r in (first, second) if r[0] != "ok"]
                     continue
-                final = canonical(await memory.export_state())
+                final = await final_state(memory)
                 got: Any = (final, first[1], second[1])
                 if got in expected[(a, b)]:
                     continue

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memmark.core import Msg
 from memmark.core.cache import MessageCache
 from memmark.sql import AsyncSQLAlchemyMemory
+from tests.backends import id_params
 
 Make = Callable[..., AsyncSQLAlchemyMemory]
 
@@ -81,6 +82,65 @@ async def test_each_write_moves_the_version_on_and_a_deleted_session_never_repea
     assert not await memory.delete_session()
     await memory.add(msg("again"))
     assert await memory.version() not in seen
+
+
+class _CoarseClock:
+    """SQLite's ``julianday``, one millisecond on every ``per_tick`` reads.
+
+    A fast machine writes several times within one tick of SQLite's clock
+    (a millisecond); this one does so on every machine.
+    """
+
+    def __init__(self, per_tick: int) -> None:
+        self.per_tick = per_tick
+        self.reads = 0
+        self.set_back_ms = 0
+
+    def __call__(self, _: object) -> float:
+        self.reads += 1
+        return 2461000.5 + (self.reads // self.per_tick - self.set_back_ms) / 86_400_000
+
+
+def coarse_clock(engine: AsyncEngine, per_tick: int) -> _CoarseClock:
+    """Give every new connection of ``engine`` (SQLite) a :class:`_CoarseClock`."""
+    clock = _CoarseClock(per_tick)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def install(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.create_function("julianday", 1, clock)
+
+    return clock
+
+
+@pytest.mark.parametrize("backend", id_params("sqlite"))
+async def test_a_session_deleted_and_written_again_within_one_clock_tick_repeats_no_version(
+    engine: AsyncEngine, make: Make
+) -> None:
+    clock = coarse_clock(engine, per_tick=50)
+    ours, theirs = make(MessageCache()), make(MessageCache())
+    await theirs.version()  # the tables, before the clock starts
+    clock.reads = 0
+    before, after = msg("before"), msg("after")
+    await theirs.add(before)
+    assert view(await ours.get_memory()) == view([before])  # held from here on
+    held = await ours.version()
+    await theirs.delete_session()
+    await theirs.add(after)
+    assert await ours.version() > held
+    assert view(await ours.get_memory()) == view([after])
+
+
+@pytest.mark.parametrize("backend", id_params("sqlite"))
+async def test_delete_session_waits_for_no_clock_set_back(engine: AsyncEngine, make: Make) -> None:
+    clock = coarse_clock(engine, per_tick=1)  # a millisecond on every read
+    memory = make(MessageCache())
+    await memory.add(msg("before"))
+    clock.set_back_ms = 1_000
+    reads = clock.reads
+    assert await memory.delete_session()
+    # Waiting for the clock to pass the version would read it a thousand times.
+    assert clock.reads - reads < 10
+    assert await memory.version() == 0
 
 
 async def test_a_second_process_s_writes_are_seen_by_a_held_session(make: Make) -> None:
@@ -242,3 +302,34 @@ async def test_a_message_cache_that_is_neither_a_flag_nor_a_cache_is_refused(
 ) -> None:
     with pytest.raises(TypeError, match="message_cache"):
         AsyncSQLAlchemyMemory(engine, table_prefix=prefix, message_cache="yes")  # type: ignore[arg-type]
+
+
+async def test_delete_session_racing_the_add_that_makes_the_session_keeps_it_whole_or_none(
+    make: Make,
+) -> None:
+    # Each round: the session does not exist; one handle adds (making it)
+    # while another deletes it. Afterwards the session is gone entirely, or
+    # holds exactly the add: never a listed session that lost the add.
+    for n in range(40):
+        adder, deleter, fresh = (
+            make(MessageCache(), f"s{n}"),
+            make(False, f"s{n}"),
+            make(False, f"s{n}"),
+        )
+        added = [msg(f"{n}-{i}") for i in range(3)]
+        await asyncio.gather(adder.add(added, marks="a"), deleter.delete_session())
+        listed = [
+            info
+            for info in (await fresh.list_sessions(limit=100)).sessions
+            if info.session_id == f"s{n}"
+        ]
+        after = view(await fresh.get_memory())
+        if after:
+            assert after == view(added), n
+            assert view(await fresh.get_memory(mark="a")) == view(added), n
+            assert [info.size for info in listed] == [3], n
+            assert await fresh.version() > 0, n
+        else:
+            assert listed == [], (n, listed)
+            assert await fresh.version() == 0, n
+        assert view(await adder.get_memory()) == after, n

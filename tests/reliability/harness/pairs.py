@@ -55,6 +55,16 @@ def _other_state() -> dict[str, Any]:
 
 Op = Callable[[MemoryBase], Awaitable[Any]]
 
+
+async def _has_version(memory: MemoryBase) -> bool:
+    return await memory.version() > 0
+
+
+async def final_state(memory: MemoryBase) -> Any:
+    """The session's state after a round, canonical: its content and whether it exists."""
+    return (canonical(await memory.export_state()), await _has_version(memory))
+
+
 # Each operation with fixed arguments chosen to meet the others: ids that the
 # start holds, the import holds and the adds bring; marks that the adds put
 # and the re-marks and deletes select.
@@ -76,6 +86,9 @@ OPS: dict[str, Op] = {
     "get_by_mark": lambda m: m.get_memory(mark="a", exclude_mark="c"),
     "size": lambda m: m.size(),
     "export_state": lambda m: m.export_state(),
+    "delete_session": lambda m: m.delete_session(),
+    # A version is the store's own number: what a model can say is whether there is one.
+    "version": lambda m: _has_version(m),
 }
 """Every operation the hunt runs, by name."""
 
@@ -109,7 +122,7 @@ async def _serial(first: str, second: str, a_first: bool) -> Outcome:
     await model.import_state(start_state())
     one = canonical(await OPS[first](model))
     two = canonical(await OPS[second](model))
-    final = canonical(await model.export_state())
+    final = await final_state(model)
     return (final, one, two) if a_first else (final, two, one)
 
 

@@ -255,6 +255,9 @@ class MemoryBase(ABC):
         if cursor is not None and not isinstance(cursor, str):
             raise TypeError(f"cursor: expected a str or None, got {type(cursor).__name__}")
         start = None if cursor is None else decode_cursor(cursor)
+        # A page of NO_LIMIT_FROM sessions or more is every session: no store
+        # holds that many, and no driver then sees a number past its edge.
+        limit = min(limit, checks.NO_LIMIT_FROM - 1)
         found = await self._list_sessions(all_users, limit + 1, start)
         page = found[:limit]
         # limit >= 1, so a page followed by more is never empty.

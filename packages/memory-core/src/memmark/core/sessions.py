@@ -101,14 +101,15 @@ def decode_cursor(cursor: str) -> SessionKey:
         updated_at, user_id, session_id = json.loads(
             base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8", "surrogatepass")
         )
-    except (ValueError, TypeError, UnicodeError) as exc:
-        raise ValueError(f"cursor: not a session listing cursor: {cursor!r}") from exc
-    if not (
-        isinstance(updated_at, (int, float))
-        and not isinstance(updated_at, bool)
-        and math.isfinite(updated_at)
-        and isinstance(user_id, str)
-        and isinstance(session_id, str)
-    ):
-        raise ValueError(f"cursor: not a session listing cursor: {cursor!r}")
+        if not (
+            isinstance(updated_at, (int, float))
+            and not isinstance(updated_at, bool)
+            # An int past any float (a cursor made by hand) overflows here.
+            and math.isfinite(updated_at)
+            and isinstance(user_id, str)
+            and isinstance(session_id, str)
+        ):
+            raise ValueError("not a listing key")
+    except (ValueError, TypeError, UnicodeError, OverflowError) as exc:
+        raise ValueError(f"cursor: not a session listing cursor: {cursor!r:.80}") from exc
     return (float(updated_at), user_id, session_id)

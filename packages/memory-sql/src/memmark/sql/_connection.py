@@ -265,8 +265,8 @@ class Connector:
         # The session row's values (PostgreSQL text: $1 to $4), for Statements.bump.
         self.bump_args = (session_key, id_digest(user_id), user_id, session_id)
         names = ("sid", "uid", "user_id", "session_id")
-        # '""': no summary, in JSON.
-        self._bump_params = {**dict(zip(names, self.bump_args, strict=True)), "no_summary": '""'}
+        # The same by name, for Statements.bump; '""': no summary, in JSON.
+        self.bump_params = {**dict(zip(names, self.bump_args, strict=True)), "no_summary": '""'}
         self._state = _engine_state(sync)
         # Where the message cache holds this engine's sessions: a token of the
         # engine, not its URL (two in-memory SQLite engines share one).
@@ -400,7 +400,7 @@ class Connector:
         Returns:
             What ``work`` returned, and the session's version it wrote.
         """
-        params = self._bump_params
+        params = self.bump_params
 
         async def bumped(conn: AsyncConnection, statements: Statements) -> tuple[_T, int]:
             version = int((await conn.execute(statements.bump, params)).scalar_one())

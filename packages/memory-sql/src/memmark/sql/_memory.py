@@ -408,7 +408,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         """Remove the session's row, messages and marks in one transaction."""
         if self._cache is not None:
             self._cache.take(self._cache_key)
-        return await self._link.run(partial(ops.delete_session, sid=self._sid), write=True)
+        work = partial(ops.delete_session, sid=self._sid, session=self._link.bump_params)
+        return await self._link.run(work, write=True)
 
     # -- state ------------------------------------------------------------------
 

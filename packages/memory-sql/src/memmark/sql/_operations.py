@@ -11,6 +11,7 @@ others run Core statements on every database.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -326,16 +327,50 @@ async def replace(
     await conn.execute(statements.upsert_summary, summary_row)
 
 
-async def delete_session(conn: AsyncConnection, statements: Statements, sid: bytes) -> bool:
+async def delete_session(
+    conn: AsyncConnection, statements: Statements, sid: bytes, session: Mapping[str, Any]
+) -> bool:
     """Delete the session's row, messages and marks; return whether there were any.
 
     The row goes first: it is the session's lock (see ``Statements.bump``),
-    so a write under way commits before, and is deleted with the rest.
+    so a write under way commits before, and is deleted with the rest. Where
+    a delete would not wait for a write making the row, the row is locked
+    (made if need be) first (``Statements.lock_session``). ``session``: the
+    session row's values (``Connector.bump_params``).
     """
-    row = (await conn.execute(statements.delete_session_row, {"sid": sid})).rowcount
+    made = False
+    if statements.lock_session is not None:
+        made = bool((await conn.execute(statements.lock_session, session)).scalar_one())
+    row = (await conn.execute(statements.delete_session_row, {"sid": sid})).first()
     messages = (await conn.execute(statements.clear_messages, {"sid": sid})).rowcount
     await conn.execute(statements.clear_marks, {"sid": sid})
-    return bool(row or messages)
+    if made:
+        row = None  # the row was this call's own
+    if row is not None and row[0] is not None:
+        await _outlast(conn, statements, int(row[0]), int(row[1]))
+    return bool(row is not None or messages)
+
+
+_MOST_WAITED_US = 100_000
+"""How far behind a session's last version the clock may be for a delete to wait (0.1 s)."""
+
+
+async def _outlast(conn: AsyncConnection, statements: Statements, version: int, now: int) -> None:
+    """Hold the session's lock until the database clock is past ``version``.
+
+    A session written again starts at the clock (see ``Statements.bump``),
+    and a reader may still hold any version the deleted one had: on SQLite,
+    whose clock moves by the millisecond, several writes fit in one tick, so
+    without the wait the new session would repeat them. Elsewhere the clock
+    is already past, and nothing waits. A clock more than
+    :data:`_MOST_WAITED_US` behind was set back: waiting for it would hold
+    the lock as long, so the delete does not wait.
+    """
+    if version - now > _MOST_WAITED_US:
+        return
+    while now <= version:
+        await asyncio.sleep(0.0005)
+        now = int((await conn.execute(statements.clock_us)).scalar_one())
 
 
 # -- versions and listing ----------------------------------------------------------------

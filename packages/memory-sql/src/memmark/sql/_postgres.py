@@ -193,6 +193,17 @@ class PostgresStatements(Statements):
 
     # -- Core quirks ----------------------------------------------------------------
 
+    def _lock_session(self, session: sa.Table) -> sa.Executable | None:
+        # A delete does not see, nor wait for, a row another write is
+        # inserting, and the delete's later statements would then remove that
+        # write's messages once it commits, leaving its row empty. The upsert
+        # waits for that insert, and locks the row either way; it returns
+        # whether it made the row (xmax is 0 only in a row just inserted).
+        insert = postgresql.insert(session).values(self._new_session_row())
+        return insert.on_conflict_do_update(
+            index_elements=["sid"], set_={"version": session.c.version}
+        ).returning(sa.literal_column("xmax = 0", sa.Boolean))
+
     def _on_conflict_insert(self, table: sa.Table) -> postgresql.Insert:
         return postgresql.insert(table)
 

@@ -156,7 +156,16 @@ class Statements:
         self.version: sa.Executable = sa.select(ses.c.version).where(ses.c.sid == SID)
         # What a read of a held session reads: the session row alone.
         self.probe: sa.Executable = sa.select(ses.c.version, ses.c.summary).where(ses.c.sid == SID)
-        self.delete_session_row: Delete = sa.delete(ses).where(ses.c.sid == SID)
+        # Taken by delete_session before the delete (see ops.delete_session);
+        # None where the delete itself waits for a write making the row.
+        self.lock_session: sa.Executable | None = self._lock_session(ses)
+        # The deleted row's version, and the clock (see ops.delete_session).
+        self.delete_session_row: sa.Executable = (
+            sa.delete(ses)
+            .where(ses.c.sid == SID)
+            .returning(ses.c.version, sa.literal_column(self.now_us_sql, sa.BigInteger))
+        )
+        self.clock_us: sa.Executable = sa.select(sa.literal_column(self.now_us_sql, sa.BigInteger))
         self._listings: dict[tuple[bool, bool], sa.Executable] = {}
 
         # -- summary and reads -------------------------------------------------
@@ -230,6 +239,14 @@ class Statements:
             "version": sa.literal_column(self.now_us_sql, sa.BigInteger),
             "updated_at": sa.literal_column(self.now_sql, sa.Double),
         }
+
+    def _lock_session(self, session: sa.Table) -> sa.Executable | None:
+        """The statement that locks the session's row, made or not, for ``delete_session``.
+
+        ``None``: SQLite locks the database for a write, and MariaDB's
+        delete of a row another write is inserting waits for that write.
+        """
+        return None
 
     def _bump_session(self, session: sa.Table) -> sa.Executable:
         """The upsert of the session row that moves its version on, returning it."""

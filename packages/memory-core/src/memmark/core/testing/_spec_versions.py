@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -248,9 +249,22 @@ class VersionsSpec(Spec):
             await memory.list_sessions(all_users=1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="cursor"):
             await memory.list_sessions(cursor=5)  # type: ignore[arg-type]
-        for cursor in ("", "not a cursor", "é", "WzEsMl0=", "WyJhIiwiYiIsImMiXQ=="):
+        # A time past any float (a tampered cursor) is no cursor either.
+        huge_time = base64.urlsafe_b64encode(b"[" + b"9" * 400 + b', "u", "s"]').decode()
+        for cursor in ("", "not a cursor", "é", "WzEsMl0=", "WyJhIiwiYiIsImMiXQ==", huge_time):
             with pytest.raises(ValueError, match="cursor"):
                 await memory.list_sessions(cursor=cursor)
+
+    @pytest.mark.asyncio
+    async def test_a_limit_past_any_store_lists_every_session(self, make: MemoryFactory) -> None:
+        user = unique_user()
+        for name in ("a", "b"):
+            await (await make(user, name)).add(msg(name, "1"))
+        probe = await make(user, "a")
+        for limit in (2**31 - 1, 2**31, 2**63, 10**30):
+            page = await probe.list_sessions(limit=limit)
+            assert sorted(info.session_id for info in page.sessions) == ["a", "b"], limit
+            assert page.next_cursor is None
 
     @pytest.mark.asyncio
     async def test_a_deleted_session_leaves_the_listing_and_a_cleared_one_stays(
