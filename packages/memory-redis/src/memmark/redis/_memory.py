@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -22,6 +22,7 @@ from memmark.core import (
 )
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
+from memmark.core.urls import OpenedByUrl
 from memmark.redis._client import cache_key, make_client, one_source
 from memmark.redis._codec import (
     decode_marks,
@@ -50,10 +51,8 @@ READ_BUDGET = 5000  # messages examined per run of get_memory
 EXPORT_BUDGET = 5000  # messages per run of export_state
 IMPORT_BUDGET = 2000  # messages per run of import_state
 
-_M = TypeVar("_M", bound="RedisMemory")
 
-
-class RedisMemory(StoreBackedMemory):
+class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
@@ -63,6 +62,15 @@ class RedisMemory(StoreBackedMemory):
     O(keys in the database); it is meant for administration, not requests.
     See docs/redis.md for the key layout and what happens to calls too
     big for one script run.
+
+    ``RedisMemory.from_url(url, user_id=..., session_id=..., **options)``
+    opens one on the client every memory of that URL and those options
+    shares in the process (the one :func:`memmark.core.connect` uses), for
+    ``redis://``, ``rediss://``, or ``redis+cluster://`` /
+    ``rediss+cluster://`` for a Redis Cluster; ``options`` are
+    ``key_prefix``, ``key_ttl``, ``connect_timeout``, ``command_timeout``
+    and options of the redis-py client. Closing it leaves the client open
+    (:func:`memmark.core.urls.close_shared` closes it).
 
     Args:
         session_id: The session; any string, ``None`` for ``"default_session"``.
@@ -131,38 +139,6 @@ class RedisMemory(StoreBackedMemory):
         self._scripts = SessionScripts(made, keys, ttl)
         self._cache = chosen_cache(message_cache)
         self._cache_key = cache_key(made, keys)
-
-    @classmethod
-    def from_url(
-        cls: type[_M],
-        url: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        **options: Any,
-    ) -> _M:
-        """Open the memory of one pair on the Redis server ``url`` names.
-
-        Every memory opened from the same URL and options in a process
-        shares one client and its pool (the one :func:`memmark.core.connect`
-        uses), so opening one per request costs no new connection; closing
-        the memory leaves the client open
-        (:func:`memmark.core.urls.close_shared` closes it).
-
-        Args:
-            url: ``redis://``, ``rediss://``, or ``redis+cluster://`` /
-                ``rediss+cluster://`` for a Redis Cluster.
-            user_id: The user; ``None`` means ``"default_user"``.
-            session_id: The session; ``None`` means ``"default_session"``.
-            **options: ``key_prefix``, ``key_ttl``, ``connect_timeout``,
-                ``command_timeout``, and options of the redis-py client.
-
-        Raises:
-            ValueError: ``url`` is not a Redis URL.
-        """
-        return open_memory(  # type: ignore[return-value]
-            url, user_id=user_id, session_id=session_id, memory_class=cls, **options
-        )
 
     # -- settings -------------------------------------------------------------
 

@@ -62,12 +62,13 @@ def open_memory(
     key_ttl: float | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
-    memory_class: type[_M] | None = None,
+    memory_class: type[_M],
     **client_kwargs: Any,
-) -> _M | RedisMemory:
+) -> _M:
     """Open the memory of one pair on the Redis ``url`` names, on the shared client.
 
-    The entry point behind ``memmark.core.connect`` for Redis URLs.
+    What ``RedisMemory.from_url`` runs, and so ``memmark.core.connect`` for
+    Redis URLs (whose entry point ``from_url`` is).
 
     Args:
         url: ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://``.
@@ -77,20 +78,17 @@ def open_memory(
         key_ttl: Seconds of inactivity after which the session's keys expire.
         connect_timeout: Seconds a new connection may take.
         command_timeout: Seconds a command may wait for its reply.
-        memory_class: The class to make (``RedisMemory`` or a subclass, for
-            its ``from_url``); ``None`` for the default.
+        memory_class: The class to make: ``RedisMemory`` or a subclass,
+            whose ``from_url`` calls this.
         **client_kwargs: Passed to the client the first time.
 
     Returns:
         A :class:`~memmark.redis.RedisMemory` (of ``memory_class``).
     """
-    from memmark.redis import RedisMemory
-
     client = shared_client(
         url, connect_timeout=connect_timeout, command_timeout=command_timeout, **client_kwargs
     )
-    cls = RedisMemory if memory_class is None else memory_class
-    return cls(
+    return memory_class(
         session_id=session_id,
         user_id=user_id,
         key_prefix=key_prefix,
