@@ -127,7 +127,7 @@ end
 -- How many payload bytes one run may move (read, or copy into the mark
 -- index), besides its count budget: a few multi-megabyte messages would
 -- otherwise hold the server for hundreds of milliseconds. RUN_BYTES in
--- memmark/redis/_memory.py is the same number. A run always takes at least
+-- memmark/redis/_runs.py is the same number. A run always takes at least
 -- one message, so one of up to max_message_bytes is a run of its own.
 local RUN_BYTES = 4194304
 

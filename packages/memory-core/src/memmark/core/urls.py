@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from memmark.core.base import MemoryBase, StateContent
@@ -166,6 +166,62 @@ def connect(
         known = ", ".join(sorted({"memory", *_INSTALL_LINES}))
         raise ValueError(f"url: no memmark backend serves {scheme!r}:// (known: {known})")
     return opener(url, user_id=user_id, session_id=session_id, **options)
+
+
+_U = TypeVar("_U", bound="OpenedByUrl")
+
+
+class OpenedByUrl:
+    """Gives a backend's memory class ``from_url``, made by the backend's opener.
+
+    The backend names its opener where it subclasses, e.g.
+    ``class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory)``;
+    its subclasses inherit it. The opener takes the URL, ``user_id``,
+    ``session_id``, ``memory_class`` (the class to make) and the backend's
+    options, and makes the memory on the engine or client it shares per URL
+    per process. The same method is the backend's entry point for
+    :func:`connect`.
+    """
+
+    _url_opener: ClassVar[Callable[..., Any] | None] = None
+
+    def __init_subclass__(cls, opener: Callable[..., Any] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if opener is not None:
+            cls._url_opener = opener
+
+    @classmethod
+    def from_url(
+        cls: type[_U],
+        url: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        **options: Any,
+    ) -> _U:
+        """Open the memory of one pair in the store ``url`` names, as this class.
+
+        Every memory opened from the same URL and options in a process shares
+        one engine or client and its pool (the one :func:`connect` uses), so
+        opening one per request costs no new connection; closing the memory
+        leaves it open (:func:`close_shared` closes it). Which URLs and
+        options a backend takes: its class's docstring.
+
+        Args:
+            url: Where the store is, in a scheme the backend serves.
+            user_id: The user; ``None`` means ``"default_user"``.
+            session_id: The session; ``None`` means ``"default_session"``.
+            **options: The backend's options (its class's docstring).
+
+        Raises:
+            ValueError: ``url`` names no store the backend serves.
+            MissingDependencyError: The URL's driver is not installed.
+        """
+        opener = cls._url_opener
+        if opener is None:
+            raise TypeError(f"{cls.__name__} names no opener for from_url")
+        memory = opener(url, user_id=user_id, session_id=session_id, memory_class=cls, **options)
+        return cast(_U, memory)
 
 
 def open_in_process(

@@ -14,7 +14,8 @@ import time
 from importlib.metadata import version
 from typing import Any
 
-from memmark.redis._open import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, shared_client
+from memmark.redis._client import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT
+from memmark.redis._open import shared_client
 from memmark.redis._scripts import scripts
 
 MINIMUM = (6, 2)

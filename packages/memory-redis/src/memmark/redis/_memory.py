@@ -1,19 +1,17 @@
 """``RedisMemory``: every operation one atomic Lua script, one round trip.
 
 This module is the operations: it encodes arguments (:mod:`._codec`), cuts
-calls too big for one script run into several, and runs each through the
+calls too big for one script run into several (:mod:`._runs`), and runs each through the
 scripts' typed protocol (:mod:`._protocol`).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Hashable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from memmark.core import (
     DuplicateMessageError,
@@ -24,6 +22,8 @@ from memmark.core import (
 )
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
+from memmark.core.urls import OpenedByUrl
+from memmark.redis._client import cache_key, make_client, one_source
 from memmark.redis._codec import (
     decode_marks,
     decode_text,
@@ -36,13 +36,14 @@ from memmark.redis._codec import (
 )
 from memmark.redis._keys import SessionKeys, session_keys, staging_keys
 from memmark.redis._listing import store_sessions
-from memmark.redis._open import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, open_memory
-from memmark.redis._protocol import SessionScripts, server_label, ttl_argument
+from memmark.redis._open import open_memory
+from memmark.redis._protocol import SessionScripts, ttl_argument
+from memmark.redis._runs import RUN_BYTES, bytes_written, cut_runs, in_chunks
 
 # How much one script run may do. Each run is atomic; a call that needs more
-# is cut into several runs (see docs/redis.md on what that means).
+# is cut into several runs (see docs/redis.md on what that means). These
+# bound the messages a run takes; _runs.RUN_BYTES bounds its bytes.
 ADD_BUDGET = 2000  # messages x (1 + marks) written per run
-RUN_BYTES = 4 << 20  # payload bytes a run may write or read: RUN_BYTES in lua/_common.lua
 DELETE_BUDGET = 2000  # ids per run
 DELETE_BY_MARK_BUDGET = 1000  # messages removed per run
 UPDATE_BUDGET = 2000  # messages re-marked per run
@@ -50,45 +51,8 @@ READ_BUDGET = 5000  # messages examined per run of get_memory
 EXPORT_BUDGET = 5000  # messages per run of export_state
 IMPORT_BUDGET = 2000  # messages per run of import_state
 
-_T = TypeVar("_T")
-_M = TypeVar("_M", bound="RedisMemory")
 
-
-def _chunks(items: list[_T], size: int) -> list[list[_T]]:
-    if len(items) <= size:
-        return [items]  # the common case: one run, no copy
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def _written(msg_id: bytes, payload: bytes, mark_count: int) -> int:
-    """The bytes a run writes for one message: its id, its payload once and once per mark."""
-    return len(msg_id) + len(payload) * (1 + mark_count)
-
-
-def _runs(ids: list[bytes], weights: list[int], per_run: int) -> Iterator[range]:
-    """Cut messages into runs of at most ``per_run`` and ``RUN_BYTES``; yield each's indexes.
-
-    A run takes at least one message, however heavy.
-    """
-    start = size = 0
-    for index in range(len(ids)):
-        weight = weights[index]
-        if index > start and (index - start >= per_run or size + weight > RUN_BYTES):
-            yield range(start, index)
-            start, size = index, 0
-        size += weight
-    yield range(start, len(ids))
-
-
-def _cache_key(client: Any, keys: SessionKeys) -> Hashable:
-    """Name a session on a server, for the message cache."""
-    pool = getattr(client, "connection_pool", None)
-    # An in-process server (fakeredis) has no address of its own.
-    server = None if pool is None else pool.connection_kwargs.get("server")
-    return (server_label(client), id(server), keys.version)
-
-
-class RedisMemory(StoreBackedMemory):
+class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
@@ -98,6 +62,15 @@ class RedisMemory(StoreBackedMemory):
     O(keys in the database); it is meant for administration, not requests.
     See docs/redis.md for the key layout and what happens to calls too
     big for one script run.
+
+    ``RedisMemory.from_url(url, user_id=..., session_id=..., **options)``
+    opens one on the client every memory of that URL and those options
+    shares in the process (the one :func:`memmark.core.connect` uses), for
+    ``redis://``, ``rediss://``, or ``redis+cluster://`` /
+    ``rediss+cluster://`` for a Redis Cluster; ``options`` are
+    ``key_prefix``, ``key_ttl``, ``connect_timeout``, ``command_timeout``
+    and options of the redis-py client. Closing it leaves the client open
+    (:func:`memmark.core.urls.close_shared` closes it).
 
     Args:
         session_id: The session; any string, ``None`` for ``"default_session"``.
@@ -151,71 +124,21 @@ class RedisMemory(StoreBackedMemory):
         super().__init__(session_id, user_id)
         if not isinstance(key_prefix, str):
             raise TypeError(f"key_prefix: expected a str, got {type(key_prefix).__name__}")
-        given = [
-            n
-            for n, v in (("client", client), ("url", url), ("connection_pool", connection_pool))
-            if v is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(f"give at most one of client, url, connection_pool; got {given}")
+        one_source(client, url, connection_pool)
         self.key_prefix = key_prefix
         keys = session_keys(key_prefix, self.user_id, self.session_id)
         ttl = ttl_argument(key_ttl)
         self._key_ttl = key_ttl
 
         self._owns_client = client is None
-        # redis-py's own default retries a refused or silent connection ten
-        # times with back-off (7 s on a closed port, a minute on a silent
-        # server); memmark retries a lost connection once itself, so the
-        # clients it makes fail at once and name the server.
-        client_kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        # Bounded whatever redis-py's defaults (none before redis-py 6).
-        client_kwargs.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-        client_kwargs.setdefault("socket_timeout", DEFAULT_COMMAND_TIMEOUT)
-        made: Any
-        if client is not None:
-            made = client
-        elif url is not None:
-            made = aioredis.Redis.from_url(url, **client_kwargs)
-        elif connection_pool is not None:
-            made = aioredis.Redis(connection_pool=connection_pool, **client_kwargs)
-        else:
-            made = aioredis.Redis(host=host, port=port, db=db, password=password, **client_kwargs)
+        made = (
+            client
+            if client is not None
+            else make_client(url, connection_pool, (host, port, db, password), client_kwargs)
+        )
         self._scripts = SessionScripts(made, keys, ttl)
         self._cache = chosen_cache(message_cache)
-        self._cache_key = _cache_key(made, keys)
-
-    @classmethod
-    def from_url(
-        cls: type[_M],
-        url: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        **options: Any,
-    ) -> _M:
-        """Open the memory of one pair on the Redis server ``url`` names.
-
-        Every memory opened from the same URL and options in a process
-        shares one client and its pool (the one :func:`memmark.core.connect`
-        uses), so opening one per request costs no new connection; closing
-        the memory leaves the client open
-        (:func:`memmark.core.urls.close_shared` closes it).
-
-        Args:
-            url: ``redis://``, ``rediss://``, or ``redis+cluster://`` /
-                ``rediss+cluster://`` for a Redis Cluster.
-            user_id: The user; ``None`` means ``"default_user"``.
-            session_id: The session; ``None`` means ``"default_session"``.
-            **options: ``key_prefix``, ``key_ttl``, ``connect_timeout``,
-                ``command_timeout``, and options of the redis-py client.
-
-        Raises:
-            ValueError: ``url`` is not a Redis URL.
-        """
-        return open_memory(  # type: ignore[return-value]
-            url, user_id=user_id, session_id=session_id, memory_class=cls, **options
-        )
+        self._cache_key = cache_key(made, keys)
 
     # -- settings -------------------------------------------------------------
 
@@ -273,8 +196,8 @@ class RedisMemory(StoreBackedMemory):
             if taken:
                 raise DuplicateMessageError([decode_text(msg_id) for msg_id in taken])
             return
-        weights = [_written(i, p, len(marks)) for i, p in zip(ids, payloads, strict=True)]
-        runs = list(_runs(ids, weights, max(1, ADD_BUDGET // (1 + len(marks)))))
+        weights = [bytes_written(i, p, len(marks)) for i, p in zip(ids, payloads, strict=True)]
+        runs = list(cut_runs(ids, weights, max(1, ADD_BUDGET // (1 + len(marks)))))
         if not skip_duplicated:
             # Too big for one run: check every run first, then write. Each
             # run is atomic, the whole call is not (see the README).
@@ -291,7 +214,7 @@ class RedisMemory(StoreBackedMemory):
 
     async def _delete(self, ids: list[str]) -> int:
         held = self._take_cached()
-        chunks = _chunks([encode_text(msg_id) for msg_id in ids], DELETE_BUDGET)
+        chunks = in_chunks([encode_text(msg_id) for msg_id in ids], DELETE_BUDGET)
         removed = 0
         for chunk in chunks:
             version, count = await self._scripts.delete(chunk)
@@ -339,7 +262,7 @@ class RedisMemory(StoreBackedMemory):
         changed = 0
         versions: list[int | None] = []
         if msg_ids is not None:
-            for chunk in _chunks([encode_text(msg_id) for msg_id in msg_ids], UPDATE_BUDGET):
+            for chunk in in_chunks([encode_text(msg_id) for msg_id in msg_ids], UPDATE_BUDGET):
                 # A run that reached RUN_BYTES names the first id it left.
                 position: bytes | None = b""
                 while position is not None:
@@ -496,14 +419,14 @@ class RedisMemory(StoreBackedMemory):
         encoded_summary = encode_text(summary)
         # Each payload is written once, and again into the index per mark.
         weights = [
-            _written(msg_id, payload, len(marks))
+            bytes_written(msg_id, payload, len(marks))
             for (msg_id, payload, _), (_, marks) in zip(messages, content, strict=True)
         ]
         if len(messages) <= IMPORT_BUDGET and sum(weights) <= RUN_BYTES:
             await self._scripts.import_state(b"whole", encoded_summary, 0, messages)
             return
         staging = staging_keys(self.keys, secrets.token_hex(8).encode())
-        runs = list(_runs([m[0] for m in messages], weights, IMPORT_BUDGET))
+        runs = list(cut_runs([m[0] for m in messages], weights, IMPORT_BUDGET))
         for run in runs:
             await self._scripts.import_state(
                 b"commit" if run is runs[-1] else b"stage",

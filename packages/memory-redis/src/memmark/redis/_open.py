@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from memmark.core.urls import SharedResources, mask_password, url_scheme
+from memmark.redis._client import DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, client_defaults
 
 if TYPE_CHECKING:
     from memmark.redis._memory import RedisMemory
@@ -17,12 +16,6 @@ _M = TypeVar("_M", bound="RedisMemory")
 
 SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 """The URL schemes memmark-redis opens."""
-
-DEFAULT_CONNECT_TIMEOUT = 5.0
-"""Seconds a new connection may take before it fails."""
-
-DEFAULT_COMMAND_TIMEOUT = 5.0
-"""Seconds a command may wait for its reply; every script is bounded to far less."""
 
 _clients: SharedResources[Any] = SharedResources(lambda client: client.aclose())
 
@@ -54,13 +47,7 @@ def shared_client(
         )
     cluster = scheme.endswith("+cluster")
     plain = scheme.removesuffix("+cluster") + "://" + url.partition("://")[2]
-    options = {
-        "socket_connect_timeout": connect_timeout,
-        "socket_timeout": command_timeout,
-        # No back-off retries of its own: a memory retries a lost connection once.
-        "retry": Retry(NoBackoff(), 0),
-        **client_kwargs,
-    }
+    options = {**client_defaults(connect_timeout, command_timeout), **client_kwargs}
     key = repr((scheme, plain, sorted((k, v) for k, v in options.items() if k != "retry")))
     kind = aioredis.RedisCluster if cluster else aioredis.Redis
     return _clients.get(key, lambda: kind.from_url(plain, **options))
@@ -75,12 +62,13 @@ def open_memory(
     key_ttl: float | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
-    memory_class: type[_M] | None = None,
+    memory_class: type[_M],
     **client_kwargs: Any,
-) -> _M | RedisMemory:
+) -> _M:
     """Open the memory of one pair on the Redis ``url`` names, on the shared client.
 
-    The entry point behind ``memmark.core.connect`` for Redis URLs.
+    What ``RedisMemory.from_url`` runs, and so ``memmark.core.connect`` for
+    Redis URLs (whose entry point ``from_url`` is).
 
     Args:
         url: ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://``.
@@ -90,20 +78,17 @@ def open_memory(
         key_ttl: Seconds of inactivity after which the session's keys expire.
         connect_timeout: Seconds a new connection may take.
         command_timeout: Seconds a command may wait for its reply.
-        memory_class: The class to make (``RedisMemory`` or a subclass, for
-            its ``from_url``); ``None`` for the default.
+        memory_class: The class to make: ``RedisMemory`` or a subclass,
+            whose ``from_url`` calls this.
         **client_kwargs: Passed to the client the first time.
 
     Returns:
         A :class:`~memmark.redis.RedisMemory` (of ``memory_class``).
     """
-    from memmark.redis import RedisMemory
-
     client = shared_client(
         url, connect_timeout=connect_timeout, command_timeout=command_timeout, **client_kwargs
     )
-    cls = RedisMemory if memory_class is None else memory_class
-    return cls(
+    return memory_class(
         session_id=session_id,
         user_id=user_id,
         key_prefix=key_prefix,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -26,24 +25,12 @@ from sqlalchemy.util import greenlet_spawn
 
 from memmark.sql._open import note_server
 from memmark.sql._postgres import PostgresStatements
+from memmark.sql._retry import ATTEMPTS, Retries
 from memmark.sql._schema import id_digest, make_tables
 from memmark.sql._statements import Statements, create_tables
 
 _T = TypeVar("_T")
 
-# Deadlocks and serialisation failures (PostgreSQL SQLSTATE, MySQL error
-# numbers): the server rolled the whole transaction back, so running the same
-# call again is safe (ids make writes idempotent).
-_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
-_RETRY_MYSQL = frozenset({1213, 1205})
-ATTEMPTS = 8
-# A pooled connection the server closed (restart, fail-over, idle timeout,
-# pg_terminate_backend) fails the call it is handed. Every call is idempotent
-# by message id, so a call that failed on a lost connection runs again on
-# another one; the server either committed the lost transaction or rolled it
-# back, and the retry finds the same end state either way. Bounded, so a
-# server that drops every connection still fails the call.
-_RECONNECTS = 3
 # Raw asyncpg checkouts found closed before use are dropped without a round
 # trip; a pool holds no more than this many (it re-creates the rest).
 _MAX_DEAD_CHECKOUTS = 64
@@ -116,49 +103,6 @@ def _session_lock(session: AsyncSession) -> asyncio.Lock:
     if lock is None:
         lock = _SESSION_LOCKS[session] = asyncio.Lock()
     return lock
-
-
-def _rolled_back(error: BaseException | None) -> bool:
-    """Whether the driver's ``error`` says the server rolled the transaction back.
-
-    Deadlocks, serialisation failures and lock waits: the whole call may run
-    again.
-    """
-    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if code in _RETRY_SQLSTATES:
-        return True
-    args = getattr(error, "args", ())
-    if args and args[0] in _RETRY_MYSQL:
-        return True
-    return "database is locked" in str(error)
-
-
-class _Retries:
-    """When one call runs again: after a lost connection, or a rolled-back write."""
-
-    __slots__ = ("attempts", "reconnects")
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.reconnects = 0
-
-    def after_lost_connection(self) -> bool:
-        """Count a call that lost its connection; whether to run it again."""
-        self.reconnects += 1
-        return self.reconnects <= _RECONNECTS
-
-    async def after_failure(self, write: bool, error: BaseException | None) -> bool:
-        """Count a failed attempt; wait and return true if the call should run again.
-
-        Writers that deadlocked on each other and retried at once would meet
-        again in the same order; a random wait (up to 2, 4, ... 128 ms) lets
-        one go first.
-        """
-        self.attempts += 1
-        if not write or self.attempts == ATTEMPTS or not _rolled_back(error):
-            return False
-        await asyncio.sleep(random.uniform(0, 0.001 * 2**self.attempts))
-        return True
 
 
 async def _give_back(fairy: PoolProxiedConnection, reusable: bool) -> None:
@@ -357,7 +301,7 @@ class Connector:
         assert engine is not None
         async with self._state.lock or contextlib.nullcontext():
             statements = self.statements or await self.ready()
-            retries = _Retries()
+            retries = Retries()
             while True:
                 autocommit = single and statements.autocommit
                 try:
@@ -376,7 +320,7 @@ class Connector:
         self, session: AsyncSession, work: Work[_T], write: bool, single: bool
     ) -> _T:
         statements = self.statements or await self.ready()
-        retries = _Retries()
+        retries = Retries()
         while True:
             # A write in a transaction the memory began is rolled back whole
             # by a deadlock, as on an engine, and runs again; in the caller's
@@ -472,7 +416,7 @@ class Connector:
         async with self._state.lock or contextlib.nullcontext():
             statements = self.statements or await self.ready()
             assert isinstance(statements, PostgresStatements)
-            retries = _Retries()
+            retries = Retries()
             while True:
                 fairy, conn = await _raw_checkout(engine)
                 reusable = False
@@ -498,7 +442,7 @@ class Connector:
                         # The connection was lost under the call (asyncpg
                         # raises ConnectionDoesNotExistError, InterfaceError
                         # or InternalClientError for it): run it again on
-                        # another (see _RECONNECTS).
+                        # another (see memmark.sql._retry.RECONNECTS).
                         if retries.after_lost_connection():
                             continue
                         raise

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memmark.core.urls import mask_password
-from memmark.sql._open import DEFAULT_CONNECT_TIMEOUT, open_memory, shared_engine
+from memmark.sql._memory import AsyncSQLAlchemyMemory
+from memmark.sql._open import DEFAULT_CONNECT_TIMEOUT, shared_engine
 from memmark.sql._schema import DEFAULT_PREFIX, make_tables
 
 _VERSION_QUERY = {
@@ -70,7 +71,7 @@ async def doctor(
         schema = await conn.run_sync(_schema_report, prefix)
     if fix and any(item["status"] != "ok" for item in schema):
         # The memory's own first call creates and upgrades the tables.
-        memory = open_memory(
+        memory = AsyncSQLAlchemyMemory.from_url(
             url, table_prefix=prefix, connect_timeout=connect_timeout, **engine_options
         )
         try:

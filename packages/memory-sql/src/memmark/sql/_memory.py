@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
+from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
@@ -26,8 +27,6 @@ from memmark.sql._open import open_memory
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
 from memmark.sql._statements import ReadKey
-
-_M = TypeVar("_M", bound="AsyncSQLAlchemyMemory")
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -39,7 +38,7 @@ def _check_no_nul(values: Iterable[str], arg: str) -> None:
             )
 
 
-class AsyncSQLAlchemyMemory(StoreBackedMemory):
+class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     r"""Messages and marks of one ``(user_id, session_id)`` in a SQL database.
 
     Works on PostgreSQL (asyncpg), SQLite (aiosqlite, file or ``:memory:``
@@ -55,6 +54,16 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
     When the caller already had a transaction open in the session, the write
     runs in a savepoint, so a failed write undoes only itself. The memory
     never closes or disposes what it was given.
+
+    ``AsyncSQLAlchemyMemory.from_url(url, user_id=..., session_id=..., **options)``
+    opens one on the engine every memory of that URL and those options
+    shares in the process (the one :func:`memmark.core.connect` uses), for
+    ``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://…`` or
+    ``mysql+asyncmy://…`` (plain ``sqlite://``, ``postgresql://``,
+    ``mysql://``, ``mariadb://`` pick these drivers); ``options`` are
+    ``table_prefix``, ``message_cache``, ``connect_timeout``,
+    ``command_timeout`` and options of ``create_async_engine``. Closing it
+    leaves the engine open (:func:`memmark.core.urls.close_shared` disposes it).
 
     Args:
         engine_or_session: An ``AsyncEngine`` or an ``AsyncSession``.
@@ -99,38 +108,6 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory):
         self.table_prefix = table_prefix
         self._cache = chosen_cache(message_cache)
         self._cache_key = (*self._link.cache_scope, self._sid)
-
-    @classmethod
-    def from_url(
-        cls: type[_M],
-        url: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        **options: Any,
-    ) -> _M:
-        """Open the memory of one pair in the database ``url`` names.
-
-        Every memory opened from the same URL and options in a process
-        shares one engine (the one :func:`memmark.core.connect` uses), so
-        opening one per request costs no new connection; closing the memory
-        leaves the engine open (:func:`memmark.core.urls.close_shared`
-        disposes it).
-
-        Args:
-            url: ``sqlite+aiosqlite:///path``, ``postgresql+asyncpg://…`` or
-                ``mysql+asyncmy://…`` (plain ``sqlite://``, ``postgresql://``,
-                ``mysql://``, ``mariadb://`` pick these drivers).
-            user_id: The user; ``None`` means ``"default_user"``.
-            session_id: The session; ``None`` means ``"default_session"``.
-            **options: ``table_prefix``, ``connect_timeout``,
-                ``command_timeout``, and options of ``create_async_engine``.
-
-        Raises:
-            ValueError: ``url`` names no database memmark-sql serves.
-            MissingDependencyError: The URL's driver is not installed.
-        """
-        return open_memory(url, user_id=user_id, session_id=session_id, memory_class=cls, **options)  # type: ignore[return-value]
 
     # -- writes -----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memmark.core import MissingDependencyError
 from memmark.core.urls import SharedResources, mask_password, url_scheme
+from memmark.sql._schema import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from memmark.sql._memory import AsyncSQLAlchemyMemory
@@ -190,12 +191,13 @@ def open_memory(
     message_cache: bool = True,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
-    memory_class: type[_M] | None = None,
+    memory_class: type[_M],
     **engine_options: Any,
-) -> _M | AsyncSQLAlchemyMemory:
+) -> _M:
     """Open the memory of one pair in the database ``url`` names, on the shared engine.
 
-    The entry point behind ``memmark.core.connect`` for SQL URLs.
+    What ``AsyncSQLAlchemyMemory.from_url`` runs, and so ``memmark.core.connect`` for
+    SQL URLs (whose entry point ``from_url`` is).
 
     Args:
         url: An SQLAlchemy URL.
@@ -207,20 +209,17 @@ def open_memory(
         connect_timeout: Seconds a new connection may take.
         command_timeout: Seconds a statement may wait for its reply; ``None``
             for no bound.
-        memory_class: The class to make (``AsyncSQLAlchemyMemory`` or a
-            subclass, for its ``from_url``); ``None`` for the default.
+        memory_class: The class to make: ``AsyncSQLAlchemyMemory`` or a
+            subclass, whose ``from_url`` calls this.
         **engine_options: Passed to ``create_async_engine`` the first time.
 
     Returns:
         An :class:`~memmark.sql.AsyncSQLAlchemyMemory` (of ``memory_class``).
     """
-    from memmark.sql import DEFAULT_PREFIX, AsyncSQLAlchemyMemory
-
     engine = shared_engine(
         url, connect_timeout=connect_timeout, command_timeout=command_timeout, **engine_options
     )
-    cls = AsyncSQLAlchemyMemory if memory_class is None else memory_class
-    return cls(
+    return memory_class(
         engine,
         session_id=session_id,
         user_id=user_id,
