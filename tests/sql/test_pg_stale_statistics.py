@@ -13,8 +13,9 @@ sequential scans), not timed.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import pytest
@@ -43,6 +44,10 @@ def _batch(tag: str) -> list[Msg]:
     return out
 
 
+CallRows = Callable[[], Awaitable[Any]]
+"""A call whose rows read are counted."""
+
+
 class Counter:
     """Counts the rows PostgreSQL read from one prefix's tables, call by call."""
 
@@ -66,6 +71,21 @@ class Counter:
                 )
             ).one()
         return int(row[0])
+
+    async def per_call(
+        self, publish: Callable[[], Awaitable[None]], calls: Iterable[tuple[str, CallRows]]
+    ) -> dict[str, int]:
+        """Run each call in turn; return the rows each one read, by name."""
+        read: dict[str, int] = {}
+        await publish()
+        before = await self.total()
+        for name, call in calls:
+            await call()
+            await publish()
+            after = await self.total()
+            read[name] = after - before
+            before = after
+        return read
 
 
 STALE = {
@@ -144,15 +164,7 @@ async def test_every_call_reads_rows_linear_in_the_session(
         ("update_messages_mark(new)", lambda: memory.update_messages_mark("new")),
         ("delete_by_mark(odd)", lambda: memory.delete_by_mark("odd")),
     ]
-    read: dict[str, int] = {}
-    await publish()
-    before = await counter.total()
-    for name, call in calls:
-        await call()
-        await publish()
-        after = await counter.total()
-        read[name] = after - before
-        before = after
+    read = await counter.per_call(publish, calls)
     # The counters moved at all, or this test would prove nothing.
     assert read["get_memory()"] >= N, read
     over = {name: rows for name, rows in read.items() if rows > BUDGET}
@@ -276,15 +288,9 @@ async def test_reads_stay_linear_on_plans_cached_while_the_tables_were_small(
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
 
-        read: dict[str, int] = {}
-        await publish()
-        before = await counter.total()
-        for name, call in READS:
-            await call(memory)
-            await publish()
-            after = await counter.total()
-            read[name] = after - before
-            before = after
+        read = await counter.per_call(
+            publish, [(name, functools.partial(call, memory)) for name, call in READS]
+        )
         assert read["get_memory()"] >= N, read
         over = {name: rows for name, rows in read.items() if rows > BUDGET}
         assert not over, f"rows read per call, for a {N:,}-message session: {read}"
