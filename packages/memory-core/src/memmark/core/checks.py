@@ -276,38 +276,65 @@ def check_message(msg: Msg, where: str, limit: int | None = None) -> None:
     msg_id = msg.id
     if not isinstance(msg_id, str):
         raise TypeError(f"{where}: the message id must be a str, got {type(msg_id).__name__}")
-    label = f"{where}: message {msg_id[:40]!a}"
     bound = 64  # the keys and punctuation of the stored object
     for field in ("id", "name", "timestamp", "invocation_id"):
         text = getattr(msg, field)
-        if text is None and field == "invocation_id":
-            continue
-        check_text(text, f"{label} {field}")
+        # Plain ASCII text passes on two cheap tests; anything else is
+        # checked (and the error's label made) only then.
+        if type(text) is not str or not text.isascii():
+            if text is None and field == "invocation_id":
+                continue
+            check_text(text, f"{_label(where, msg_id)} {field}")
         bound += 6 * len(text) + 2
     if not isinstance(msg.role, str) or msg.role not in ROLES:
-        raise ValueError(f"{label} role: must be 'user', 'assistant' or 'system', got {msg.role!r}")
+        raise ValueError(
+            f"{_label(where, msg_id)} role: must be 'user', 'assistant' or 'system', "
+            f"got {msg.role!r}"
+        )
     content = msg.content
-    if isinstance(content, str):
-        check_text(content, f"{label} content")
+    if type(content) is str and content.isascii():
+        bound += 6 * len(content) + 2
+    elif isinstance(content, str):
+        check_text(content, f"{_label(where, msg_id)} content")
         bound += 6 * len(content) + 2
     elif isinstance(content, list):
         for i, block in enumerate(content):
             if not isinstance(block, dict) or "type" not in block:
-                raise TypeError(f"{label} content[{i}]: a block must be a dict with a 'type' key")
-        bound += values.check_value(content, f"{label} content")
+                raise TypeError(
+                    f"{_label(where, msg_id)} content[{i}]: "
+                    "a block must be a dict with a 'type' key"
+                )
+        size = values.json_bound(content)
+        bound += (
+            values.check_value(content, f"{_label(where, msg_id)} content")
+            if size is None
+            else size
+        )
     else:
         raise TypeError(
-            f"{label} content: expected a str or a list of blocks, got {type(content).__name__}"
+            f"{_label(where, msg_id)} content: expected a str or a list of blocks, "
+            f"got {type(content).__name__}"
         )
     metadata = msg.metadata
     if metadata is not None:
         if not isinstance(metadata, dict):
             raise TypeError(
-                f"{label} metadata: expected a dict or None, got {type(metadata).__name__}"
+                f"{_label(where, msg_id)} metadata: expected a dict or None, "
+                f"got {type(metadata).__name__}"
             )
-        bound += values.check_value(metadata, f"{label} metadata")
+        size = values.json_bound(metadata)
+        bound += (
+            values.check_value(metadata, f"{_label(where, msg_id)} metadata")
+            if size is None
+            else size
+        )
     if limit is not None and bound > limit:
         check_size(msg, limit, where)
+
+
+def _label(where: str, msg_id: str) -> str:
+    # The start of every error about one message; made only when one is raised.
+    return f"{where}: message {msg_id[:40]!a}"
 
 
 def check_messages(memories: object, limit: int | None) -> list[Msg]:
