@@ -276,7 +276,9 @@ def check_message(msg: Msg, where: str, limit: int | None = None) -> None:
     msg_id = msg.id
     if not isinstance(msg_id, str):
         raise TypeError(f"{where}: the message id must be a str, got {type(msg_id).__name__}")
-    bound = 64  # the keys and punctuation of the stored object
+    # The keys and punctuation of the stored object (89 bytes with every key),
+    # the role (11 at most) and a null metadata (4); the fields are added below.
+    bound = 128
     for field in ("id", "name", "timestamp", "invocation_id"):
         text = getattr(msg, field)
         # Plain ASCII text passes on two cheap tests; anything else is

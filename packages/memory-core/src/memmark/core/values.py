@@ -102,11 +102,12 @@ def _bound_dict(node: dict[object, object], depth: int) -> int:
         return _REFUSED
     total = 2
     for key, child in node.items():
-        # Each entry: the key's bound, a colon and a comma, the value's bound.
+        # Each entry: the key's bound, then ": " and ", " (json.dumps's separators,
+        # which check_size measures), then the value's bound.
         if type(key) is str and key.isascii():
-            total += 6 * len(key) + 4
+            total += 6 * len(key) + 6
         elif _is_text(key):
-            total += 6 * len(key) + 4  # type: ignore[arg-type]
+            total += 6 * len(key) + 6  # type: ignore[arg-type]
         else:
             return _REFUSED
         kind = type(child)
@@ -136,7 +137,7 @@ def _bound_dict(node: dict[object, object], depth: int) -> int:
 def _bound_list(node: list[object], depth: int) -> int:
     if depth >= MAX_JSON_DEPTH and node:
         return _REFUSED
-    total = 2 + len(node)  # the brackets and a comma per item
+    total = 2 + 2 * len(node)  # the brackets, and ", " after each item
     for child in node:
         kind = type(child)
         if kind is str:
@@ -176,7 +177,7 @@ def _bound(node: object, depth: int) -> int:
             size = _bound(child, depth + 1)
             if size < 0:
                 return _REFUSED
-            total += size + _text_bound(key) + 2
+            total += size + _text_bound(key) + 4
         return total
     if kind is list:
         if depth >= MAX_JSON_DEPTH and node:
@@ -186,7 +187,7 @@ def _bound(node: object, depth: int) -> int:
             size = _bound(child, depth + 1)
             if size < 0:
                 return _REFUSED
-            total += size + 1
+            total += size + 2
         return total
     if kind is int:
         return _SCALAR_BOUND if MIN_INT <= node <= MAX_INT else _REFUSED  # type: ignore[operator]
