@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memmark.core import MessageTooLargeError, Msg
-from memmark.core.checks import check_message
+from memmark.core.checks import check_message, check_messages
 from memmark.core.values import (
     MAX_INT,
     MAX_JSON_DEPTH,
@@ -121,6 +121,23 @@ def test_add_accepts_and_refuses_as_an_exact_measure_would(
     limit = data.draw(st.integers(min_value=max(0, exact - 3), max_value=exact + 3))
     try:
         check_message(msg, "m", limit)
+    except MessageTooLargeError:
+        assert exact > limit
+    else:
+        assert exact <= limit
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40), st.data())
+def test_plain_text_messages_are_measured_as_exactly(text: str, data: st.DataObject) -> None:
+    # The quick path of check_messages (plain ASCII text) must bound the
+    # escapes too: a control character is 6 bytes of JSON.
+    msg = Msg("", text, "user", timestamp="")
+    msg.id = ""
+    exact = len(json.dumps(msg.to_dict(), ensure_ascii=False).encode())
+    limit = data.draw(st.integers(min_value=max(0, exact - 3), max_value=exact + 3))
+    try:
+        check_messages([msg], limit)
     except MessageTooLargeError:
         assert exact > limit
     else:

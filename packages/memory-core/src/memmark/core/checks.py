@@ -364,7 +364,10 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
         raise TypeError(
             f"memories: expected a Msg, a list of Msg or None, got {type(memories).__name__}"
         )
-    quick = (limit if limit is not None else 1 << 62) // 4  # a character is <= 4 UTF-8 bytes
+    # A plain ASCII message is at most 6 bytes of JSON a character (a \u00XX
+    # escape), 2 quotes a field and 128 bytes of keys, punctuation and role
+    # (see check_message): under ``quick`` characters it is within the limit.
+    quick = ((limit if limit is not None else 1 << 62) - 128 - 10) // 6
     for i, m in enumerate(msgs):
         # Any field may have been assigned after the message was made, so
         # the fast path tests every one's type, then plain ASCII and length.
@@ -377,15 +380,20 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
             and type(stamp := m.timestamp) is str
             and type(m.role) is str
             and m.role in ROLES
-            and len(content) + len(name) + len(msg_id) + len(stamp) < quick
             and content.isascii()
             and msg_id.isascii()
             and name.isascii()
             and stamp.isascii()
             and (
                 (invocation := m.invocation_id) is None
-                or (type(invocation) is str and invocation.isascii() and len(invocation) < quick)
+                or (type(invocation) is str and invocation.isascii())
             )
+            and len(content)
+            + len(name)
+            + len(msg_id)
+            + len(stamp)
+            + (0 if invocation is None else len(invocation))
+            <= quick
         ):
             continue
         if not isinstance(m, Msg):
