@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from memmark.core.errors import MessageTooLargeError
@@ -101,44 +102,29 @@ def _bound_dict(node: dict[object, object], depth: int) -> int:
     if depth >= MAX_JSON_DEPTH and node:
         return _REFUSED
     total = 2
-    for key, child in node.items():
-        # Each entry: the key's bound, then ": " and ", " (json.dumps's separators,
-        # which check_size measures), then the value's bound.
-        if type(key) is str and key.isascii():
-            total += 6 * len(key) + 6
-        elif _is_text(key):
+    for key in node:
+        # Each entry: the key's bound, then ": " and ", " (json.dumps's
+        # separators, which check_size measures); its value is bounded below.
+        if (type(key) is str and key.isascii()) or _is_text(key):
             total += 6 * len(key) + 6  # type: ignore[arg-type]
         else:
             return _REFUSED
-        kind = type(child)
-        if kind is str:
-            if child.isascii() or _utf8(child):  # type: ignore[attr-defined,arg-type]
-                total += 6 * len(child) + 2  # type: ignore[arg-type]
-                continue
-            return _REFUSED
-        if kind is dict:
-            size = _bound_dict(child, depth + 1)  # type: ignore[arg-type]
-        elif kind is list:
-            size = _bound_list(child, depth + 1)  # type: ignore[arg-type]
-        elif kind is bool or child is None:
-            size = _SCALAR_BOUND
-        elif kind is int:
-            size = _SCALAR_BOUND if MIN_INT <= child <= MAX_INT else _REFUSED  # type: ignore[operator]
-        elif kind is float:
-            size = _SCALAR_BOUND if math.isfinite(child) else _REFUSED  # type: ignore[arg-type]
-        else:
-            size = _bound(child, depth + 1)
-        if size < 0:
-            return _REFUSED
-        total += size
-    return total
+    values = _bound_values(node.values(), depth + 1)
+    return _REFUSED if values < 0 else total + values
 
 
 def _bound_list(node: list[object], depth: int) -> int:
     if depth >= MAX_JSON_DEPTH and node:
         return _REFUSED
-    total = 2 + 2 * len(node)  # the brackets, and ", " after each item
-    for child in node:
+    values = _bound_values(node, depth + 1)
+    # The brackets, and ", " after each item.
+    return _REFUSED if values < 0 else 2 + 2 * len(node) + values
+
+
+def _bound_values(children: Iterable[object], depth: int) -> int:
+    """The bounds of a container's values, at ``depth``, added up; ``_REFUSED`` for any refused."""
+    total = 0
+    for child in children:
         kind = type(child)
         if kind is str:
             if child.isascii() or _utf8(child):  # type: ignore[attr-defined,arg-type]
@@ -146,9 +132,9 @@ def _bound_list(node: list[object], depth: int) -> int:
                 continue
             return _REFUSED
         if kind is dict:
-            size = _bound_dict(child, depth + 1)  # type: ignore[arg-type]
+            size = _bound_dict(child, depth)  # type: ignore[arg-type]
         elif kind is list:
-            size = _bound_list(child, depth + 1)  # type: ignore[arg-type]
+            size = _bound_list(child, depth)  # type: ignore[arg-type]
         elif kind is bool or child is None:
             size = _SCALAR_BOUND
         elif kind is int:
@@ -156,7 +142,7 @@ def _bound_list(node: list[object], depth: int) -> int:
         elif kind is float:
             size = _SCALAR_BOUND if math.isfinite(child) else _REFUSED  # type: ignore[arg-type]
         else:
-            size = _bound(child, depth + 1)
+            size = _bound(child, depth)
         if size < 0:
             return _REFUSED
         total += size
