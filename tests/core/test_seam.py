@@ -40,9 +40,11 @@ class Recording(InMemoryMemory):
         self.calls.append(("_get_memory", (mark, exclude_mark, limit, with_summary)))
         return await super()._get_memory(mark, exclude_mark, limit, with_summary)
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
-        self.calls.append(("_import_state", (content, summary)))
-        await super()._import_state(content, summary)
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
+        self.calls.append(("_import_state", (content, summary, session_state)))
+        await super()._import_state(content, summary, session_state)
 
 
 async def test_hooks_get_normalised_arguments() -> None:
@@ -108,16 +110,24 @@ async def test_import_gets_parsed_messages_and_export_builds_the_state() -> None
     memory = Recording()
     data = Msg("a", "x", "user").to_dict()
     await memory.import_state({"content": [[data, ["m", "m"]]], "_compressed_summary": "s"})
-    (name, (content, summary)), *_ = memory.calls
+    (name, (content, summary, session_state)), *_ = memory.calls
     assert name == "_import_state"
     assert [(m.to_dict(), marks) for m, marks in content] == [(data, ["m"])]
-    assert summary == "s"
+    assert (summary, session_state) == ("s", None)
     assert await memory.export_state() == {"content": [[data, ["m"]]], "_compressed_summary": "s"}
 
 
+async def test_import_hands_the_state_slot_over_as_json_text() -> None:
+    memory = Recording()
+    await memory.import_state({"content": [], "_session_state": {"turn": 2, "n": [1.5]}})
+    (_, (_, _, session_state)), *_ = memory.calls
+    assert session_state == '{"turn":2,"n":[1.5]}'
+    assert (await memory.export_state())["_session_state"] == {"turn": 2, "n": [1.5]}
+
+
 class ExportsFixed(InMemoryMemory):
-    async def _export_state(self) -> tuple[StateContent, str]:
-        return [({"id": "1"}, ["m"])], ""
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
+        return [({"id": "1"}, ["m"])], "", None
 
 
 async def test_an_export_without_a_summary_has_no_summary_key() -> None:

@@ -2,22 +2,27 @@
 
 A backend subclasses :class:`MemoryBase` (or, for a shared store,
 :class:`StoreBackedMemory`) and implements its hooks; it imports only the
-names exported here and the public modules ``memmark.core.checks`` and
+names exported here and the public modules ``memmark.core.checks``,
+``memmark.core.batch`` (the operations ``_apply`` receives) and
 ``memmark.core.testing``.
 """
 
 from memmark.core import checks, telemetry
 from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase, StateContent, build_state
+from memmark.core.batch import Batch, BatchResult
 from memmark.core.errors import (
     DuplicateMessageError,
     InvalidStateError,
     MemmarkError,
     MemoryClosedError,
+    MessageNotFoundError,
     MessageTooLargeError,
     MissingDependencyError,
+    VersionConflictError,
 )
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
+from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionPage
 from memmark.core.stored import StoreBackedMemory
 from memmark.core.urls import connect
@@ -26,12 +31,16 @@ telemetry.enable_from_environment()
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "Batch",
+    "BatchResult",
     "DuplicateMessageError",
     "InMemoryMemory",
     "InvalidStateError",
     "MemmarkError",
     "MemoryBase",
     "MemoryClosedError",
+    "MessageNotFoundError",
+    "MessagePage",
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",
@@ -39,6 +48,7 @@ __all__ = [
     "SessionPage",
     "StateContent",
     "StoreBackedMemory",
+    "VersionConflictError",
     "build_state",
     "checks",
     "connect",

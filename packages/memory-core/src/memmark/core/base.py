@@ -1,56 +1,67 @@
-"""The contract every memory backend keeps, and the hooks a backend implements."""
+"""The contract every memory backend keeps: the public methods, checked once, here."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from memmark.core import batch as ops
 from memmark.core import checks
-from memmark.core.errors import DuplicateMessageError, MemoryClosedError
+from memmark.core.batch import Batch, BatchResult, Operation
+from memmark.core.errors import MemoryClosedError, VersionConflictError
+from memmark.core.hooks import MemoryHooks, StateContent
 from memmark.core.msg import Msg
-from memmark.core.sessions import SessionInfo, SessionKey, SessionPage, decode_cursor, encode_cursor
+from memmark.core.pages import MessagePage
+from memmark.core.sessions import SessionPage, decode_cursor, encode_cursor
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Messages larger than this (as UTF-8 JSON) are refused unless a memory says otherwise."""
 
 _Self = TypeVar("_Self", bound="MemoryBase")
 
-StateContent = list[tuple[dict[str, Any], list[str]]]
-"""What :meth:`MemoryBase._export_state` returns: each message's ``to_dict()`` and its marks."""
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "MemoryBase", "StateContent", "build_state"]
 
 
 def build_state(
-    content: Iterable[tuple[dict[str, Any], list[str]]], summary: str
+    content: Iterable[tuple[dict[str, Any], list[str]]],
+    summary: str,
+    session_state: str | None = None,
 ) -> dict[str, Any]:
     """Return the exchange format ``{"content": [[msg_dict, [marks]], ...]}``.
 
     ``"_compressed_summary"`` is added only when ``summary`` is not empty, as
-    the in-process memory's ``state_dict()`` has always done.
+    the in-process memory's ``state_dict()`` has always done, and
+    ``"_session_state"`` (the decoded document) only when the slot is set.
 
     Args:
         content: Each message as its ``to_dict()`` form, with its marks, in order.
         summary: The session's summary; ``""`` for none.
+        session_state: The state slot's JSON text; ``None`` for none.
     """
     state: dict[str, Any] = {"content": [[data, marks] for data, marks in content]}
     if summary:
         state["_compressed_summary"] = summary
+    if session_state is not None:
+        state["_session_state"] = ops.decode_session_state(session_state)
     return state
 
 
-class MemoryBase(ABC):
+class MemoryBase(MemoryHooks):
     """A store of messages and their marks for one ``(user_id, session_id)``.
 
     The public methods are the contract, and they are concrete: each checks
     and normalises its arguments, answers the trivial cases itself (nothing
     to add, no ids to delete), then calls one abstract hook with
-    already-normalised types. A backend implements the hooks (``_add``,
-    ``_delete``, ``_delete_by_mark``, ``_clear``, ``_update_messages_mark``,
-    ``_update_compressed_summary``, ``_size``, ``_get_memory``,
-    ``_export_state``, ``_import_state``, ``_version``, ``_list_sessions``,
-    ``_delete_session``) plus the sync ``state_dict`` and
-    ``load_state_dict``, and never restates a public signature.
+    already-normalised types. A backend implements the hooks of
+    :class:`~memmark.core.hooks.MemoryHooks` plus the sync ``state_dict``
+    and ``load_state_dict``, and never restates a public signature.
+
+    Every write method takes ``expect_version=``: the write then applies
+    only if the session is at that version, and otherwise raises
+    :class:`~memmark.core.errors.VersionConflictError` with nothing written.
+    Several writes go as one unit through :meth:`batch`.
 
     Bad input raises ``TypeError`` or ``ValueError`` naming the argument,
     before any I/O. That includes messages larger than
@@ -76,6 +87,7 @@ class MemoryBase(ABC):
         marks: str | list[str] | None = None,
         *,
         skip_duplicated: bool = True,
+        expect_version: int | None = None,
     ) -> None:
         """Append messages, in order, each carrying every mark in ``marks``.
 
@@ -87,64 +99,99 @@ class MemoryBase(ABC):
             marks: ``None``, a non-empty string, or a list of them.
             skip_duplicated: When false, a duplicate id raises instead, and
                 nothing of the call is written.
+            expect_version: Write only if the session is at this version.
 
         Raises:
             DuplicateMessageError: ``skip_duplicated`` is false and an id is taken.
+            VersionConflictError: The session is not at ``expect_version``.
         """
         self._ensure_open()
-        msgs = checks.check_messages(memories, self.max_message_bytes)
-        mark_list = checks.check_marks(marks, "marks")
-        checks.check_bool(skip_duplicated, "skip_duplicated")
-        if not msgs:
-            return
-        if not skip_duplicated:
-            repeated = checks.find_duplicates(msgs)
-            if repeated:
-                raise DuplicateMessageError(repeated)
-        await self._add(msgs, mark_list, skip_duplicated)
+        op = ops.add_op(memories, marks, skip_duplicated, self.max_message_bytes)
+        if expect_version is not None:
+            await self._write_one(op, expect_version)
+        elif op is not None:
+            await self._add(op.msgs, op.marks, op.skip_duplicated)
 
-    async def delete(self, msg_ids: str | Iterable[str]) -> int:
+    async def upsert(
+        self,
+        memories: Msg | list[Msg] | None,
+        marks: str | list[str] | None = None,
+        *,
+        expect_version: int | None = None,
+    ) -> int:
+        """Write messages by id: replace the stored ones in place, append the others.
+
+        A replaced message keeps its place in the order and its marks; every
+        message written, replaced or new, also gets every mark in ``marks``.
+        When an id repeats in the call, its last message is written, at the
+        place of the first.
+
+        Args:
+            memories: A ``Msg``, a list of ``Msg``, or ``None`` (nothing to do).
+            marks: ``None``, a non-empty string, or a list of them.
+            expect_version: Write only if the session is at this version.
+
+        Returns:
+            How many of the ids were stored before the call (and replaced).
+        """
+        self._ensure_open()
+        op = ops.upsert_op(memories, marks, self.max_message_bytes)
+        result: int = await self._write_one(op, expect_version, 0)
+        return result
+
+    async def delete(
+        self, msg_ids: str | Iterable[str], *, expect_version: int | None = None
+    ) -> int:
         """Remove messages by id, with their marks.
 
         Args:
             msg_ids: One id, or an iterable of ids.
+            expect_version: Write only if the session is at this version.
 
         Returns:
             How many messages were really removed; unknown ids count 0.
         """
         self._ensure_open()
-        ids = checks.check_ids(msg_ids, "msg_ids")
-        if not ids:
-            return 0
-        return await self._delete(ids)
+        op = ops.delete_op(msg_ids)
+        if expect_version is not None:
+            result: int = await self._write_one(op, expect_version, 0)
+            return result
+        return 0 if op is None else await self._delete(op.ids)
 
-    async def delete_by_mark(self, mark: str | list[str]) -> int:
+    async def delete_by_mark(
+        self, mark: str | list[str], *, expect_version: int | None = None
+    ) -> int:
         """Remove every message carrying any of the marks.
 
         Args:
             mark: A mark or a list of marks.
+            expect_version: Write only if the session is at this version.
 
         Returns:
             The number of messages removed.
         """
         self._ensure_open()
-        if mark is None:
-            raise TypeError("mark: expected a str or a list of str, got NoneType")
-        marks = checks.check_marks(mark, "mark")
-        if not marks:
-            return 0
-        return await self._delete_by_mark(marks)
+        op = ops.delete_by_mark_op(mark)
+        if expect_version is not None:
+            result: int = await self._write_one(op, expect_version, 0)
+            return result
+        return 0 if op is None else await self._delete_by_mark(op.marks)
 
-    async def clear(self) -> None:
-        """Remove every message and mark of the session; the summary stays."""
+    async def clear(self, *, expect_version: int | None = None) -> None:
+        """Remove every message and mark of the session; the summary and state slot stay."""
         self._ensure_open()
-        await self._clear()
+        if expect_version is not None:
+            await self._write_one(ops.ClearOp(), expect_version)
+        else:
+            await self._clear()
 
     async def update_messages_mark(
         self,
         new_mark: str | None,
         old_mark: str | None = None,
         msg_ids: str | Iterable[str] | None = None,
+        *,
+        expect_version: int | None = None,
     ) -> int:
         """Re-mark messages.
 
@@ -160,19 +207,112 @@ class MemoryBase(ABC):
             changes nothing the second time.
         """
         self._ensure_open()
-        new = checks.check_optional_mark(new_mark, "new_mark")
-        old = checks.check_optional_mark(old_mark, "old_mark")
-        ids = None if msg_ids is None else checks.check_ids(msg_ids, "msg_ids")
-        if (ids is not None and not ids) or (new is not None and new == old):
-            return 0  # nothing selected, or a mark removed and added back: no set changes
-        return await self._update_messages_mark(new, old, ids)
+        op = ops.update_marks_op(new_mark, old_mark, msg_ids)
+        if expect_version is not None:
+            result: int = await self._write_one(op, expect_version, 0)
+            return result
+        if op is None:
+            return 0
+        return await self._update_messages_mark(op.new_mark, op.old_mark, op.ids)
 
-    async def update_compressed_summary(self, summary: str) -> None:
+    async def update_compressed_summary(
+        self, summary: str, *, expect_version: int | None = None
+    ) -> None:
         """Store the compressed summary of the session (``""`` removes it)."""
         self._ensure_open()
         checks.check_summary(summary)
+        if expect_version is not None:
+            await self._write_one(ops.SummaryOp(summary), expect_version)
+            return
         await self._update_compressed_summary(summary)
         self._compressed_summary = summary
+
+    async def pop(self, *, expect_version: int | None = None) -> Msg | None:
+        """Remove the newest message, with its marks, and return it.
+
+        Returns:
+            The removed message; ``None`` when the session holds none (the
+            version moves on all the same).
+        """
+        self._ensure_open()
+        result: Msg | None = await self._write_one(ops.PopOp(), expect_version)
+        return result
+
+    async def set_session_state(
+        self, state: dict[str, Any] | None, *, expect_version: int | None = None
+    ) -> None:
+        """Store the session's state slot: a small JSON document kept beside the messages.
+
+        It holds what an agent keeps besides its messages (its iteration,
+        its middlewares' contexts…), and can be written in the same
+        :meth:`batch` as the messages. ``clear`` keeps it;
+        ``delete_session`` removes it; ``export_state`` carries it.
+
+        Args:
+            state: A ``dict`` of JSON values (as a message's metadata may
+                hold), at most ``max_message_bytes`` as JSON; ``None``
+                removes the slot.
+            expect_version: Write only if the session is at this version.
+        """
+        self._ensure_open()
+        await self._write_one(ops.session_state_op(state, self.max_message_bytes), expect_version)
+
+    def batch(self, *, expect_version: int | None = None, batch_id: str | None = None) -> Batch:
+        """Start a batch: writes recorded now and applied as one unit by ``commit()``.
+
+        ::
+
+            result = await (
+                memory.batch(expect_version=v, batch_id="turn-7")
+                .add(user_msg)
+                .upsert(reply)
+                .update_compressed_summary(summary)
+                .commit()
+            )
+
+        All or nothing, in order: one transaction on SQL, one script run on
+        Redis. See :class:`~memmark.core.batch.Batch`.
+
+        Args:
+            expect_version: Apply only if the session is at this version;
+                otherwise :class:`~memmark.core.errors.VersionConflictError`
+                and nothing is written.
+            batch_id: An id for the batch: a batch whose id the session has
+                seen applies nothing and reports ``replayed=True``, so a
+                retried batch writes once. Ids are kept until
+                ``delete_session``. An ``add`` with ``skip_duplicated=False``
+                in a batch checks its ids against the session as the batch
+                began and the batch's earlier writes.
+        """
+        self._ensure_open()
+        return Batch(self, expect_version, batch_id)
+
+    async def _run_batch(
+        self, batch_ops: list[Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        """Apply checked operations through ``_apply``; what ``Batch.commit`` calls."""
+        self._ensure_open()
+        if not batch_ops:
+            version = await self._version()
+            if expect_version is not None and expect_version != version:
+                raise VersionConflictError(expect_version, version)
+            return BatchResult([], version)
+        ops.check_batch(batch_ops)
+        result = await self._apply(batch_ops, expect_version, batch_id)
+        if not result.replayed:
+            for op in reversed(batch_ops):
+                if isinstance(op, ops.SummaryOp):
+                    self._compressed_summary = op.summary
+                    break
+        return result
+
+    async def _write_one(
+        self, op: Operation | None, expect_version: object, answer: Any = None
+    ) -> Any:
+        """Apply one write as a batch of one; ``answer`` when ``op`` is ``None``."""
+        expected = ops.check_expect_version(expect_version)
+        result = await self._run_batch([] if op is None else [op], expected, None)
+        return result.results[0] if op is not None else answer
 
     # -- reads ----------------------------------------------------------------
 
@@ -212,13 +352,79 @@ class MemoryBase(ABC):
                 msgs.insert(0, self._summary_msg(summary))
         return msgs
 
+    async def get_page(
+        self,
+        *,
+        limit: int = 50,
+        before: str | None = None,
+        after: str | None = None,
+        mark: str | None = None,
+        exclude_mark: str | None = None,
+    ) -> MessagePage:
+        """Return one page of messages, oldest first, with the version it was read at.
+
+        The selection is the session's messages, narrowed by ``mark`` and
+        ``exclude_mark`` as in :meth:`get_memory`. Without a cursor the page
+        is the newest ``limit`` of it; with ``before=<id>`` the newest
+        ``limit`` older than that message; with ``after=<id>`` the oldest
+        ``limit`` newer than it. The cursor's message need not be in the
+        selection. Walk back with ``before=page.messages[0].id`` while
+        ``has_more``; forward with ``after=page.messages[-1].id``. No summary
+        message is put first.
+
+        Args:
+            limit: The most messages on the page, at least 1.
+            before: A stored message's id; not with ``after``.
+            after: A stored message's id; not with ``before``.
+            mark: Only messages carrying this mark.
+            exclude_mark: Only messages not carrying this mark.
+
+        Raises:
+            MessageNotFoundError: The cursor's message is not in the session
+                (a ``LookupError``).
+            ValueError: ``limit`` below 1, or both cursors.
+        """
+        self._ensure_open()
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise TypeError(f"limit: expected an int, got {type(limit).__name__}")
+        if limit < 1:
+            raise ValueError(f"limit: expected at least 1, got {limit}")
+        if before is not None and after is not None:
+            raise ValueError("before, after: give one cursor, not both")
+        for cursor, arg in ((before, "before"), (after, "after")):
+            if cursor is not None:
+                checks.check_text(cursor, arg)
+        mark = checks.check_optional_mark(mark, "mark")
+        exclude_mark = checks.check_optional_mark(exclude_mark, "exclude_mark")
+        # checks.NO_LIMIT_FROM or more is every message, and no driver sees more.
+        limit = min(limit, checks.NO_LIMIT_FROM - 1)
+        return await self._get_page(limit, before, after, mark, exclude_mark)
+
+    async def get_messages(self, msg_ids: str | Iterable[str]) -> list[Msg]:
+        """Return the stored messages among ``msg_ids``, in the session's order.
+
+        Ids the session does not hold are left out; an id asked twice comes once.
+        """
+        self._ensure_open()
+        ids = checks.check_ids(msg_ids, "msg_ids")
+        return await self._get_messages(ids) if ids else []
+
+    async def get_session_state(self) -> dict[str, Any] | None:
+        """Return the session's state slot (see :meth:`set_session_state`); ``None`` when unset.
+
+        The document is a fresh copy: changing it changes nothing stored.
+        """
+        self._ensure_open()
+        return ops.decode_session_state(await self._get_session_state())
+
     async def version(self) -> int:
         """Return the session's version; ``0`` for a session never written or deleted.
 
         Every call of a write method that reaches the store (``add``,
-        ``delete``, ``delete_by_mark``, ``clear``, ``update_messages_mark``,
-        ``update_compressed_summary``, ``import_state``) moves the version
-        on, by one or more, also when it changed nothing (an ``add`` of ids
+        ``upsert``, ``delete``, ``delete_by_mark``, ``clear``,
+        ``update_messages_mark``, ``update_compressed_summary``, ``pop``,
+        ``set_session_state``, ``import_state``, a batch's ``commit``)
+        moves the version on, by one or more, also when it changed nothing (an ``add`` of ids
         already stored); a call the base answers itself (nothing to add, no
         ids) leaves it. Versions only increase, and a session deleted and
         written again never repeats a version it had: two reads that see the
@@ -264,7 +470,7 @@ class MemoryBase(ABC):
         return SessionPage(page, encode_cursor(page[-1].key) if len(found) > limit else None)
 
     async def delete_session(self) -> bool:
-        """Remove the whole session: messages, marks, summary and its listing.
+        """Remove the whole session: messages, marks, summary, state slot, batch ids, listing.
 
         Returns:
             Whether there was a session to remove.
@@ -292,17 +498,22 @@ class MemoryBase(ABC):
     async def export_state(self) -> dict[str, Any]:
         """Return the whole session as ``{"content": [[msg_dict, [marks]], ...]}``.
 
-        ``"_compressed_summary"`` is included when a summary is set. The
+        ``"_compressed_summary"`` is included when a summary is set, and
+        ``"_session_state"`` when the state slot is. The
         format is the in-process memory's ``state_dict()``, so a session can
         move between backends.
         """
         self._ensure_open()
-        content, summary = await self._export_state()
+        content, summary, session_state = await self._export_state()
         self._compressed_summary = summary
-        return build_state(content, summary)
+        return build_state(content, summary, session_state)
 
     async def import_state(self, state: dict[str, Any]) -> None:
         """Replace the session's content with ``state``, atomically.
+
+        Its messages and marks, its summary (none when the state carries no
+        ``_compressed_summary``) and its state slot (likewise
+        ``_session_state``).
 
         Raises:
             ValueError: The state is malformed, or holds a message ``add``
@@ -315,7 +526,8 @@ class MemoryBase(ABC):
         self._ensure_open()
         content, summary = checks.parse_state(state, True, self.max_message_bytes)
         assert content is not None  # strict: a missing content raised KeyError
-        await self._import_state(content, summary)
+        slot = ops.session_state_op(state.get("_session_state"), self.max_message_bytes)
+        await self._import_state(content, summary, slot.text)
         self._compressed_summary = summary
 
     # -- lifetime -------------------------------------------------------------
@@ -337,7 +549,7 @@ class MemoryBase(ABC):
                 f"this {type(self).__name__} is closed; open another memory to go on"
             )
 
-    async def _close(self) -> None:  # noqa: B027  # a no-op is right for owners of nothing
+    async def _close(self) -> None:  # a no-op is right for owners of nothing
         """Hook: release what the memory owns (called once, by :meth:`close`)."""
 
     async def __aenter__(self: _Self) -> _Self:
@@ -350,129 +562,6 @@ class MemoryBase(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    # -- hooks: what a backend implements ------------------------------------
-
-    @abstractmethod
-    async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
-        """Store ``msgs`` in order, each with every mark in ``marks``, atomically.
-
-        Skip (marks included) a message whose id is already stored, and a
-        later message with the id of an earlier one in ``msgs``.
-
-        Args:
-            msgs: The messages, checked; never empty. Copy or encode them
-                now: the caller may change them later.
-            marks: Distinct, non-empty marks; maybe empty.
-            skip_duplicated: When false, ``msgs`` holds no id twice (the base
-                has checked), and an id already stored must raise
-                :class:`~memmark.core.errors.DuplicateMessageError` with
-                nothing of the call written.
-        """
-
-    @abstractmethod
-    async def _delete(self, ids: list[str]) -> int:
-        """Remove the messages ``ids`` (distinct, never empty) with their marks.
-
-        Returns:
-            How many were really removed.
-        """
-
-    @abstractmethod
-    async def _delete_by_mark(self, marks: list[str]) -> int:
-        """Remove every message carrying any of ``marks`` (distinct, never empty).
-
-        Returns:
-            How many were removed.
-        """
-
-    @abstractmethod
-    async def _clear(self) -> None:
-        """Remove every message and mark of the session, but not its summary."""
-
-    @abstractmethod
-    async def _update_messages_mark(
-        self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
-    ) -> int:
-        """Re-mark messages as :meth:`update_messages_mark` says.
-
-        Args:
-            new_mark: The mark to add, or ``None``.
-            old_mark: The mark to remove (and to select by), or ``None``;
-                never equal to a ``new_mark`` that is not ``None``.
-            msg_ids: ``None`` (every message), or distinct ids; never empty.
-
-        Returns:
-            How many messages' mark sets changed.
-        """
-
-    @abstractmethod
-    async def _update_compressed_summary(self, summary: str) -> None:
-        """Store ``summary`` (checked; ``""`` removes it); the base then caches it."""
-
-    @abstractmethod
-    async def _size(self) -> int:
-        """Return the number of messages in the session."""
-
-    @abstractmethod
-    async def _get_memory(
-        self, mark: str | None, exclude_mark: str | None, limit: int | None, with_summary: bool
-    ) -> tuple[list[Msg], str | None]:
-        """Read messages as :meth:`get_memory` says, without the summary message.
-
-        Args:
-            mark: Only messages carrying it, when not ``None``.
-            exclude_mark: Only messages not carrying it, when not ``None``.
-            limit: Only the newest ``limit`` of the result, when not ``None``.
-            with_summary: Whether to read the session's summary too.
-
-        Returns:
-            The messages, oldest first, as a fresh list the base may insert
-            into; and, when ``with_summary`` is true, the stored summary
-            (``""`` or ``None`` for none). ``None`` when it was not read. The
-            base caches the summary and puts its message first.
-        """
-
-    @abstractmethod
-    async def _export_state(self) -> tuple[StateContent, str]:
-        """Return every message as ``(msg.to_dict(), marks)``, in order, and the summary.
-
-        The base builds the exchange format from them and caches the summary.
-        """
-
-    @abstractmethod
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
-        """Replace the session's messages, marks and summary with these, atomically.
-
-        Args:
-            content: Each message with its distinct marks; checked by the
-                base, ids distinct, sizes within ``max_message_bytes``.
-            summary: The summary to store; ``""`` for none.
-        """
-
-    @abstractmethod
-    async def _version(self) -> int:
-        """Return the session's version, ``0`` when it has none (see :meth:`version`)."""
-
-    @abstractmethod
-    async def _list_sessions(
-        self, all_users: bool, limit: int, after: SessionKey | None
-    ) -> list[SessionInfo]:
-        """Return up to ``limit`` sessions in the listing order, those after ``after`` only.
-
-        Args:
-            all_users: Every user's sessions, or only this memory's user's.
-            limit: The most to return (the base asks one more than a page).
-            after: Only sessions after this key in the listing order (see
-                :func:`memmark.core.sessions.after`); ``None`` from the start.
-
-        Returns:
-            The sessions, sorted by :func:`memmark.core.sessions.listing_order`.
-        """
-
-    @abstractmethod
-    async def _delete_session(self) -> bool:
-        """Remove the session and its listing atomically; return whether it existed."""
 
     # -- helpers for implementations -----------------------------------------
 

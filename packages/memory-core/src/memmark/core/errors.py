@@ -46,3 +46,35 @@ class MissingDependencyError(MemmarkError, ImportError):
     def __init__(self, module: str, install: str) -> None:
         super().__init__(f"{module!r} is not installed; install it with: pip install '{install}'")
         self.install = install
+
+
+class VersionConflictError(MemmarkError):
+    """A write carried ``expect_version`` and the session had moved on.
+
+    Another writer got there first; nothing of the call (or batch) was
+    written. Read the session again, then decide.
+
+    Attributes:
+        expected: The version the write expected.
+        actual: The session's version when the write reached the store.
+    """
+
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"expect_version: the session is at version {actual}, not {expected}; "
+            "another writer wrote first and nothing was written"
+        )
+
+
+class MessageNotFoundError(MemmarkError, LookupError):
+    """A page cursor (``before=`` / ``after=``) names a message the session does not hold.
+
+    Attributes:
+        msg_id: The id that was not found.
+    """
+
+    def __init__(self, arg: str, msg_id: str) -> None:
+        self.msg_id = msg_id
+        super().__init__(f"{arg}: no message {msg_id!r} in the session")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from itertools import count, islice
+from collections.abc import Iterable, Iterator
+from itertools import count, dropwhile, islice
 from typing import Any
 
+from memmark.core import batch as ops
 from memmark.core import checks
 from memmark.core.base import MemoryBase, StateContent, build_state
-from memmark.core.errors import DuplicateMessageError
+from memmark.core.batch import BatchResult
+from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, VersionConflictError
 from memmark.core.msg import Msg
+from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionKey, follows
 
 # One counter for every in-process session: a session deleted and written
@@ -68,6 +71,8 @@ class InMemoryMemory(MemoryBase):
         self._summary_cache: Msg | None = None
         self._version_now = 0  # 0: never written, or deleted since
         self._updated_at = 0.0
+        self._session_state: str | None = None  # the state slot's JSON text
+        self._batch_ids: set[str] = set()
         # On the instance, not only the base class: size() reads it on every
         # call, and an instance attribute is found first.
         self._closed = False
@@ -313,8 +318,8 @@ class InMemoryMemory(MemoryBase):
         return [(to_dict(msg), marks_of.get(msg_id, [])) for msg_id, msg in self._msgs.items()]
 
     def state_dict(self) -> dict[str, Any]:
-        """Return ``{"content": [[msg_dict, [marks]], ...]}`` (+ the summary when set)."""
-        return build_state(self._content(), self._compressed_summary)
+        """Return ``{"content": [[msg_dict, [marks]], ...]}`` (+ summary and state slot if set)."""
+        return build_state(self._content(), self._compressed_summary, self._session_state)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Replace the memory with ``state``; on error nothing changes.
@@ -328,7 +333,9 @@ class InMemoryMemory(MemoryBase):
         if content is None and summary == self._compressed_summary:
             return  # nothing to store (AgentScope's adapter sets its summary so): no write
         if content is not None:
+            slot = ops.session_state_op(state.get("_session_state"), self.max_message_bytes)
             self._replace(content)
+            self._session_state = slot.text
         self._compressed_summary = summary
         self._written()
 
@@ -343,11 +350,14 @@ class InMemoryMemory(MemoryBase):
                 self._by_mark.setdefault(mark, {})[msg.id] = None
         self._unordered = set()
 
-    async def _export_state(self) -> tuple[StateContent, str]:
-        return self._content(), self._compressed_summary
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
+        return self._content(), self._compressed_summary, self._session_state
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
         self._replace(content)
+        self._session_state = session_state
         self._written()
 
     # -- the session ----------------------------------------------------------
@@ -368,6 +378,8 @@ class InMemoryMemory(MemoryBase):
         existed = self._version_now > 0
         self._replace([])
         self._compressed_summary = ""
+        self._session_state = None
+        self._batch_ids = set()
         self._version_now = 0
         self._updated_at = 0.0
         return existed
@@ -385,3 +397,123 @@ class InMemoryMemory(MemoryBase):
 
     async def _delete_session(self) -> bool:
         return self.forget()
+
+    # -- batches, pages, reads by id, the state slot -------------------------
+
+    async def _apply(
+        self, batch_ops: list[ops.Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        # Every hook below runs to its end without suspending, so the batch
+        # is atomic against other tasks; and nothing in it can fail once the
+        # checks here have passed, so all or nothing needs no undo log.
+        if batch_id is not None and batch_id in self._batch_ids:
+            return BatchResult([], self._version_now, replayed=True)
+        if expect_version is not None and expect_version != self._version_now:
+            raise VersionConflictError(expect_version, self._version_now)
+        stored = self._msgs
+        for op in batch_ops:
+            if isinstance(op, ops.AddOp) and not op.skip_duplicated:
+                taken = [m.id for m in op.msgs if m.id in stored]
+                if taken:
+                    raise DuplicateMessageError(taken)
+        results = [await self._apply_one(op) for op in batch_ops]
+        if batch_id is not None:
+            self._batch_ids.add(batch_id)
+        return BatchResult(results, self._version_now)
+
+    async def _apply_one(self, op: ops.Operation) -> Any:
+        if isinstance(op, ops.AddOp):
+            return await self._add(op.msgs, op.marks, True)  # duplicates checked up front
+        if isinstance(op, ops.UpsertOp):
+            return self._upsert(op.msgs, op.marks)
+        if isinstance(op, ops.DeleteOp):
+            return await self._delete(op.ids)
+        if isinstance(op, ops.DeleteByMarkOp):
+            return await self._delete_by_mark(op.marks)
+        if isinstance(op, ops.ClearOp):
+            return await self._clear()
+        if isinstance(op, ops.UpdateMarksOp):
+            return await self._update_messages_mark(op.new_mark, op.old_mark, op.ids)
+        if isinstance(op, ops.SummaryOp):
+            self._compressed_summary = op.summary
+            return await self._update_compressed_summary(op.summary)
+        if isinstance(op, ops.SessionStateOp):
+            self._written()
+            self._session_state = op.text
+            return None
+        return self._pop()
+
+    def _upsert(self, msgs: list[Msg], marks: list[str]) -> int:
+        self._written()
+        stored = self._msgs
+        replaced: list[str] = []
+        new: dict[str, Msg] = {}
+        for msg in msgs:
+            if msg.id in stored:
+                stored[msg.id] = self.stored_copy(msg)  # a dict keeps a key's place
+                replaced.append(msg.id)
+            else:
+                new[msg.id] = self.stored_copy(msg)
+        stored.update(new)
+        self._seq.update(zip(new, self._counter, strict=False))
+        for mark in marks:
+            self._mark_ids(mark, [*replaced, *new], in_order=not replaced)
+        return len(replaced)
+
+    def _pop(self) -> Msg | None:
+        self._written()
+        if not self._msgs:
+            return None
+        newest = next(reversed(self._msgs))
+        msg = self._msgs[newest]
+        self._drop_msgs([newest])
+        if self._by_mark:
+            self._unmark_ids([newest])
+        return msg
+
+    def _selection(
+        self, mark: str | None, exclude_mark: str | None, backwards: bool
+    ) -> Iterator[str]:
+        """Yield the ids of the selection, newest first when ``backwards``."""
+        source = self._ids_with(mark) if mark is not None else self._msgs
+        ids: Iterator[str] = reversed(source) if backwards else iter(source)
+        if exclude_mark is not None:
+            excluded = self._by_mark.get(exclude_mark, {})
+            ids = (i for i in ids if i not in excluded)
+        return ids
+
+    async def _get_page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> MessagePage:
+        backwards = after is None
+        ids = self._selection(mark, exclude_mark, backwards)
+        cursor, arg = (before, "before") if backwards else (after, "after")
+        if cursor is not None:
+            seq = self._seq
+            at = seq.get(cursor)
+            if at is None:
+                raise MessageNotFoundError(arg, cursor)
+            if backwards:
+                ids = dropwhile(lambda i: seq[i] >= at, ids)
+            else:
+                ids = dropwhile(lambda i: seq[i] <= at, ids)
+        taken = list(islice(ids, limit + 1))
+        has_more = len(taken) > limit
+        del taken[limit:]
+        if backwards:
+            taken.reverse()
+        msgs = self._msgs
+        return MessagePage([msgs[i] for i in taken], has_more, self._version_now)
+
+    async def _get_messages(self, ids: list[str]) -> list[Msg]:
+        msgs, seq = self._msgs, self._seq
+        found = sorted((i for i in ids if i in msgs), key=seq.__getitem__)
+        return [msgs[i] for i in found]
+
+    async def _get_session_state(self) -> str | None:
+        return self._session_state

@@ -42,13 +42,19 @@ ENV_VARIABLE = "MEMMARK_OTEL"
 
 TRACED_OPERATIONS = (
     "add",
+    "upsert",
     "delete",
     "delete_by_mark",
     "clear",
     "update_messages_mark",
     "update_compressed_summary",
+    "pop",
+    "set_session_state",
     "size",
     "get_memory",
+    "get_page",
+    "get_messages",
+    "get_session_state",
     "version",
     "list_sessions",
     "delete_session",
@@ -133,7 +139,7 @@ def _json_bytes(dicts: list[dict[str, Any]]) -> int:
 def _given(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, int]:
     """The attributes known before the call: what a write hands in."""
     try:
-        if name == "add":
+        if name in ("add", "upsert"):
             memories = args[0] if args else kwargs.get("memories")
             msgs = [memories] if isinstance(memories, Msg) else list(memories or [])
             dicts = [m.to_dict() for m in msgs]
@@ -149,10 +155,12 @@ def _given(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str
 
 def _returned(name: str, result: Any) -> int | None:
     """The message count a call's result tells, where it tells one."""
-    if name in {"size", "delete", "delete_by_mark", "update_messages_mark"}:
+    if name in {"size", "delete", "delete_by_mark", "update_messages_mark", "upsert"}:
         return int(result)
-    if name == "get_memory":
+    if name in ("get_memory", "get_messages"):
         return len(result)
+    if name == "get_page":
+        return len(result.messages)
     if name == "export_state":
         return len(result["content"])
     return None

@@ -14,10 +14,12 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from memmark.core.base import MemoryBase, StateContent
+from memmark.core.batch import BatchResult, Operation
 from memmark.core.checks import session_ids
 from memmark.core.errors import MissingDependencyError
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
+from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionKey, select
 
 ENTRY_POINT_GROUP = "memmark.backends"
@@ -363,13 +365,36 @@ class InProcessHandle(MemoryBase):
     ) -> tuple[list[Msg], str | None]:
         return await self._read_store._get_memory(mark, exclude_mark, limit, with_summary)
 
-    async def _export_state(self) -> tuple[StateContent, str]:
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
         return await self._read_store._export_state()
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
         store = self._store
-        await store._import_state(content, summary)
+        await store._import_state(content, summary, session_state)
         store._compressed_summary = summary
+
+    async def _apply(
+        self, ops: list[Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        return await self._store._apply(ops, expect_version, batch_id)
+
+    async def _get_page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> MessagePage:
+        return await self._read_store._get_page(limit, before, after, mark, exclude_mark)
+
+    async def _get_messages(self, ids: list[str]) -> list[Msg]:
+        return await self._read_store._get_messages(ids)
+
+    async def _get_session_state(self) -> str | None:
+        return await self._read_store._get_session_state()
 
     async def _version(self) -> int:
         return await self._read_store._version()
