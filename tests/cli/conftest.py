@@ -162,6 +162,8 @@ async def seed(store: Store, user: str, sessions: int, size: int) -> dict[str, l
             await memory.add(batch, marks=marks or None)
         if s % 2 == 0:
             await memory.update_compressed_summary(f"summary of {name}")
+        if s % 3 == 0:
+            await memory.set_session_state({"turn": s, "tools": ["search"], "name": "ñ"})
         await memory.close()
         made[name] = ids
     return made

@@ -62,9 +62,11 @@ async def test_copy_resumes_remarks_and_restores_the_summary(
 ) -> None:
     ids = (await seed(redis_store, user, 1, 100))["s0"]
     source = await exported(redis_store, user, "s0")
-    # A copy cut short: the first 40 messages there, one with other marks, no summary.
+    # A copy cut short: the first 40 messages there, one with other marks, no
+    # summary and another state.
+    assert source["_session_state"]["turn"] == 0
     dst = pg_store.memory(user, "s0")
-    await dst.import_state({"content": source["content"][:40]})
+    await dst.import_state({"content": source["content"][:40], "_session_state": {"turn": -1}})
     await dst.update_messages_mark("elsewhere", None, [ids[3]])
     await dst.close()
 

@@ -148,7 +148,10 @@ def show(
         summary = state.get("_compressed_summary", "")
         if as_json:
             ids = {"user_id": user_id, "session_id": session_id}
-            out.out(dump_line({**ids, "summary": summary}), end="")
+            head: dict[str, Any] = {**ids, "summary": summary}
+            if "_session_state" in state:
+                head["state"] = state["_session_state"]
+            out.out(dump_line(head), end="")
             for data, m in rows:
                 out.out(dump_line({**ids, "msg": data, "marks": m}), end="")
             return

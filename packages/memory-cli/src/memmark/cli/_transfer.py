@@ -1,17 +1,17 @@
 """Moving sessions: the JSON Lines format, and bringing a destination up to a source.
 
 Export, import and copy share one step, :func:`sync_session`: given a
-session's messages with their marks (in order) and its summary, it reads the
-destination session's ids and marks, adds only the missing messages (in
-source order, consecutive messages with the same marks in one ``add``),
-re-marks the messages whose marks differ, and stores the summary when it
-differs. Run twice, the second run writes nothing; interrupted, a run again
-goes on where the first stopped, since every ``add`` is atomic and
-idempotent by id.
+session's messages with their marks (in order), its summary and its state
+slot, it reads the destination session's ids and marks, adds only the
+missing messages (in source order, consecutive messages with the same marks
+in one ``add``), re-marks the messages whose marks differ, and stores the
+summary and the state slot when they differ. Run twice, the second run
+writes nothing; interrupted, a run again goes on where the first stopped,
+since every ``add`` is atomic and idempotent by id.
 
 The file format, one JSON object per line, each session's lines together::
 
-    {"user_id": "u", "session_id": "s", "summary": "…"}            # first, "" for none
+    {"user_id": "u", "session_id": "s", "summary": "…", "state": {…}}  # first; "state" when set
     {"user_id": "u", "session_id": "s", "msg": {…Msg.to_dict()…}, "marks": ["hint"]}
 """
 
@@ -41,12 +41,15 @@ class SessionData:
         session_id: The session.
         items: The messages, oldest first, each with its marks.
         summary: The summary (``""`` for none); ``None`` when the source did not say.
+        state: The session state slot (``None`` for none); read with the
+            summary, so it counts only when ``summary`` is not ``None``.
     """
 
     user_id: str
     session_id: str
     items: list[Item] = field(default_factory=list)
     summary: str | None = None
+    state: dict[str, Any] | None = None
 
 
 @dataclass
@@ -57,22 +60,25 @@ class SyncResult:
         added: Messages added.
         remarked: Messages whose marks were changed.
         summary: Whether the summary was stored.
+        state: Whether the session state slot was stored.
     """
 
     added: int = 0
     remarked: int = 0
     summary: bool = False
+    state: bool = False
 
     @property
     def wrote(self) -> bool:
         """Whether anything was written."""
-        return bool(self.added or self.remarked or self.summary)
+        return bool(self.added or self.remarked or self.summary or self.state)
 
 
 def session_of(user_id: str, session_id: str, state: dict[str, Any]) -> SessionData:
     """Return the session an ``export_state()`` holds."""
     items = [(data, list(marks)) for data, marks in state["content"]]
-    return SessionData(user_id, session_id, items, state.get("_compressed_summary", ""))
+    summary = state.get("_compressed_summary", "")
+    return SessionData(user_id, session_id, items, summary, state.get("_session_state"))
 
 
 def _groups(items: list[Item]) -> Iterator[tuple[list[str], list[Item]]]:
@@ -134,6 +140,9 @@ async def sync_session(
     if source.summary is not None and source.summary != state.get("_compressed_summary", ""):
         await dst.update_compressed_summary(source.summary)
         result.summary = True
+    if source.summary is not None and source.state != state.get("_session_state"):
+        await dst.set_session_state(source.state)
+        result.state = True
     return result
 
 
@@ -148,7 +157,10 @@ def dump_line(line: dict[str, Any]) -> str:
 def session_lines(session: SessionData) -> Iterator[str]:
     """Yield a session's lines: its summary line, then one line per message."""
     ids = {"user_id": session.user_id, "session_id": session.session_id}
-    yield dump_line({**ids, "summary": session.summary or ""})
+    head: dict[str, Any] = {**ids, "summary": session.summary or ""}
+    if session.state is not None:
+        head["state"] = session.state
+    yield dump_line(head)
     for data, marks in session.items:
         yield dump_line({**ids, "msg": data, "marks": marks})
 
@@ -176,6 +188,8 @@ def _parse(text: str, number: int) -> dict[str, Any]:
             raise bad("'marks': expected a list of strings")
     elif not isinstance(line.get("summary"), str):
         raise bad("expected a 'msg' or a 'summary' line")
+    elif not isinstance(line.get("state", {}), dict):
+        raise bad("'state': expected a JSON object")
     return line
 
 
@@ -204,6 +218,7 @@ def read_sessions(lines: Iterable[str]) -> Iterator[SessionData]:
             current.items.append((line["msg"], line.get("marks", [])))
         else:
             current.summary = line["summary"]
+            current.state = line.get("state")
     if current is not None:
         yield current
 
