@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from memmark.core import checks, values
 from memmark.core.errors import DuplicateMessageError, MessageTooLargeError
@@ -273,6 +273,21 @@ def check_batch_id(batch_id: object) -> str | None:
 
 # -- the batch ---------------------------------------------------------------
 
+_MessagesOp = TypeVar("_MessagesOp", AddOp, UpsertOp)
+
+
+def _own(op: _MessagesOp | None) -> _MessagesOp | None:
+    """Return ``op`` holding copies of its messages, checked as they are now.
+
+    A batch applies its messages when it commits, not when they are
+    recorded; without copies, a message the caller changes in between
+    would be stored as changed, past the checks.
+    """
+    if op is None:
+        return None
+    copies = [m.copy() for m in op.msgs]
+    return replace(op, msgs=copies)
+
 
 class Batch:
     """Writes recorded now and applied later as one unit, by :meth:`commit`.
@@ -315,13 +330,13 @@ class Batch:
     ) -> Batch:
         """Record an ``add`` (see :meth:`MemoryBase.add <memmark.core.MemoryBase.add>`)."""
         max_bytes = self._memory.max_message_bytes
-        return self._record(add_op(memories, marks, skip_duplicated, max_bytes))
+        return self._record(_own(add_op(memories, marks, skip_duplicated, max_bytes)))
 
     def upsert(
         self, memories: Msg | list[Msg] | None, marks: str | list[str] | None = None
     ) -> Batch:
         """Record an ``upsert`` (see :meth:`MemoryBase.upsert <memmark.core.MemoryBase.upsert>`)."""
-        return self._record(upsert_op(memories, marks, self._memory.max_message_bytes), 0)
+        return self._record(_own(upsert_op(memories, marks, self._memory.max_message_bytes)), 0)
 
     def delete(self, msg_ids: str | Iterable[str]) -> Batch:
         """Record a ``delete``."""
@@ -367,13 +382,17 @@ class Batch:
                 session is at another version; nothing was written.
             DuplicateMessageError: An ``add`` with ``skip_duplicated=False``
                 met an id taken; nothing was written.
-            RuntimeError: The batch was committed already.
+            RuntimeError: The batch was committed already. (A commit that
+                raised may be called again: with a ``batch_id``, a batch whose
+                first commit reached the store only replays.)
         """
         if self._committed:
             raise RuntimeError("this batch was committed; make another with memory.batch()")
-        self._committed = True
         ops: list[Operation] = [e for e in self._entries if type(e) is not tuple]
         applied = await self._memory._run_batch(ops, self._expect_version, self._batch_id)
+        # Only now: a commit that raised (a lost connection, a conflict) may
+        # be tried again, and with a batch_id it still applies at most once.
+        self._committed = True
         if applied.replayed:
             self.result = applied
             return applied
