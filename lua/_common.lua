@@ -152,6 +152,9 @@ local RUN_BYTES = 4194304
 -- command (an emulator) takes every session as light.
 local WEIGHED = 8192
 local heavy_session
+-- The budget of a call that must do all its work in one run (a batch's
+-- operations): it never weighs the session, whose pages it would not cut.
+local UNBOUNDED = 2147483647
 local function heavy()
   if heavy_session == nil then
     if redis.call('ZCARD', ORDER) > WEIGHED then
@@ -254,7 +257,7 @@ end
 -- first): their ids, seqs and payloads, and the cursor to run on from
 -- (false when there is nothing more).
 local function page_after(cursor, budget)
-  if heavy() then return heavy_page_after(cursor, budget) end
+  if budget < UNBOUNDED and heavy() then return heavy_page_after(cursor, budget) end
   local page = redis.call('ZRANGEBYSCORE', IDS, cursor == '' and '-inf' or '(' .. cursor,
     '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
   local ids, seqs, payloads = {}, {}, {}

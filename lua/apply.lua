@@ -26,9 +26,8 @@
 -- way through a script leaves the writes before it in place.
 -- Python side: apply() in memmark/redis/_protocol.py.
 local batch_id, expected = ARGV[2], ARGV[3]
--- Each call of the shared operations does all its work (no budget), so a
--- batch is one run whatever it holds.
-local UNBOUNDED = 2147483647
+-- Each call of the shared operations gets the budget UNBOUNDED: it does
+-- all its work, so a batch is one run whatever it holds.
 
 local at = 4
 local function next_argument()

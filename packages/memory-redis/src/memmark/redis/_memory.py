@@ -61,7 +61,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
-    round trip. The session lives in seven keys under one hash tag, so the
+    round trip. The session lives in nine keys under one hash tag, so the
     scripts also run on Redis Cluster. ``list_sessions`` is the exception:
     it ``SCAN``s the keyspace (every primary of a cluster), which costs
     O(keys in the database); it is meant for administration, not requests.
