@@ -219,3 +219,34 @@ async def test_a_staged_import_carries_the_state_slot(
     assert len(exported["content"]) == 5
     await memory.import_state({"content": []})  # a state without a slot removes it
     assert await memory.get_session_state() is None
+
+
+# -- expiry without a TTL ------------------------------------------------------------
+#
+# Without a TTL a run skips the nine PERSIST when the version key has no
+# expiry; the two runs that may leave expiries apart must not.
+
+
+async def _expiries(client: Any, memory: RedisMemory) -> set[int]:
+    return {await client.pttl(key) for key in memory.keys if await client.exists(key)}
+
+
+async def test_a_staged_import_leaves_no_staging_expiry_behind(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_memory, "IMPORT_BUDGET", 2)
+    memory = make(client)
+    await memory.add(msg("before", "b"), marks="m")
+    state = {"content": [[msg(f"c{i}", f"c{i}").to_dict(), ["m"]] for i in range(5)]}
+    await memory.import_state(state)
+    assert await _expiries(client, memory) == {-1}  # not the staging keys' hour
+
+
+async def test_a_first_version_beside_older_keys_with_a_ttl_persists_them(client: Any) -> None:
+    with_ttl = make(client, key_ttl=600)
+    await with_ttl.add(msg("old", "o"), marks="m")
+    # As a session written before versions existed: no version key.
+    await client.delete(with_ttl.keys.version)
+    without = make(client)
+    await without.update_compressed_summary("s")
+    assert await _expiries(client, without) == {-1}
