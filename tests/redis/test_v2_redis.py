@@ -199,6 +199,34 @@ async def test_the_cache_follows_batches_here_and_in_another_process(client: Any
     assert contents(await here.get_memory()) == ["s", "A"]
 
 
+async def test_own_batches_move_the_cached_snapshot_on(client: Any) -> None:
+    cache = MessageCache()
+    here = make(client, message_cache=cache)
+    truth = make(client, message_cache=False)
+    await here.add([msg(f"m{i}", f"m{i}") for i in range(6)], marks="old")
+    await here.update_messages_mark("tool", msg_ids=["m1", "m4"])
+    batches = [
+        lambda b: b.add(msg("user", "u1")).add(msg("hint", "h1"), marks="hint"),
+        lambda b: b.delete_by_mark("hint").upsert(msg("M2", "m2"), marks=["x", "tool"]),
+        lambda b: b.upsert([msg("new", "n1"), msg("M0", "m0")]).pop().delete(["m3", "nope"]),
+        lambda b: b.update_messages_mark("y", "tool").update_messages_mark(None, msg_ids=["m5"]),
+        lambda b: b.update_compressed_summary("s").set_session_state({"k": 1}),
+        lambda b: b.clear().add(msg("again", "a1"), marks="z").pop().add(msg("last", "l1")),
+    ]
+    for build in batches:
+        await here.get_memory()  # held at the version the batch starts from
+        result = await build(here.batch()).commit()
+        held = cache.get(here._cache_key)
+        assert held is not None and held.version == result.version  # moved on, not dropped
+        for mark in (None, "old", "tool", "x", "y", "z", "hint"):
+            # Contents tell the messages apart (an upsert changes them); the
+            # summary message's id is drawn per read, so ids are not compared.
+            mine = contents(await here.get_memory(mark=mark))
+            assert mine == contents(await truth.get_memory(mark=mark)), mark
+        excluded = await here.get_memory(exclude_mark="old")
+        assert contents(excluded) == contents(await truth.get_memory(exclude_mark="old"))
+
+
 # -- the state slot ------------------------------------------------------------------
 
 
