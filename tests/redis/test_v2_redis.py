@@ -217,7 +217,8 @@ async def test_own_batches_move_the_cached_snapshot_on(client: Any) -> None:
         await here.get_memory()  # held at the version the batch starts from
         result = await build(here.batch()).commit()
         held = cache.get(here._cache_key)
-        assert held is not None and held.version == result.version  # moved on, not dropped
+        assert held is not None  # moved on, not dropped
+        assert held.version == result.version
         for mark in (None, "old", "tool", "x", "y", "z", "hint"):
             # Contents tell the messages apart (an upsert changes them); the
             # summary message's id is drawn per read, so ids are not compared.
