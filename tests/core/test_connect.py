@@ -59,6 +59,7 @@ def test_a_known_scheme_whose_backend_is_missing_names_the_install_line(
     import memmark.core.urls as module
 
     monkeypatch.setattr(module, "openers", lambda: {"memory": module.open_in_process})
+    monkeypatch.setattr(module, "_found", {})
     with pytest.raises(MissingDependencyError, match=r"pip install 'memmark-sql\[postgres\]'"):
         connect("postgresql+asyncpg://db/x")
     with pytest.raises(MissingDependencyError, match="pip install 'memmark-redis'"):
@@ -101,3 +102,20 @@ async def test_closing_a_handle_leaves_the_shared_store_open() -> None:
     await first.close()
     again = connect("memory://close-test", user_id="u", session_id="s")
     assert [m.content for m in await again.get_memory()] == ["kept"]
+
+
+def test_connect_reads_the_entry_points_once_per_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    import memmark.core.urls as module
+
+    scans: list[int] = []
+    real = module.openers
+
+    def counted() -> dict[str, Any]:
+        scans.append(1)
+        return real()
+
+    monkeypatch.setattr(module, "openers", counted)
+    monkeypatch.setattr(module, "_found", {})
+    for _ in range(3):
+        connect("memory://once", user_id="u", session_id="s")
+    assert len(scans) == 1

@@ -130,6 +130,21 @@ def openers() -> dict[str, Opener]:
     return found
 
 
+# The openers found so far. Reading the entry points walks every installed
+# distribution's metadata (tens of ms in a large environment), too much for a
+# server that connects per request; a scheme not found yet is looked up again,
+# so a backend installed while the process runs is still found.
+_found: dict[str, Opener] = {}
+
+
+def _opener_for(scheme: str) -> Opener | None:
+    opener = _found.get(scheme)
+    if opener is None:
+        _found.update(openers())
+        opener = _found.get(scheme)
+    return opener
+
+
 def connect(
     url: str,
     *,
@@ -160,7 +175,7 @@ def connect(
         ValueError: ``url`` is malformed or names a scheme no backend serves.
     """
     scheme = url_scheme(url)
-    opener = openers().get(scheme)
+    opener = _opener_for(scheme)
     if opener is None:
         install = _INSTALL_LINES.get(scheme)
         if install is not None:
