@@ -393,6 +393,8 @@ class Connector:
                 await session.rollback()
             return
         if session.in_transaction():
+            if join:
+                await _begin_sqlite(await session.connection())
             # The caller's own work is pending: undo only ours on failure.
             async with session.begin_nested():
                 yield await session.connection()
@@ -463,6 +465,23 @@ class Connector:
                 # back-off waits.
                 if not await retries.after_failure(write, failed):
                     raise failed
+
+
+async def _begin_sqlite(conn: AsyncConnection) -> None:
+    """Make SQLite's transaction real before a savepoint that must not commit.
+
+    pysqlite (under aiosqlite) sends no ``BEGIN`` until the first write, so a
+    transaction the caller opened may not have begun in SQLite yet; a
+    ``SAVEPOINT`` then begins one itself, and its ``RELEASE`` commits it,
+    the caller's rollback notwithstanding. An explicit ``BEGIN`` first keeps
+    the savepoint inside the caller's transaction (an engine set up as
+    SQLAlchemy's SQLite notes advise has begun already: nothing is sent).
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+        await conn.exec_driver_sql("BEGIN")
 
 
 def _on_core_driver(work: TextWork[_T]) -> Work[_T]:
