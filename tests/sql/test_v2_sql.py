@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 
 from memmark.core import DuplicateMessageError, Msg, VersionConflictError
 from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
-from memmark.sql._batch import Plan, apply, plan_batch
-from memmark.sql._memory import _accept
+from memmark.sql._batch import Plan, accept_any, apply, plan_batch
 from memmark.sql._statements import Statements
 from tests.backends import drop_tables, id_params, server_url, table_prefix
 from tests.sql.test_pg_stale_statistics import Counter
@@ -93,7 +92,7 @@ async def test_an_error_at_the_last_statement_leaves_nothing(
         [e for e in batch._entries if type(e) is not tuple],
         Plan(memory._sid, dict(memory._link.bump_params), None, "failing"),
         None if memory._pg else await memory._max_packet(),
-        _accept,
+        accept_any,
     )
 
     async def refused(conn: AsyncConnection, statements: Statements) -> None:

@@ -269,7 +269,13 @@ class Connector:
     # -- running work ---------------------------------------------------------------
 
     async def run(
-        self, work: Work[_T], *, write: bool, single: bool = False, join: bool = False
+        self,
+        work: Work[_T],
+        *,
+        write: bool,
+        single: bool = False,
+        join: bool = False,
+        once: bool = False,
     ) -> _T:
         """Run ``work`` in one transaction (or one autocommit statement when ``single``).
 
@@ -280,10 +286,13 @@ class Connector:
             join: In a transaction the caller opened on its session, run in
                 a savepoint and leave the commit (or the rollback) to the
                 caller, instead of committing the session.
+            once: ``work`` must not run again after a lost connection (it
+                may have committed, and running it twice would not give the
+                same end state); a deadlock, rolled back, still runs it again.
         """
         if self._finish_first:
-            return await _finish_on_cancel(self._run_now(work, write, single, join))
-        return await self._run_now(work, write, single, join)
+            return await _finish_on_cancel(self._run_now(work, write, single, join, once))
+        return await self._run_now(work, write, single, join, once)
 
     async def run_text(self, work: TextWork[_T], *, write: bool, tx: bool) -> _T:
         """Run PostgreSQL text ``work`` on asyncpg (engine) or in the session.
@@ -297,7 +306,9 @@ class Connector:
             return await self.run_raw(work, write=write, tx=tx)
         return await self.run(_on_core_driver(work), write=write, single=not tx)
 
-    async def _run_now(self, work: Work[_T], write: bool, single: bool, join: bool = False) -> _T:
+    async def _run_now(
+        self, work: Work[_T], write: bool, single: bool, join: bool = False, once: bool = False
+    ) -> _T:
         session = self.session
         if session is not None:
             async with _session_lock(session):
@@ -316,7 +327,8 @@ class Connector:
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
                     # fresh one.
-                    if exc.connection_invalidated and retries.after_lost_connection():
+                    lost = exc.connection_invalidated and not once
+                    if lost and retries.after_lost_connection():
                         continue
                     if not await retries.after_failure(write, exc.orig):
                         raise
