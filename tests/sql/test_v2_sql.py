@@ -20,6 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from memmark.core import DuplicateMessageError, Msg, VersionConflictError
+from memmark.core.cache import MessageCache
 from memmark.sql import AsyncSQLAlchemyMemory, make_metadata
 from memmark.sql._batch import Plan, accept_any, apply, plan_batch
 from memmark.sql._statements import Statements
@@ -253,3 +254,41 @@ async def test_a_page_near_the_end_of_a_long_session_reads_a_page_of_rows(
     # Each 500 were added evens first: the odd ones older than m1900 end at m1499.
     assert _ids(page.messages) == [f"m{n}" for n in range(1401, 1500, 2)]
     assert page.has_more
+
+
+@ALL
+async def test_the_message_cache_follows_batches_upserts_and_pops(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    cache = MessageCache()
+    cached = AsyncSQLAlchemyMemory(engine, "s", "u", table_prefix=prefix, message_cache=cache)
+    plain = AsyncSQLAlchemyMemory(engine, "s", "u", table_prefix=prefix, message_cache=False)
+
+    async def same() -> None:
+        for args in ((None, None), ("reply", None), (None, "seen"), ("seen", "reply")):
+            ours = await cached.get_memory(*args, prepend_summary=False)
+            stored = await plain.get_memory(*args, prepend_summary=False)
+            assert [(m.id, m.content) for m in ours] == [(m.id, m.content) for m in stored], args
+
+    await cached.add([_msg("a"), _msg("b")], marks="reply")
+    await cached.get_memory()  # held from here on
+    assert len(cache) == 1
+    for n in range(3):
+        await _turn(cached, n)
+        await same()
+        assert len(cache) == 1  # applied to the snapshot, not dropped
+    assert await cached.upsert([_msg("a", "changed"), _msg("c")], marks="seen") == 1
+    await same()
+    popped = await cached.pop()
+    assert popped is not None
+    assert popped.id == "c"
+    await same()
+    await cached.batch().pop().pop().upsert(_msg("b", "again")).clear().add(_msg("d")).commit()
+    await same()
+    assert len(cache) == 1
+    # A replayed batch changes nothing, and a write by another handle is seen.
+    await cached.batch(batch_id="x").add(_msg("e")).commit()
+    await cached.batch(batch_id="x").add(_msg("f")).commit()
+    await plain.upsert(_msg("d", "from elsewhere"))
+    await same()
+    assert _ids(await cached.get_memory(prepend_summary=False)) == ["d", "e"]
