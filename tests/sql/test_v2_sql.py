@@ -292,3 +292,14 @@ async def test_the_message_cache_follows_batches_upserts_and_pops(
     await plain.upsert(_msg("d", "from elsewhere"))
     await same()
     assert _ids(await cached.get_memory(prepend_summary=False)) == ["d", "e"]
+
+
+@pytest.mark.parametrize("backend", id_params("postgres"))
+async def test_a_batch_id_with_nul_is_refused_on_postgresql_before_any_write(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    memory = AsyncSQLAlchemyMemory(engine, "s", "u", table_prefix=prefix)
+    with pytest.raises(ValueError, match="NUL"):
+        await memory.batch(batch_id="turn\x00 1").set_session_state({"a": 1}).commit()
+    assert await memory.version() == 0
+    assert await memory.get_session_state() is None

@@ -61,6 +61,8 @@ class BatchHooks:
         plan = Plan(self._sid, dict(self._link.bump_params), expect_version, batch_id)
         max_packet = None if self._pg else await self._max_packet()
         check = check_no_nul if self._pg else accept_any
+        if batch_id is not None:
+            check([batch_id], "batch_id")  # kept as raw text beside its digest
         plan_batch(batch_ops, plan, max_packet, check)
         held = self._take_cached()
         try:
