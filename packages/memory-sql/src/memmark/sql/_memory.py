@@ -9,7 +9,7 @@ databases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -20,6 +20,8 @@ from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
 from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
+from memmark.sql._batch import check_no_nul
+from memmark.sql._batch_hooks import BatchHooks
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
@@ -29,16 +31,7 @@ from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
 from memmark.sql._statements import ReadKey
 
 
-def _check_no_nul(values: Iterable[str], arg: str) -> None:
-    for value in values:
-        if "\x00" in value:
-            raise ValueError(
-                f"{arg}: PostgreSQL text cannot hold NUL (\\x00), so it cannot be in an id "
-                f"or a mark here (got {value!r:.60})"
-            )
-
-
-class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
+class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=open_memory):
     r"""Messages and marks of one ``(user_id, session_id)`` in a SQL database.
 
     Works on PostgreSQL (asyncpg), SQLite (aiosqlite, file or ``:memory:``
@@ -103,8 +96,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         )
         self._pg = self._link.postgres
         if self._pg:
-            _check_no_nul([user_id], "user_id")
-            _check_no_nul([session_id], "session_id")
+            check_no_nul([user_id], "user_id")
+            check_no_nul([session_id], "session_id")
         self.table_prefix = table_prefix
         self._cache = chosen_cache(message_cache)
         self._cache_key = (*self._link.cache_scope, self._sid)
@@ -129,8 +122,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             batch.msg_ids.append(msg.id)
             batch.bodies.append(dumps(msg.to_dict()))
         if self._pg:
-            _check_no_nul(batch.msg_ids, "memories")
-            _check_no_nul(marks, "marks")
+            check_no_nul(batch.msg_ids, "memories")
+            check_no_nul(marks, "marks")
             held = self._take_cached()
             # One chunk is one statement, atomic on its own, except that a
             # refused duplicate must undo it: then, and for several chunks,
@@ -199,7 +192,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     ) -> int:
         """Re-mark messages: at most two statements per chunk of ids."""
         if self._pg and new_mark is not None:
-            _check_no_nul([new_mark], "new_mark")
+            check_no_nul([new_mark], "new_mark")
         mids = None if msg_ids is None else [id_digest(i) for i in msg_ids]
         work = partial(
             ops.update_marks, sid=self._sid, new_mark=new_mark, old_mark=old_mark, mids=mids
@@ -390,18 +383,20 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
 
     # -- state ------------------------------------------------------------------
 
-    async def _export_state(self) -> tuple[StateContent, str]:
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
         """Read the whole session in one statement, so one consistent snapshot."""
         rows = await self._link.run(partial(ops.export, sid=self._sid), write=False, single=True)
         statements = self._link.statements
         assert statements is not None  # the call made them
         return ops.decode_export(rows, statements.json_decoded)
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
-        """Replace the session with ``content`` and ``summary`` in one transaction."""
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
+        """Replace the session's messages, marks, summary and state in one transaction."""
         if self._pg:
-            _check_no_nul((m.id for m, _ in content), "state")
-            _check_no_nul((k for _, marks in content for k in marks), "state")
+            check_no_nul((m.id for m, _ in content), "state")
+            check_no_nul((k for _, marks in content for k in marks), "state")
         sid = self._sid
         rows: list[dict[str, Any]] = []
         marks_of: dict[bytes, list[tuple[bytes, str]]] = {}
@@ -416,7 +411,16 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             bodies = [row["msg"] for row in rows]
             sizes = row_sizes(max_packet, [m.id for m, _ in content], bodies, "state")
             check_text_fits(max_packet, summary_row["summary"], "state['_compressed_summary']")
-        work = partial(ops.replace, rows=rows, marks=marks_of, summary_row=summary_row, sizes=sizes)
+            if session_state is not None:
+                check_text_fits(max_packet, session_state, "state['_session_state']")
+        work = partial(
+            ops.replace,
+            rows=rows,
+            marks=marks_of,
+            summary_row=summary_row,
+            sizes=sizes,
+            state=session_state,
+        )
         self._take_cached()  # an import replaces everything: read it afresh
         await self._link.run_write(work)
 
