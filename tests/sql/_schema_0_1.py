@@ -6,12 +6,23 @@ types themselves have not changed since).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import sqlalchemy as sa
 
-from memmark.sql._schema import _TABLE_ARGS, Digest, JSONText, RawText, Seq, Tables
+from memmark.sql._schema import _TABLE_ARGS, Digest, JSONText, RawText, Seq
 
 
-def make_tables_0_1(prefix: str) -> Tables:
+class OldTables(NamedTuple):
+    """The tables of an earlier release (no table of batch ids)."""
+
+    metadata: sa.MetaData
+    session: sa.Table
+    message: sa.Table
+    mark: sa.Table
+
+
+def make_tables_0_1(prefix: str) -> OldTables:
     """Release 0.1's tables for ``prefix``."""
     md = sa.MetaData()
     session = sa.Table(
@@ -47,4 +58,4 @@ def make_tables_0_1(prefix: str) -> Tables:
         **_TABLE_ARGS,
     )
     sa.Index(f"{prefix}mark_seq", mark.c.seq).ddl_if(dialect="postgresql")
-    return Tables(md, session, message, mark)
+    return OldTables(md, session, message, mark)

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory
 from memmark.sql._codec import dumps
-from memmark.sql._schema import Tables, id_digest, pair_digest
+from memmark.sql._schema import id_digest, pair_digest
 from tests.backends import sql_engine
-from tests.sql._schema_0_1 import make_tables_0_1
+from tests.sql._schema_0_1 import OldTables, make_tables_0_1
 
 
 async def write_as_0_1(
-    engine: AsyncEngine, old: Tables, session_id: str, msgs: list[Msg], summary: str | None
+    engine: AsyncEngine, old: OldTables, session_id: str, msgs: list[Msg], summary: str | None
 ) -> None:
     """Store a session as release 0.1 did: messages, the first one marked, a row for a summary."""
     sid = pair_digest("u", session_id)

@@ -268,17 +268,22 @@ class Connector:
 
     # -- running work ---------------------------------------------------------------
 
-    async def run(self, work: Work[_T], *, write: bool, single: bool = False) -> _T:
+    async def run(
+        self, work: Work[_T], *, write: bool, single: bool = False, join: bool = False
+    ) -> _T:
         """Run ``work`` in one transaction (or one autocommit statement when ``single``).
 
         Args:
             work: Given a connection and the statements.
             write: Whether ``work`` writes (commit it; retry a deadlock).
             single: ``work`` runs exactly one statement, atomic on its own.
+            join: In a transaction the caller opened on its session, run in
+                a savepoint and leave the commit (or the rollback) to the
+                caller, instead of committing the session.
         """
         if self._finish_first:
-            return await _finish_on_cancel(self._run_now(work, write, single))
-        return await self._run_now(work, write, single)
+            return await _finish_on_cancel(self._run_now(work, write, single, join))
+        return await self._run_now(work, write, single, join)
 
     async def run_text(self, work: TextWork[_T], *, write: bool, tx: bool) -> _T:
         """Run PostgreSQL text ``work`` on asyncpg (engine) or in the session.
@@ -292,11 +297,11 @@ class Connector:
             return await self.run_raw(work, write=write, tx=tx)
         return await self.run(_on_core_driver(work), write=write, single=not tx)
 
-    async def _run_now(self, work: Work[_T], write: bool, single: bool) -> _T:
+    async def _run_now(self, work: Work[_T], write: bool, single: bool, join: bool = False) -> _T:
         session = self.session
         if session is not None:
             async with _session_lock(session):
-                return await self._run_on_session(session, work, write, single)
+                return await self._run_on_session(session, work, write, join)
         engine = self.engine
         assert engine is not None
         async with self._state.lock or contextlib.nullcontext():
@@ -317,7 +322,7 @@ class Connector:
                         raise
 
     async def _run_on_session(
-        self, session: AsyncSession, work: Work[_T], write: bool, single: bool
+        self, session: AsyncSession, work: Work[_T], write: bool, join: bool
     ) -> _T:
         statements = self.statements or await self.ready()
         retries = Retries()
@@ -327,7 +332,7 @@ class Connector:
             # transaction, the caller's work went with it: raised.
             began = not session.in_transaction()
             try:
-                async with self._session_tx(session, write) as conn:
+                async with self._session_tx(session, write, join) as conn:
                     return await work(conn, statements)
             except DBAPIError as exc:
                 if not began or not await retries.after_failure(write, exc.orig):
@@ -370,7 +375,9 @@ class Connector:
 
     @staticmethod
     @contextlib.asynccontextmanager
-    async def _session_tx(session: AsyncSession, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _session_tx(
+        session: AsyncSession, write: bool, join: bool
+    ) -> AsyncIterator[AsyncConnection]:
         if not write:
             if session.in_transaction():
                 yield await session.connection()
@@ -389,7 +396,8 @@ class Connector:
             # The caller's own work is pending: undo only ours on failure.
             async with session.begin_nested():
                 yield await session.connection()
-            await session.commit()
+            if not join:
+                await session.commit()
             return
         try:
             yield await session.connection()

@@ -16,17 +16,27 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
+from memmark.core.batch import BatchResult, Operation
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
+from memmark.core.errors import MessageNotFoundError
+from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionKey, select
 from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
+from memmark.sql._batch import Plan, Replayed, plan_batch, read_by_ids, read_page, read_state
+from memmark.sql._batch import apply as apply_batch
+from memmark.sql._batch_statements import PageKey
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._open import open_memory
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
-from memmark.sql._statements import ReadKey
+from memmark.sql._statements import MAX_IN, ReadKey
+
+
+def _accept(values: Iterable[str], arg: str) -> None:
+    """Accept every id and mark: the database holds any text (not PostgreSQL, see below)."""
 
 
 def _check_no_nul(values: Iterable[str], arg: str) -> None:
@@ -390,15 +400,17 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
 
     # -- state ------------------------------------------------------------------
 
-    async def _export_state(self) -> tuple[StateContent, str]:
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
         """Read the whole session in one statement, so one consistent snapshot."""
         rows = await self._link.run(partial(ops.export, sid=self._sid), write=False, single=True)
         statements = self._link.statements
         assert statements is not None  # the call made them
         return ops.decode_export(rows, statements.json_decoded)
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
-        """Replace the session with ``content`` and ``summary`` in one transaction."""
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
+        """Replace the session's messages, marks, summary and state in one transaction."""
         if self._pg:
             _check_no_nul((m.id for m, _ in content), "state")
             _check_no_nul((k for _, marks in content for k in marks), "state")
@@ -416,9 +428,96 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             bodies = [row["msg"] for row in rows]
             sizes = row_sizes(max_packet, [m.id for m, _ in content], bodies, "state")
             check_text_fits(max_packet, summary_row["summary"], "state['_compressed_summary']")
-        work = partial(ops.replace, rows=rows, marks=marks_of, summary_row=summary_row, sizes=sizes)
+            if session_state is not None:
+                check_text_fits(max_packet, session_state, "state['_session_state']")
+        work = partial(
+            ops.replace,
+            rows=rows,
+            marks=marks_of,
+            summary_row=summary_row,
+            sizes=sizes,
+            state=session_state,
+        )
         self._take_cached()  # an import replaces everything: read it afresh
         await self._link.run_write(work)
+
+    # -- contract v2: batches, pages, reads by id, the state slot -------------------
+
+    async def _apply(
+        self, batch_ops: list[Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        """Apply the batch in one transaction (see :mod:`memmark.sql._batch`).
+
+        On a caller's session inside its own transaction the batch joins it
+        (in a savepoint) and leaves the commit to the caller.
+        """
+        plan = Plan(self._sid, dict(self._link.bump_params), expect_version, batch_id)
+        max_packet = None if self._pg else await self._max_packet()
+        check = _check_no_nul if self._pg else _accept
+        plan_batch(batch_ops, plan, max_packet, check)
+        held = self._take_cached()
+        try:
+            results, version = await self._link.run(
+                partial(apply_batch, plan=plan), write=True, join=True
+            )
+        except Replayed as replay:
+            return BatchResult([], replay.version, replayed=True)
+        if held is not None and self._cache is not None and version == held.version + 1:
+            snapshot = held
+            for effect, result in zip(plan.effects, results, strict=True):
+                snapshot = effect(snapshot, version, result)
+            self._cache.put(self._cache_key, snapshot)
+        return BatchResult(results, version)
+
+    async def _get_page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> MessagePage:
+        """Read one page, the cursor's place and the version in one statement."""
+        cursor, arg = (before, "before") if after is None else (after, "after")
+        params: dict[str, Any] = {"sid": self._sid, "lim": limit + 1}
+        if cursor is not None:
+            params["cur"] = id_digest(cursor)
+        if mark is not None:
+            params["mk"] = id_digest(mark)
+        if exclude_mark is not None:
+            params["xmk"] = id_digest(exclude_mark)
+        key = PageKey(mark is not None, exclude_mark is not None, cursor and arg)
+        work = partial(read_page, key=key, params=params)
+        rows = await self._link.run(work, write=False, single=True)
+        version, found = 0, False
+        page: list[tuple[int, str]] = []
+        for kind, seq, body in rows:
+            if kind == 0:
+                version = int(seq)
+            elif kind == 1:
+                found = True
+            else:
+                page.append((int(seq), body))
+        if cursor is not None and not found:
+            raise MessageNotFoundError(arg, cursor)
+        backwards = after is None
+        page.sort(reverse=backwards)  # the walk's order: the extra row is the last
+        has_more = len(page) > limit
+        del page[limit:]
+        if backwards:
+            page.reverse()
+        return MessagePage(to_msgs(loads_many([body for _, body in page])), has_more, version)
+
+    async def _get_messages(self, ids: list[str]) -> list[Msg]:
+        """Read the stored messages among ``ids`` (one statement up to 5,000 ids)."""
+        work = partial(read_by_ids, sid=self._sid, mids=[id_digest(i) for i in ids])
+        rows = sorted(await self._link.run(work, write=False, single=len(ids) <= MAX_IN))
+        return to_msgs(loads_many([body for _, body in rows]))
+
+    async def _get_session_state(self) -> str | None:
+        """Read the state slot's text from the session row."""
+        work = partial(read_state, sid=self._sid)
+        return await self._link.run(work, write=False, single=True)
 
     # -- lifetime ---------------------------------------------------------------
 

@@ -1,5 +1,10 @@
 """Bring tables made by an earlier release up to this one's schema.
 
+Release 0.2's tables lack the session state slot (the session table's
+``state`` column, NULL for "unset", which every row of 0.2 is) and the table
+of applied batch ids (made empty by ``create_all``, as no batch ran before):
+the first call on an engine adds both, and nothing needs a backfill.
+
 Release 0.1's session table had no ``version``, ``updated_at`` or ``uid``
 (and no indexes on them), and held a row only for a session with a summary
 (on MariaDB, for every session written). The first call on an engine adds
@@ -26,10 +31,15 @@ from memmark.sql._schema import SESSION_COLUMNS, Tables, id_digest
 
 # Rows backfilled per statement.
 _BATCH = 1_000
+# The columns of release 0.2 that 0.1 lacks: a row of 0.1 gets them by backfill.
+_BACKFILLED = frozenset({"version", "updated_at", "uid"})
 
 
 def upgrade(conn: Connection, tables: Tables, now_sql: str, now_us_sql: str) -> None:
     """Add the session table's missing columns and indexes, and backfill them.
+
+    Missing tables (the batch ids of 0.2's tables) were made by the caller's
+    ``create_all`` just before.
 
     Args:
         conn: A connection in a transaction (DDL commits by itself on MariaDB).
@@ -47,7 +57,9 @@ def upgrade(conn: Connection, tables: Tables, now_sql: str, now_us_sql: str) -> 
     for index in ses.indexes:
         if index.name not in indexes:
             index.create(conn, checkfirst=True)
-    if missing:
+    # Only the columns of 0.2 (version, updated_at, uid) need values from the
+    # rows; the state slot of an existing session is NULL: unset.
+    if any(name in _BACKFILLED for name in missing):
         _backfill(conn, ses, now_sql, now_us_sql)
 
 

@@ -315,22 +315,28 @@ async def replace(
     marks: MarksOf,
     summary_row: dict[str, Any],
     sizes: list[int],
+    state: str | None = None,
 ) -> None:
-    """Replace the session with the message ``rows``, their ``marks`` and the summary.
+    """Replace the session with the message ``rows``, their ``marks``, the summary and state.
 
     ``sizes``: the rows' bytes where the server limits a statement (see :class:`Batch`).
+    ``state``: the state slot's JSON text, ``None`` to unset it.
     """
     sid = summary_row["sid"]
     await clear(conn, statements, sid)
     inserted = await insert_returning(conn, statements, rows, sizes)
     await insert_marks(conn, statements, sid, inserted, marks)
     await conn.execute(statements.upsert_summary, summary_row)
+    if state is None:
+        await conn.execute(statements.v2.unset_state, {"b_sid": sid})
+    else:
+        await conn.execute(statements.v2.set_state, {"b_sid": sid, "b_state": state})
 
 
 async def delete_session(
     conn: AsyncConnection, statements: Statements, sid: bytes, session: Mapping[str, Any]
 ) -> bool:
-    """Delete the session's row, messages and marks; return whether there were any.
+    """Delete the session's row, messages, marks and batch ids; return whether there were any.
 
     The row goes first: it is the session's lock (see ``Statements.bump``),
     so a write under way commits before, and is deleted with the rest. Where
@@ -344,6 +350,7 @@ async def delete_session(
     row = (await conn.execute(statements.delete_session_row, {"sid": sid})).first()
     messages = (await conn.execute(statements.clear_messages, {"sid": sid})).rowcount
     await conn.execute(statements.clear_marks, {"sid": sid})
+    await conn.execute(statements.v2.forget, {"sid": sid})
     if made:
         row = None  # the row was this call's own
     if row is not None and row[0] is not None:
@@ -472,19 +479,24 @@ async def export(conn: AsyncConnection, statements: Statements, sid: bytes) -> l
 
 def decode_export(
     rows: list[Any], json_decoded: bool
-) -> tuple[list[tuple[dict[str, Any], list[str]]], str]:
-    """Every message as (its ``to_dict()``, its marks), in order, and the summary."""
+) -> tuple[list[tuple[dict[str, Any], list[str]]], str, str | None]:
+    """Every message as (its ``to_dict()``, its marks), in order, the summary and the state.
+
+    The state slot's JSON text is in the session row's ``mark`` column (seq 0).
+    """
     rows.sort(key=itemgetter(0))
     content: list[tuple[dict[str, Any], list[str]]] = []
     summary = ""
+    state: str | None = None
     last_seq = None
     for seq, body, mark in rows:
         if seq == 0:
             summary = decode(body, json_decoded)
+            state = mark
             continue
         if seq != last_seq:
             last_seq = seq
             content.append((Msg.from_dict(decode(body, json_decoded)).to_dict(), []))
         if mark is not None:
             content[-1][1].append(mark)
-    return content, summary
+    return content, summary, state

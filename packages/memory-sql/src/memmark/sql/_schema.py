@@ -76,7 +76,7 @@ _TABLE_ARGS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Tables:
-    """The three tables of one prefix.
+    """The four tables of one prefix.
 
     Attributes:
         metadata: The ``MetaData`` holding them (give it to Alembic).
@@ -84,16 +84,19 @@ class Tables:
             version and last write.
         message: One row per message, ordered by ``seq``.
         mark: One row per (message, mark).
+        batch: One row per batch id a session applied (kept until the
+            session is deleted), so a batch sent again applies once.
     """
 
     metadata: sa.MetaData
     session: sa.Table
     message: sa.Table
     mark: sa.Table
+    batch: sa.Table
 
 
 def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
-    """Return new tables named ``{prefix}session``, ``{prefix}message``, ``{prefix}mark``.
+    """Return new tables named ``{prefix}session``, ``message``, ``mark`` and ``batch``.
 
     Args:
         prefix: Put before every table and index name.
@@ -123,6 +126,9 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         # sha256 of user_id: a user's sessions by index (raw text cannot be
         # indexed on MariaDB). Nullable only for rows an upgrade backfills.
         sa.Column("uid", Digest, nullable=True),
+        # The session state slot: a JSON document as the core encoded it,
+        # NULL when unset. Kept by clear, removed with the row.
+        sa.Column("state", JSONText(), nullable=True),
         sa.Index(f"{prefix}session_uid_updated", "uid", "updated_at"),
         sa.Index(f"{prefix}session_updated", "updated_at"),
         **_TABLE_ARGS,
@@ -153,16 +159,29 @@ def make_tables(prefix: str = DEFAULT_PREFIX) -> Tables:
         sa.Index(f"{prefix}mark_sid_mk_seq", "sid", "mk", "seq"),
         **_TABLE_ARGS,
     )
+    batch = sa.Table(
+        f"{prefix}batch",
+        md,
+        sa.Column("sid", Digest, primary_key=True),
+        sa.Column("bid", Digest, primary_key=True),  # sha256 of the batch id
+        sa.Column("batch_id", RawText, nullable=False),
+        # When it was applied, in seconds since the epoch by the database clock.
+        sa.Column("applied_at", sa.Double, nullable=False, server_default="0"),
+        **_TABLE_ARGS,
+    )
     # PostgreSQL deletes a message's marks by its seq through this index, the
     # only one a "seq = ANY(array)" can use: whatever the statistics say, the
     # planner cannot pick a scan of the session that tests every row against
     # the whole array (see memmark.sql._postgres).
     sa.Index(f"{prefix}mark_seq", mark.c.seq).ddl_if(dialect="postgresql")
-    return Tables(md, session, message, mark)
+    return Tables(md, session, message, mark, batch)
 
 
-SESSION_COLUMNS = ("version", "updated_at", "uid")
-"""The session table's columns that tables made by release 0.1 lack (added on upgrade)."""
+SESSION_COLUMNS = ("version", "updated_at", "uid", "state")
+"""The session table's columns that tables of earlier releases lack (added on upgrade).
+
+Release 0.1 lacks all of them; release 0.2 only ``state``.
+"""
 
 
 def make_metadata(prefix: str = DEFAULT_PREFIX) -> sa.MetaData:

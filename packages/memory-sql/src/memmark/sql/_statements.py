@@ -178,13 +178,14 @@ class Statements:
         )
         self._reads: dict[ReadKey, sa.Executable] = {}
         # One statement, so the export is one consistent snapshot: the summary
-        # (seq 0), then each message once per mark (or once, unmarked).
+        # and the state slot's text (seq 0), then each message once per mark
+        # (or once, unmarked).
         marks_of, mark_column = self._marks_of_messages()
         self.export: sa.Executable = sa.union_all(
             sa.select(
                 sa.literal_column("0", sa.BigInteger).label("seq"),
                 ses.c.summary.label("body"),
-                sa.null().label("mark"),
+                sa.cast(ses.c.state, sa.Text()).label("mark"),
             ).where(ses.c.sid == SID),
             sa.select(msg.c.seq, msg.c.msg, mark_column)
             .select_from(marks_of)
@@ -205,6 +206,10 @@ class Statements:
             .select_from(marks_of)
             .where(msg.c.sid == SID),
         )
+        # Batches, pages, reads by id, the state slot.
+        from memmark.sql._batch_statements import BatchStatements  # it builds on this module
+
+        self.v2 = BatchStatements(self)
 
     # -- what each dialect decides ------------------------------------------------
 
