@@ -9,21 +9,25 @@
 --   KEYS[5] mark index  (:k) zset    all scores 0, member = encoded mark .. seq16 .. payload
 --   KEYS[6] version     (:v) string  a counter every write run moves on by one
 --   KEYS[7] updated     (:u) string  the server's time of the last write run, in microseconds
+--   KEYS[8] state       (:j) string  the session state slot: a JSON document, as the client encoded it
+--   KEYS[9] batches     (:b) set     the ids of the batches applied to the session (see apply)
 -- A payload is msgpack (see memmark/redis/_codec.py); an encoded mark is
 -- "<byte length>:<mark>", and a marks blob is a message's encoded marks joined.
 -- ARGV[1] of every script is the keys' TTL in milliseconds; "0": no expiry.
 local unpack = unpack or table.unpack
 local SUMMARY, ORDER, IDS, MARKS, MARK_INDEX = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local VERSION, UPDATED = KEYS[6], KEYS[7]
+local VERSION, UPDATED, STATE, BATCHES = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local SESSION_KEY_COUNT = 9
 local TTL = tonumber(ARGV[1])
 
--- Every call leaves all seven keys with the same expiry, so a session can
--- never be half expired (a stray mark index pointing at messages gone).
+-- Every call leaves all the session's keys with the same expiry, so a
+-- session can never be half expired (a stray mark index pointing at
+-- messages gone, a state slot or batch ids outliving their messages).
 local function slide_expiry()
   if TTL > 0 then
-    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], TTL) end
+    for i = 1, SESSION_KEY_COUNT do redis.call('PEXPIRE', KEYS[i], TTL) end
   else
-    for i = 1, 7 do redis.call('PERSIST', KEYS[i]) end
+    for i = 1, SESSION_KEY_COUNT do redis.call('PERSIST', KEYS[i]) end
   end
 end
 
@@ -110,6 +114,15 @@ local function split_marks(blob)
   return encoded
 end
 
+-- Whether a marks blob holds the encoded mark (compared mark by mark: a
+-- substring search would find "3:abc" inside "6:x3:abc").
+local function blob_carries(blob, encoded)
+  for _, carried in ipairs(split_marks(blob)) do
+    if carried == encoded then return true end
+  end
+  return false
+end
+
 -- Remove every mark index entry of the message at seq16 carrying `blob`.
 local function unindex(blob, seq16)
   for _, encoded in ipairs(split_marks(blob)) do remove_index_entry(encoded, seq16) end
@@ -175,6 +188,29 @@ local function marks_of(ids)
     for j = 1, #slice do blobs[#blobs + 1] = slice[j] end
   end
   return blobs
+end
+
+-- The scores of `members` in the sorted set `key` (false for a member not
+-- in it), read in slices under Lua's unpack limit: one command per slice.
+local function scores_of(key, members)
+  local count = #members
+  if count <= 4000 then
+    if count == 0 then return {} end
+    return redis.call('ZMSCORE', key, unpack(members))
+  end
+  local scores = {}
+  for i = 1, count, 4000 do
+    local slice = redis.call('ZMSCORE', key, unpack(members, i, math.min(i + 3999, count)))
+    for j = 1, #slice do scores[#scores + 1] = slice[j] end
+  end
+  return scores
+end
+
+-- The arguments ARGV[first..last] as a list.
+local function argv_list(first, last)
+  local list = {}
+  for i = first, last do list[#list + 1] = ARGV[i] end
+  return list
 end
 
 -- Store the summary; "" removes it.

@@ -15,16 +15,16 @@ local mark_count = tonumber(ARGV[3])
 local first = 4 + mark_count
 local count = #ARGV - first + 1
 if mode ~= 'check' then count = count / 2 end
+local ids = argv_list(first, first + count - 1)
 
 -- One ZMSCORE for every id of the run: a command per id costs the server
--- more than the lookups themselves. (A run holds at most 2,000 ids, well
--- under unpack's limit.)
-local stored = redis.call('ZMSCORE', IDS, unpack(ARGV, first, first + count - 1))
+-- more than the lookups themselves.
+local stored = scores_of(IDS, ids)
 
 if mode ~= 'skip' then
   local taken = {}
   for n = 1, count do
-    if stored[n] then taken[#taken + 1] = ARGV[first + n - 1] end
+    if stored[n] then taken[#taken + 1] = ids[n] end
   end
   if #taken > 0 or mode == 'check' then
     slide_expiry()
@@ -34,22 +34,7 @@ end
 
 local encoded_marks = {}
 for i = 1, mark_count do encoded_marks[i] = encode_mark(ARGV[3 + i]) end
-local blob = table.concat(encoded_marks)
-
--- The order comes from Redis: one past the newest stored message.
-local newest = redis.call('ZRANGE', IDS, -1, -1, 'WITHSCORES')
-local seq = tonumber(newest[2] or '0')
-
-local batch, seen = new_batch(), {}
-for n = 1, count do
-  local id = ARGV[first + n - 1]
-  if not stored[n] and not seen[id] then
-    seen[id] = true
-    seq = seq + 1
-    add_to_batch(batch, seq, id, ARGV[first + count + n - 1], blob, encoded_marks)
-  end
-end
-write_batch(batch, ORDER, IDS, MARKS, MARK_INDEX)
+add_messages(ids, argv_list(first + count, #ARGV), encoded_marks, stored)
 local version = bump_version()
 slide_expiry()
 return {version, {}}

@@ -79,12 +79,15 @@ async def test_a_session_uses_only_its_fixed_keys(client: Any) -> None:
     await memory.add([msg(f"n{i}") for i in range(50)])
     await memory.update_compressed_summary("s")
     await memory.update_messages_mark("c", old_mark="a")
+    await memory.batch(batch_id="turn-1").set_session_state({"step": 1}).commit()
     keys = {
         k if isinstance(k, bytes) else k.encode()
         async for k in client.scan_iter(match=f"{client.test_prefix}*")
     }
     assert keys == set(memory.keys)
-    assert len(keys) == 7  # the five of the messages, the version and the last write's time
+    # The five of the messages, the version, the last write's time, the
+    # state slot and the applied batch ids.
+    assert len(keys) == 9
 
 
 async def test_hostile_ids_hold_apart_on_the_server(client: Any) -> None:
@@ -167,6 +170,8 @@ async def test_ttl_slides_on_reads_and_writes_and_lapses(redis_url: str) -> None
         memory = make(client, key_ttl=5)
         await memory.add(msg("a"), marks="m")
         await memory.update_compressed_summary("sum")
+        # The state slot and the batch ids expire with the rest.
+        await memory.batch(batch_id="b1").set_session_state({"n": 1}).commit()
         ttls = await _pttls(client, memory)
         assert all(4000 < t <= 5000 for t in ttls), ttls
         for call in (
@@ -177,6 +182,12 @@ async def test_ttl_slides_on_reads_and_writes_and_lapses(redis_url: str) -> None
             lambda: memory.delete(["nope"]),
             lambda: memory.update_messages_mark("n"),
             memory.export_state,
+            lambda: memory.get_page(limit=1),
+            lambda: memory.get_messages(["a", "b"]),
+            memory.get_session_state,
+            lambda: memory.upsert(msg("c")),
+            memory.pop,
+            lambda: memory.batch(batch_id="b1").clear().commit(),  # a replay slides too
         ):
             for key in memory.keys:  # as if most of the TTL had passed
                 await client.pexpire(key, 100)
@@ -199,13 +210,14 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
     memory = make(client)
     await memory.add(msg("a"), marks="m")
     await memory.update_compressed_summary("s")
-    assert await _pttls(client, memory) == [-1] * 7
+    await memory.batch(batch_id="b1").set_session_state({"n": 1}).commit()
+    assert await _pttls(client, memory) == [-1] * 9
     memory.key_ttl = 60
     await memory.size()
     assert all(59_000 < t <= 60_000 for t in await _pttls(client, memory))
     memory.key_ttl = None  # no TTL: the next call makes every key persistent again
     await memory.get_memory()
-    assert await _pttls(client, memory) == [-1] * 7
+    assert await _pttls(client, memory) == [-1] * 9
     with pytest.raises(ValueError, match="key_ttl"):
         memory.key_ttl = 0
     with pytest.raises(TypeError, match="key_ttl"):
@@ -231,8 +243,8 @@ async def test_key_ttl_at_its_largest_is_taken_by_the_server(client: Any) -> Non
     memory = make(client, key_ttl=MAX_KEY_TTL)
     await memory.add(msg("a"), marks="m")
     ttls = await _pttls(client, memory)
-    assert ttls[0] == -2  # no summary set: no key
-    assert all(MAX_KEY_TTL * 1000 - 60_000 < t <= MAX_KEY_TTL * 1000 for t in ttls[1:])
+    assert ttls[0] == ttls[7] == ttls[8] == -2  # no summary, state or batch id: no key
+    assert all(MAX_KEY_TTL * 1000 - 60_000 < t <= MAX_KEY_TTL * 1000 for t in ttls[1:7])
 
 
 # -- scripts ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from memmark.core import Msg
 from memmark.redis import RedisMemory, _protocol
 from memmark.redis._protocol import Scripts, SessionScripts, load_scripts
-from memmark.redis._scripts import PRELUDE, lua_dir, scripts
+from memmark.redis._scripts import PRELUDE, SHARED_PREFIX, lua_dir, scripts
 from tests.backends import BY_ID, drop_keys, key_prefix
 
 LUA = Path(__file__).resolve().parents[2] / "lua"
@@ -27,7 +27,7 @@ LUA = Path(__file__).resolve().parents[2] / "lua"
 
 def test_the_scripts_are_read_from_the_repository_folder() -> None:
     assert lua_dir() == LUA
-    on_disk = {path.stem for path in LUA.glob("*.lua") if path.name != PRELUDE}
+    on_disk = {path.stem for path in LUA.glob("*.lua") if not path.name.startswith(SHARED_PREFIX)}
     assert set(scripts()) == on_disk
     assert set(Scripts._fields) == on_disk
     assert load_scripts().add is scripts()["add"]
@@ -63,12 +63,13 @@ def test_each_script_has_one_method_and_a_header_naming_it(name: str) -> None:
     assert f"-- Python side: {name}() in memmark/redis/_protocol.py." in header
 
 
-def test_every_script_carries_the_prelude() -> None:
+def test_every_script_carries_the_prelude_then_the_shared_operations() -> None:
     prelude = (LUA / PRELUDE).read_bytes()
+    shared = prelude + (LUA / "_ops.lua").read_bytes()
     for name, script in scripts().items():
         assert script.name == name
-        assert script.source.startswith(prelude)
-        assert script.source.endswith((LUA / f"{name}.lua").read_bytes())
+        assert script.source.startswith(shared)
+        assert script.source == shared + (LUA / f"{name}.lua").read_bytes()
 
 
 # -- the stored format ----------------------------------------------------------------
@@ -102,7 +103,7 @@ def _prefix(client: Any) -> str:
 def _keys(prefix: str, user: str, session: str) -> dict[str, bytes]:
     raw = b"%d:%s%s" % (len(user.encode()), user.encode(), session.encode())
     base = prefix.encode() + b"{" + base64.urlsafe_b64encode(raw) + b"}"
-    return {name: base + b":" + name.encode() for name in "soixkvu"}
+    return {name: base + b":" + name.encode() for name in "soixkvujb"}
 
 
 def _payload(msg_id: str, content: str, invocation_id: str | None = None) -> bytes:
@@ -182,3 +183,7 @@ async def test_what_is_written_is_the_stored_format(client: Any) -> None:
         assert stored == await by_hand.zrange(want[name], 0, -1, withscores=True), name
     assert await client.hgetall(keys["x"]) == await by_hand.hgetall(want["x"])
     await by_hand.aclose()
+    # The state slot is the compact JSON text the core encodes, as UTF-8.
+    assert await client.get(keys["j"]) is None
+    await memory.set_session_state({"step": 2, "\u00e9": [1]})
+    assert await client.get(keys["j"]) == '{"step":2,"\u00e9":[1]}'.encode()

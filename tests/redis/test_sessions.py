@@ -81,6 +81,7 @@ async def test_delete_session_removes_every_key(client: Any) -> None:
     memory = make(client)
     await memory.add([msg("a", "1"), msg("b", "2")], marks=["m", "n"])
     await memory.update_compressed_summary("summary")
+    await memory.batch(batch_id="b").set_session_state({"kept": False}).commit()
     assert await keys_under(client, client.test_prefix) == set(memory.keys)
     other = make(client, "u", "other")
     await other.add(msg("kept"))

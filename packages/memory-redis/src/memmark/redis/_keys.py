@@ -1,4 +1,4 @@
-"""Where a session lives: its seven keys, all under one Redis Cluster hash tag.
+"""Where a session lives: its nine keys, all under one Redis Cluster hash tag.
 
 Every key is ``<key_prefix>{<tag>}<suffix>``. The suffix bytes are part of
 the stored format (sessions written before must still be found), so they
@@ -30,6 +30,12 @@ written before versions existed, until their next write)."""
 UPDATED_SUFFIX = b":u"
 """A string: the server's time of the session's last write run, in
 microseconds (what a listing of sessions sorts by; absent like the version)."""
+STATE_SUFFIX = b":j"
+"""A string: the session state slot, the JSON text the client encoded
+(absent while unset)."""
+BATCHES_SUFFIX = b":b"
+"""A set: the ids of the batches applied to the session, so that a batch
+sent again applies nothing (absent until a batch with an id)."""
 STAGING_SUFFIX = b":t"
 """Put, with a random token, after a key's own suffix to name its staging copy."""
 
@@ -44,6 +50,8 @@ class SessionKeys(NamedTuple):
     mark_index: bytes
     version: bytes
     updated: bytes
+    state: bytes
+    batches: bytes
 
 
 def session_tag(user_id: str, session_id: str) -> bytes:
@@ -69,7 +77,7 @@ def hash_tag(key: bytes) -> bytes:
 
 
 def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
-    """Return the seven keys of a session (see :class:`SessionKeys` for their order).
+    """Return the nine keys of a session (see :class:`SessionKeys` for their order).
 
     Raises:
         ValueError: ``key_prefix`` holds an empty ``{}``, which would make
@@ -84,6 +92,8 @@ def session_keys(key_prefix: str, user_id: str, session_id: str) -> SessionKeys:
         mark_index=base + MARK_INDEX_SUFFIX,
         version=base + VERSION_SUFFIX,
         updated=base + UPDATED_SUFFIX,
+        state=base + STATE_SUFFIX,
+        batches=base + BATCHES_SUFFIX,
     )
     if len({hash_tag(k) for k in keys}) != 1:
         raise ValueError(

@@ -14,15 +14,20 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from memmark.core import (
+    BatchResult,
     DuplicateMessageError,
+    MessageNotFoundError,
+    MessagePage,
     Msg,
     SessionInfo,
     StateContent,
     StoreBackedMemory,
 )
+from memmark.core.batch import Operation, SessionStateOp, SummaryOp
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
 from memmark.core.urls import OpenedByUrl
+from memmark.redis._batch import batch_result, idempotent, operation_arguments
 from memmark.redis._client import cache_key, make_client, one_source
 from memmark.redis._codec import (
     decode_marks,
@@ -285,7 +290,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         held = self._take_cached()
         version = await self._scripts.summary(encode_text(summary))
         # The cache holds messages and marks, not the summary: they stay.
-        self._advance(held, version, lambda h, v: Snapshot(v, h.messages, h.marks, h.weight, h.ids))
+        self._advance(held, version, _same_messages)
 
     # -- reads ----------------------------------------------------------------
 
@@ -359,6 +364,56 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     async def _version(self) -> int:
         return await self._scripts.version()
 
+    # -- batches, pages, reads by id, the state slot -------------------------
+
+    async def _apply(
+        self, ops: list[Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        held = self._take_cached()
+        reply = await self._scripts.apply(
+            None if batch_id is None else encode_text(batch_id),
+            expect_version,
+            operation_arguments(ops),
+            idempotent(ops, expect_version, batch_id),
+        )
+        if reply.status == 0 and all(isinstance(op, (SummaryOp, SessionStateOp)) for op in ops):
+            # The cache holds messages and marks, not these: they stay.
+            self._advance(held, reply.version, _same_messages)
+        elif reply.status != 0:
+            self._advance(held, reply.version, _same_messages)  # nothing was written
+        # Any other batch leaves the session uncached: the next read refills it.
+        return batch_result(ops, reply, expect_version)
+
+    async def _get_page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> MessagePage:
+        reply = await self._scripts.get_page(
+            limit,
+            None if before is None else encode_text(before),
+            None if after is None else encode_text(after),
+            None if mark is None else encode_text(mark),
+            None if exclude_mark is None else encode_text(exclude_mark),
+        )
+        if not reply.found:
+            if before is not None:
+                raise MessageNotFoundError("before", before)
+            raise MessageNotFoundError("after", after or "")
+        messages = unpack_messages(reply.payloads) if reply.payloads else []
+        return MessagePage(messages, reply.has_more, reply.version)
+
+    async def _get_messages(self, ids: list[str]) -> list[Msg]:
+        payloads = await self._scripts.get_messages([encode_text(msg_id) for msg_id in ids])
+        return unpack_messages(payloads) if payloads else []
+
+    async def _get_session_state(self) -> str | None:
+        state = await self._scripts.session_state()
+        return None if state is None else decode_text(state)
+
     # -- the store's sessions ---------------------------------------------------
 
     async def _list_sessions(
@@ -396,20 +451,23 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
 
     # -- state ----------------------------------------------------------------
 
-    async def _export_state(self) -> tuple[StateContent, str]:
+    async def _export_state(self) -> tuple[StateContent, str, str | None]:
         # A session bigger than one run's budget is read in several runs,
-        # each consistent on its own.
+        # each consistent on its own; the summary and state slot are the first run's.
         reply = await self._scripts.export_state(b"", EXPORT_BUDGET)
         summary = "" if reply.summary is None else decode_text(reply.summary)
+        state = None if reply.state is None else decode_text(reply.state)
         content: StateContent = []
         while True:
             for fields, blob in zip(unpack_fields(reply.payloads), reply.mark_blobs, strict=True):
                 content.append((message_dict(fields), decode_marks(blob)))
             if reply.cursor is None:
-                return content, summary
+                return content, summary, state
             reply = await self._scripts.export_state(reply.cursor, EXPORT_BUDGET)
 
-    async def _import_state(self, content: list[tuple[Msg, list[str]]], summary: str) -> None:
+    async def _import_state(
+        self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None
+    ) -> None:
         self._take_cached()  # an import replaces everything: read it afresh
         # An import bigger than one run is written to staging keys first and
         # swapped in by one final run, so readers never see half of it.
@@ -417,13 +475,14 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             (encode_text(msg.id), pack_message(msg), encode_marks(marks)) for msg, marks in content
         ]
         encoded_summary = encode_text(summary)
+        encoded_state = b"" if session_state is None else encode_text(session_state)
         # Each payload is written once, and again into the index per mark.
         weights = [
             bytes_written(msg_id, payload, len(marks))
             for (msg_id, payload, _), (_, marks) in zip(messages, content, strict=True)
         ]
         if len(messages) <= IMPORT_BUDGET and sum(weights) <= RUN_BYTES:
-            await self._scripts.import_state(b"whole", encoded_summary, 0, messages)
+            await self._scripts.import_state(b"whole", encoded_summary, encoded_state, 0, messages)
             return
         staging = staging_keys(self.keys, secrets.token_hex(8).encode())
         runs = list(cut_runs([m[0] for m in messages], weights, IMPORT_BUDGET))
@@ -431,7 +490,13 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             await self._scripts.import_state(
                 b"commit" if run is runs[-1] else b"stage",
                 encoded_summary,
+                encoded_state,
                 run.start,
                 messages[run.start : run.stop],
                 staging,
             )
+
+
+def _same_messages(held: Snapshot, version: int) -> Snapshot:
+    """The snapshot after a write that changed neither messages nor marks."""
+    return Snapshot(version, held.messages, held.marks, held.weight, held.ids)

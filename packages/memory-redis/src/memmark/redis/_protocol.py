@@ -21,6 +21,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from memmark.redis._codec import index_entry_head
 from memmark.redis._keys import SessionKeys
+from memmark.redis._replies import (
+    ApplyReply,
+    DeleteByMarkReply,
+    ExportReply,
+    GetReply,
+    PageReply,
+    ReadReply,
+    SessionInfoReply,
+    UpdateMarksReply,
+)
 from memmark.redis._scripts import Script, scripts
 
 AddMode = Literal[b"skip", b"refuse", b"check"]
@@ -43,15 +53,19 @@ class Scripts(NamedTuple):
     """Every script of ``lua/``, one field per file, named after it."""
 
     add: Script
+    apply: Script
     clear: Script
     delete: Script
     delete_by_mark: Script
     delete_session: Script
     export_state: Script
     get: Script
+    get_messages: Script
+    get_page: Script
     import_state: Script
     read: Script
     session_info: Script
+    session_state: Script
     size: Script
     summary: Script
     update_marks: Script
@@ -98,67 +112,6 @@ def ttl_argument(seconds: float | None) -> bytes:
     return b"%d" % int(seconds * 1000)
 
 
-class GetReply(NamedTuple):
-    """What one run of ``get`` returns."""
-
-    summary: bytes | None
-    """The summary, when asked for and set."""
-    cursor: bytes | None
-    """Where to run on from for the rest of the read; ``None``: the read is whole."""
-    payloads: list[bytes]
-    """The messages' payloads, oldest first."""
-
-
-class ExportReply(NamedTuple):
-    """What one run of ``export_state`` returns."""
-
-    summary: bytes | None
-    """The summary, when set."""
-    cursor: bytes | None
-    """Where to run on from for the rest; ``None``: nothing more."""
-    payloads: list[bytes]
-    """The messages' payloads, in order."""
-    mark_blobs: list[bytes | None]
-    """Each message's marks blob; ``None`` for a message without marks."""
-
-
-class ReadReply(NamedTuple):
-    """What one run of ``read`` returns."""
-
-    version: int | None
-    """The session's version; ``None`` for a session without one."""
-    summary: bytes | None
-    """The summary, when set."""
-    state: int
-    """0: the held version is current; 1: the whole session follows; 2: nothing follows."""
-    payloads: list[bytes]
-    """With state 1, every message's payload, oldest first."""
-    marks: list[bytes]
-    """With state 1, the marks hash as ``HGETALL`` gives it: id, blob, id, blob..."""
-
-
-class DeleteByMarkReply(NamedTuple):
-    """What one run of ``delete_by_mark`` returns."""
-
-    version: int
-    """The session's version after the run."""
-    removed: int
-    """How many messages the run removed."""
-    more: bool
-    """Whether messages carrying a mark may remain: run again."""
-
-
-class UpdateMarksReply(NamedTuple):
-    """What one run of ``update_marks`` returns."""
-
-    version: int | None
-    """The session's version after the run (``None``: a session without one)."""
-    changed: int
-    """How many messages' mark sets the run changed."""
-    cursor: bytes | None
-    """Where to run on from; ``None``: done."""
-
-
 def server_label(client: Any) -> str:
     """Return the URL of the server ``client`` talks to, its password masked."""
     pool = getattr(client, "connection_pool", None)
@@ -201,16 +154,21 @@ class SessionScripts:
         self._cluster_pending = isinstance(client, aioredis.RedisCluster)
 
     async def _run(
-        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None = None
+        self,
+        script: Script,
+        args: Sequence[Any],
+        keys: Sequence[bytes] | None = None,
+        *,
+        idempotent: bool = True,
     ) -> Any:
         try:
-            return await self._run_once_more_on_a_lost_connection(script, args, keys)
+            return await self._run_once_more_on_a_lost_connection(script, args, keys, idempotent)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # redis-py names host and port at most; the error names the server.
             raise type(exc)(f"{server_label(self.client)}: {exc}") from exc
 
     async def _run_once_more_on_a_lost_connection(
-        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None
+        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None, idempotent: bool
     ) -> Any:
         if self._cluster_pending:
             await self.client.initialize()
@@ -220,10 +178,12 @@ class SessionScripts:
             return await script.run(self.client, keys, args)
         except RedisConnectionError:
             pool = getattr(self.client, "connection_pool", None)
-            if pool is None:
-                raise  # a cluster client re-routes and reconnects on its own
+            if pool is None or not idempotent:
+                # A cluster client re-routes and reconnects on its own; a run
+                # that may have been applied must not be applied twice.
+                raise
             # The client gave up on a connection the server closed (a restart,
-            # a fail-over). Every script is idempotent, so after dropping the
+            # a fail-over). The run is idempotent, so after dropping the
             # pool's idle connections the call runs once more on a new one.
             await pool.disconnect(inuse_connections=False)
             return await script.run(self.client, keys, args)
@@ -256,6 +216,35 @@ class SessionScripts:
         version, taken = await self._run(self._scripts.add, args)
         return version, taken
 
+    async def apply(
+        self,
+        batch_id: bytes | None,
+        expected: int | None,
+        operations: Sequence[bytes],
+        idempotent: bool,
+    ) -> ApplyReply:
+        """Apply a batch of writes, all or nothing, in one run.
+
+        Args:
+            batch_id: The batch's encoded id, or ``None``.
+            expected: The version the session must be at, or ``None``.
+            operations: The operations' arguments, laid out by
+                :func:`memmark.redis._batch.operation_arguments`.
+            idempotent: Whether running the batch twice does what once does
+                (no pop, no expected version, no id), so that a run on a
+                connection lost mid-call may be sent again.
+        """
+        args = [
+            self.ttl,
+            b"" if batch_id is None else batch_id,
+            b"" if expected is None else b"%d" % expected,
+            *operations,
+        ]
+        status, version, results, taken = await self._run(
+            self._scripts.apply, args, idempotent=idempotent
+        )
+        return ApplyReply(status, version, results, taken)
+
     async def clear(self) -> int:
         """Remove every message and mark; the summary stays. Return the new version."""
         version: int = await self._run(self._scripts.clear, (self.ttl,))
@@ -284,10 +273,10 @@ class SessionScripts:
 
     async def export_state(self, cursor: bytes, budget: int) -> ExportReply:
         """Read up to ``budget`` messages after ``cursor`` (``b""`` from the start)."""
-        summary, next_cursor, payloads, blobs = await self._run(
+        summary, state, next_cursor, payloads, blobs = await self._run(
             self._scripts.export_state, (self.ttl, cursor, b"%d" % budget)
         )
-        return ExportReply(summary, next_cursor, payloads, blobs)
+        return ExportReply(summary, state, next_cursor, payloads, blobs)
 
     async def get(
         self,
@@ -326,10 +315,46 @@ class SessionScripts:
             items = [entry[head:] for entry in items]
         return GetReply(summary, next_cursor, items)
 
+    async def get_messages(self, ids: Sequence[bytes]) -> list[bytes]:
+        """Return the payloads of the stored ones among ``ids`` (encoded, distinct), in order."""
+        payloads: list[bytes] = await self._run(self._scripts.get_messages, (self.ttl, *ids))
+        return payloads
+
+    async def get_page(
+        self,
+        limit: int,
+        before: bytes | None,
+        after: bytes | None,
+        mark: bytes | None,
+        exclude: bytes | None,
+    ) -> PageReply:
+        """Read one page of messages and the session's version, at one instant.
+
+        Args:
+            limit: The most messages on the page.
+            before: The encoded id the page ends before (newest first walk).
+            after: The encoded id the page starts after (oldest first walk).
+            mark: Only messages carrying this encoded mark, when given.
+            exclude: Only messages not carrying this encoded mark, when given.
+        """
+        found, version, has_more, payloads = await self._run(
+            self._scripts.get_page,
+            (
+                self.ttl,
+                b"%d" % limit,
+                b"" if before is None else before,
+                b"" if after is None else after,
+                b"" if mark is None else mark,
+                b"" if exclude is None else exclude,
+            ),
+        )
+        return PageReply(found == 1, version, has_more == 1, payloads)
+
     async def import_state(
         self,
         phase: ImportPhase,
         summary: bytes,
+        state: bytes,
         base: int,
         messages: Sequence[tuple[bytes, bytes, bytes]],
         staging: Sequence[bytes] = (),
@@ -342,12 +367,13 @@ class SessionScripts:
                 ``base`` is 0); ``b"commit"`` writes to ``staging`` and swaps
                 it in.
             summary: The encoded summary; ``b""`` for none.
+            state: The state slot's encoded JSON text; ``b""`` for none.
             base: The sequence number of the first message minus one.
             messages: Each message's encoded id, payload and marks blob.
             staging: The staging keys (see :func:`~memmark.redis._keys.staging_keys`)
                 when ``phase`` is not ``b"whole"``.
         """
-        args: list[bytes] = [self.ttl, phase, summary, b"%d" % base]
+        args: list[bytes] = [self.ttl, phase, summary, state, b"%d" % base]
         for column in range(3):  # the ids, then the payloads, then the blobs
             args += [message[column] for message in messages]
         await self._run(self._scripts.import_state, args, (*self.keys, *staging))
@@ -377,6 +403,11 @@ class SessionScripts:
         A listing reads many sessions at once with :func:`session_infos`.
         """
         return (await session_infos(self.client, [self.keys]))[0]
+
+    async def session_state(self) -> bytes | None:
+        """Return the state slot's encoded JSON text, ``None`` when unset."""
+        state: bytes | None = await self._run(self._scripts.session_state, (self.ttl,))
+        return state
 
     async def size(self) -> int:
         """Return the number of messages in the session."""
@@ -422,17 +453,6 @@ class SessionScripts:
         """Return the session's version; 0 for a session without one."""
         version: int = await self._run(self._scripts.version, (self.ttl,))
         return version
-
-
-class SessionInfoReply(NamedTuple):
-    """What one run of ``session_info`` returns."""
-
-    version: int
-    """The session's version; 0 for none."""
-    updated: int
-    """The server's time of its last write, in microseconds; 0 for none."""
-    size: int
-    """How many messages it holds."""
 
 
 async def session_infos(client: Any, sessions: Sequence[SessionKeys]) -> list[SessionInfoReply]:

@@ -12,7 +12,12 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 PRELUDE = "_common.lua"
-"""The file of helpers prepended to every script; not a script of its own."""
+"""The file of helpers prepended first to every script; not a script of its own."""
+
+SHARED_PREFIX = "_"
+"""Files named so are shared code, prepended to every script (the prelude
+first, then the others by name): the helpers, and the operations that a
+write's own script and the batch script both run."""
 
 
 class Script:
@@ -79,15 +84,18 @@ def lua_dir() -> Path:
 
 @cache
 def scripts() -> dict[str, Script]:
-    """Return every script of the folder by name, each with the prelude in front.
+    """Return every script of the folder by name, each with the shared files in front.
 
-    Read from disk once per process. Every ``.lua`` file but the prelude is
-    a script, named after its file.
+    Read from disk once per process. Every ``.lua`` file whose name does not
+    start with :data:`SHARED_PREFIX` is a script, named after its file.
     """
     folder = lua_dir()
-    prelude = (folder / PRELUDE).read_bytes()
+    paths = sorted(folder.glob("*.lua"))
+    shared = [path for path in paths if path.name.startswith(SHARED_PREFIX)]
+    shared.sort(key=lambda path: path.name != PRELUDE)  # the prelude first
+    prelude = b"".join(path.read_bytes() for path in shared)
     return {
         path.stem: Script(path.stem, prelude + path.read_bytes())
-        for path in sorted(folder.glob("*.lua"))
-        if path.name != PRELUDE
+        for path in paths
+        if not path.name.startswith(SHARED_PREFIX)
     }

@@ -24,7 +24,8 @@ except ImportError as missing:  # pragma: no cover - the extra is installed wher
     raise MissingDependencyError(missing.name or "hypothesis", "memmark-core[testing]") from None
 
 from memmark.core.testing._corpus import COLLIDING_PAIRS, HOSTILE_IDS, HOSTILE_IDS_WITHOUT_NUL
-from memmark.core.testing._machine import MemoryMachine, Model, run_state_machine
+from memmark.core.testing._machine import MemoryMachine, run_state_machine
+from memmark.core.testing._model import Model
 from memmark.core.testing._suite import MemoryConformance, MemoryFactory
 
 __all__ = [

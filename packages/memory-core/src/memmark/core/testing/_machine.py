@@ -7,7 +7,6 @@ import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hypothesis import settings as Settings
@@ -20,8 +19,16 @@ from hypothesis.stateful import (
 )
 
 from memmark.core.base import MemoryBase
-from memmark.core.errors import DuplicateMessageError
+from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, VersionConflictError
 from memmark.core.msg import Msg
+from memmark.core.testing._model import (
+    NO_OP_ANSWERS,
+    Model,
+    WriteOp,
+    duplicate_in_batch,
+    is_no_op,
+    record,
+)
 
 Factory = Callable[[str, str], Awaitable[MemoryBase]]
 FactoryContext = Callable[[], AbstractAsyncContextManager[Factory]]
@@ -34,38 +41,30 @@ MARKS = ("hint", "tool", "summary", "x:y")
 ids_st = st.lists(st.sampled_from(IDS), max_size=5)
 mark_st = st.sampled_from(MARKS)
 opt_mark_st = st.none() | mark_st
-
-
-@dataclass
-class Model:
-    """What a session should hold: messages in order, their marks, the summary.
-
-    And what it has shown of its version: the last one (``0`` before any
-    write and after ``delete_session``), every one seen, and whether the
-    session exists (is listed).
-    """
-
-    msgs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    marks: dict[str, set[str]] = field(default_factory=dict)
-    summary: str = ""
-    version: int = 0
-    versions: set[int] = field(default_factory=set)
-    exists: bool = False
-
-    def select(self, old_mark: str | None, ids: list[str] | None) -> list[str]:
-        chosen = [i for i in self.msgs if ids is None or i in ids]
-        return [i for i in chosen if old_mark is None or old_mark in self.marks[i]]
-
-    def read(self, mark: str | None, exclude: str | None, limit: int | None) -> list[str]:
-        out = [
-            i
-            for i in self.msgs
-            if (mark is None or mark in self.marks[i])
-            and (exclude is None or exclude not in self.marks[i])
-        ]
-        if limit is not None:
-            out = out[max(0, len(out) - limit) :] if limit else []
-        return out
+marks_st = st.lists(mark_st, max_size=3)
+# The expect_version a write carries: none, the session's, or a stale one.
+version_st = st.sampled_from([None, "right", "wrong"])
+STATES: tuple[dict[str, Any] | None, ...] = (
+    None,
+    {},
+    {"turn": 1},
+    {"turn": 2, "nested": {"a": [1, "b", None]}},
+    {"edge": 2**63 - 1},
+)
+state_st = st.sampled_from(STATES)
+# Few batch ids, so that a batch id comes back and the batch replays.
+batch_id_st = st.none() | st.sampled_from(("b0", "b1", "b2"))
+write_st: st.SearchStrategy[tuple[Any, ...]] = st.one_of(
+    st.tuples(st.just("add"), ids_st, marks_st, st.booleans()),
+    st.tuples(st.just("upsert"), ids_st, marks_st),
+    st.tuples(st.just("delete"), ids_st),
+    st.tuples(st.just("delete_by_mark"), st.lists(mark_st, min_size=1, max_size=2)),
+    st.tuples(st.just("update"), opt_mark_st, opt_mark_st, st.none() | ids_st),
+    st.tuples(st.just("clear")),
+    st.tuples(st.just("summary"), st.sampled_from(["", "so far", "later"])),
+    st.tuples(st.just("state"), state_st),
+    st.tuples(st.just("pop")),
+)
 
 
 class MemoryMachine(RuleBasedStateMachine):
@@ -119,11 +118,7 @@ class MemoryMachine(RuleBasedStateMachine):
     )
     def add(self, h: int, ids: list[str], marks: list[str], skip: bool) -> None:
         model = self.models[h]
-        msgs = []
-        for msg_id in ids:
-            m = Msg("n", f"{msg_id} #{next(self.counter)}", "user")
-            m.id = msg_id
-            msgs.append(m)
+        msgs = self._msgs(ids)
         duplicated = len(set(ids)) < len(ids) or any(i in model.msgs for i in ids)
         if not skip and duplicated:
             try:
@@ -200,6 +195,8 @@ class MemoryMachine(RuleBasedStateMachine):
             self._check_listing(h, limit)
             assert self._run(self.handles[h].delete_session()) is model.exists
             model.summary = ""
+            model.state = None
+            model.batch_ids = set()
             model.version = 0
             model.exists = False
         else:
@@ -235,6 +232,7 @@ class MemoryMachine(RuleBasedStateMachine):
         target.msgs = dict(source.msgs)
         target.marks = {i: set(m) for i, m in source.marks.items()}
         target.summary = source.summary
+        target.state = source.state
         self._wrote(dst)
 
     @rule(
@@ -256,6 +254,185 @@ class MemoryMachine(RuleBasedStateMachine):
             model.msgs[i] for i in model.read(mark, exclude, limit)
         ]
 
+    # -- contract v2: upsert, pop, the state slot, pages, reads by id, batches -----
+
+    def _msgs(self, ids: list[str]) -> list[Msg]:
+        """Return a new message per id, each with content no other message has."""
+        msgs = []
+        for msg_id in ids:
+            m = Msg("n", f"{msg_id} #{next(self.counter)}", "user")
+            m.id = msg_id
+            msgs.append(m)
+        return msgs
+
+    def _expected_version(self, h: int, mode: str | None, wrong_by: int) -> int | None:
+        """The ``expect_version`` for ``mode``: none, the model's, or a stale one."""
+        if mode is None:
+            return None
+        version = self.models[h].version
+        if mode == "right":
+            return version
+        wrong = version + wrong_by
+        return wrong if wrong_by != 0 and wrong >= 0 else version + 1
+
+    def _conflict(self, h: int, call: Awaitable[Any], expected: int) -> None:
+        """Run ``call``, which carries a stale version: it must raise and write nothing."""
+        try:
+            self._run(call)
+        except VersionConflictError as conflict:
+            raised = conflict
+        else:
+            raise AssertionError(f"a write at stale version {expected} was applied")
+        assert (raised.expected, raised.actual) == (expected, self.models[h].version)
+        self._wrote(h, reached=False)
+
+    def _same(self, got: Any, want: Any) -> None:
+        """Compare a write's answer with the model's (a popped message as its dict)."""
+        if isinstance(got, Msg):
+            got = got.to_dict()
+        assert got == want, f"answered {got!r}, the model says {want!r}"
+
+    @rule(h=st.integers(0, 2), ids=ids_st, marks=marks_st, ev=version_st, by=st.integers(-2, 2))
+    def upsert(self, h: int, ids: list[str], marks: list[str], ev: str | None, by: int) -> None:
+        msgs = self._msgs(ids)
+        expected = self._expected_version(h, ev, by)
+        call = self.handles[h].upsert(msgs, marks or None, expect_version=expected)
+        if ev == "wrong":
+            self._conflict(h, call, expected)  # type: ignore[arg-type]
+            return
+        self._same(self._run(call), self.models[h].apply(("upsert", msgs, marks)))
+        self._wrote(h, reached=bool(msgs))
+
+    @rule(h=st.integers(0, 2), ev=version_st, by=st.integers(-2, 2))
+    def pop(self, h: int, ev: str | None, by: int) -> None:
+        expected = self._expected_version(h, ev, by)
+        call = self.handles[h].pop(expect_version=expected)
+        if ev == "wrong":
+            self._conflict(h, call, expected)  # type: ignore[arg-type]
+            return
+        self._same(self._run(call), self.models[h].apply(("pop",)))
+        self._wrote(h)
+
+    @rule(h=st.integers(0, 2), state=state_st, ev=version_st, by=st.integers(-2, 2))
+    def set_session_state(
+        self, h: int, state: dict[str, Any] | None, ev: str | None, by: int
+    ) -> None:
+        expected = self._expected_version(h, ev, by)
+        call = self.handles[h].set_session_state(state, expect_version=expected)
+        if ev == "wrong":
+            self._conflict(h, call, expected)  # type: ignore[arg-type]
+            return
+        self._run(call)
+        self.models[h].apply(("state", state))
+        self._wrote(h)
+        assert self._run(self.handles[h].get_session_state()) == state
+
+    @rule(
+        h=st.integers(0, 2),
+        limit=st.integers(1, 4),
+        cursor=st.none() | st.sampled_from(IDS),
+        forwards=st.booleans(),
+        mark=opt_mark_st,
+        exclude=opt_mark_st,
+    )
+    def get_page(
+        self,
+        h: int,
+        limit: int,
+        cursor: str | None,
+        forwards: bool,
+        mark: str | None,
+        exclude: str | None,
+    ) -> None:
+        model = self.models[h]
+        before, after = (None, cursor) if forwards else (cursor, None)
+        call = self.handles[h].get_page(
+            limit=limit, before=before, after=after, mark=mark, exclude_mark=exclude
+        )
+        if cursor is not None and cursor not in model.msgs:
+            try:
+                self._run(call)
+            except MessageNotFoundError as missing:
+                raised = missing
+            else:
+                raise AssertionError(f"a page read from unknown cursor {cursor!r}")
+            assert raised.msg_id == cursor
+            return
+        page = self._run(call)
+        ids, has_more = model.page(limit, before, after, mark, exclude)
+        assert [m.to_dict() for m in page.messages] == [model.msgs[i] for i in ids]
+        assert page.has_more is has_more, f"has_more {page.has_more}, the model says {has_more}"
+        assert page.version == model.version
+
+    @rule(h=st.integers(0, 2), ids=ids_st)
+    def get_messages(self, h: int, ids: list[str]) -> None:
+        model = self.models[h]
+        got = self._run(self.handles[h].get_messages(ids))
+        assert [m.to_dict() for m in got] == [model.msgs[i] for i in model.msgs if i in ids]
+
+    @rule(
+        h=st.integers(0, 2),
+        drawn=st.lists(write_st, min_size=1, max_size=5),
+        ev=version_st,
+        by=st.integers(-2, 2),
+        batch_id=batch_id_st,
+    )
+    def batch(
+        self,
+        h: int,
+        drawn: list[tuple[Any, ...]],
+        ev: str | None,
+        by: int,
+        batch_id: str | None,
+    ) -> None:
+        model = self.models[h]
+        writes: list[WriteOp] = []
+        for kind, *args in drawn:
+            if kind in ("add", "upsert"):
+                ids = args[0] if kind == "upsert" or args[2] else list(dict.fromkeys(args[0]))
+                writes.append((kind, self._msgs(ids), *args[1:]))
+            else:
+                writes.append((kind, *args))
+        expected = self._expected_version(h, ev, by)
+        batch = self.handles[h].batch(expect_version=expected, batch_id=batch_id)
+        for write in writes:
+            record(batch, write)
+        sent = [w for w in writes if not is_no_op(w)]
+        early, at_store = duplicate_in_batch(sent, model.msgs)
+        replay = bool(sent) and batch_id in model.batch_ids
+        stale = expected is not None and expected != model.version
+        if early or (at_store and not replay and not stale):
+            try:
+                self._run(batch.commit())
+            except DuplicateMessageError:
+                self._refused(h)
+                return
+            raise AssertionError("a batch applied an add of an id already taken")
+        if stale and not replay:
+            self._conflict(h, batch.commit(), expected)  # type: ignore[arg-type]
+            return
+        result = self._run(batch.commit())
+        assert result.replayed is replay, f"replayed is {result.replayed}, not {replay}"
+        if replay:
+            assert (result.results, result.version) == ([], model.version)
+            self._wrote(h, reached=False)
+            return
+        assert len(result.results) == len(writes)
+        for write, got in zip(writes, result.results, strict=True):
+            self._same(got, NO_OP_ANSWERS[write[0]] if is_no_op(write) else model.apply(write))
+        if sent and batch_id is not None:
+            model.batch_ids.add(batch_id)
+        self._wrote(h, reached=bool(sent))
+        assert result.version == model.version
+
+    def _refused(self, h: int) -> None:
+        """After a refused write: nothing written; whether it counts as a write is the store's."""
+        model = self.models[h]
+        version = self._run(self.handles[h].version())
+        assert version >= model.version
+        if version != model.version:
+            self._wrote(h)
+
     @invariant()
     def size_and_marks_agree(self) -> None:
         for h in (0, 2):
@@ -266,6 +443,8 @@ class MemoryMachine(RuleBasedStateMachine):
             assert [(d["id"], set(marks)) for d, marks in state["content"]] == [
                 (i, model.marks[i]) for i in model.msgs
             ]
+            assert state.get("_compressed_summary", "") == model.summary
+            assert state.get("_session_state") == model.state
 
     def teardown(self) -> None:
         for memory in self.handles:

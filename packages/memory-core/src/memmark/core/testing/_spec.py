@@ -25,6 +25,16 @@ def contents(msgs: list[Msg]) -> list[Any]:
     return [m.content for m in msgs]
 
 
+async def snapshot(memory: MemoryBase) -> tuple[dict[str, Any], int, int]:
+    """Return everything a write could change: the exported session, its size and version."""
+    return await memory.export_state(), await memory.size(), await memory.version()
+
+
+def ids_of(msgs: list[Msg]) -> list[str]:
+    """Return the ids of ``msgs``, in order."""
+    return [m.id for m in msgs]
+
+
 async def marks_by_id(memory: MemoryBase) -> dict[str, set[str]]:
     """Return each message's marks, read through ``export_state``."""
     state = await memory.export_state()

@@ -19,16 +19,30 @@ from memmark.core.testing._corpus import HOSTILE_IDS, HOSTILE_IDS_WITHOUT_NUL
 from memmark.core.testing._machine import run_state_machine
 from memmark.core.testing._spec import MemoryFactory
 from memmark.core.testing._spec_add_read import AddAndReadSpec
+from memmark.core.testing._spec_batches import BatchesSpec
+from memmark.core.testing._spec_expect_version import ExpectVersionSpec
 from memmark.core.testing._spec_input_lifetime import InputAndLifetimeSpec
+from memmark.core.testing._spec_pages import PagesSpec
 from memmark.core.testing._spec_remove_remark import RemoveAndRemarkSpec
 from memmark.core.testing._spec_sessions_state import SessionsAndStateSpec
+from memmark.core.testing._spec_state_slot import StateSlotSpec
+from memmark.core.testing._spec_upsert_pop import UpsertAndPopSpec
 from memmark.core.testing._spec_versions import VersionsSpec
 
 __all__ = ["MemoryConformance", "MemoryFactory"]
 
 
 class MemoryConformance(
-    AddAndReadSpec, RemoveAndRemarkSpec, SessionsAndStateSpec, VersionsSpec, InputAndLifetimeSpec
+    AddAndReadSpec,
+    RemoveAndRemarkSpec,
+    SessionsAndStateSpec,
+    VersionsSpec,
+    InputAndLifetimeSpec,
+    UpsertAndPopSpec,
+    PagesSpec,
+    StateSlotSpec,
+    ExpectVersionSpec,
+    BatchesSpec,
 ):
     """Subclass this in a backend's tests and implement :meth:`memory_factory`.
 

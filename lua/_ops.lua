@@ -1,0 +1,316 @@
+-- Shared operations, prepended after _common.lua: the body of every write,
+-- written once and called both by the write's own script and by apply (a
+-- batch of writes in one run). None of them moves the version or slides
+-- the expiry: the calling script does that, once per run.
+
+-- Append the messages `ids` (with `payloads`, same order) not stored yet
+-- (nor earlier in `ids`), each carrying every mark of `encoded_marks`.
+-- `stored`: the ids' scores in the ids zset, when the caller has them.
+local function add_messages(ids, payloads, encoded_marks, stored)
+  stored = stored or scores_of(IDS, ids)
+  local blob = table.concat(encoded_marks)
+  -- The order comes from Redis: one past the newest stored message.
+  local newest = redis.call('ZRANGE', IDS, -1, -1, 'WITHSCORES')
+  local seq = tonumber(newest[2] or '0')
+  local batch, seen = new_batch(), {}
+  for n = 1, #ids do
+    local id = ids[n]
+    if not stored[n] and not seen[id] then
+      seen[id] = true
+      seq = seq + 1
+      add_to_batch(batch, seq, id, payloads[n], blob, encoded_marks)
+    end
+  end
+  write_batch(batch, ORDER, IDS, MARKS, MARK_INDEX)
+end
+
+-- Write the messages `ids` (with `payloads`) by id: a stored one keeps its
+-- seq and marks and gets its payload rewritten everywhere it appears (the
+-- order zset and each of its mark index entries); the others are appended.
+-- Every one of them gets the marks of `encoded_marks` it lacks. `ids` holds
+-- no id twice. Returns how many were stored before.
+local function upsert_messages(ids, payloads, encoded_marks)
+  local seqs = scores_of(IDS, ids)
+  local blobs = marks_of(ids)
+  local fresh_ids, fresh_payloads, fresh_stored = {}, {}, {}
+  local index_additions, blob_updates = {}, {}
+  local replaced = 0
+  for n = 1, #ids do
+    local seq, id, payload = seqs[n], ids[n], payloads[n]
+    if seq then
+      replaced = replaced + 1
+      local seq16 = padded_seq(seq)
+      redis.call('ZREMRANGEBYSCORE', ORDER, seq, seq)
+      redis.call('ZADD', ORDER, seq, payload)
+      local carried = blobs[n] and split_marks(blobs[n]) or {}
+      local has = {}
+      for _, encoded in ipairs(carried) do
+        has[encoded] = true
+        remove_index_entry(encoded, seq16)
+        index_additions[#index_additions + 1] = 0
+        index_additions[#index_additions + 1] = encoded .. seq16 .. payload
+      end
+      local grew = false
+      for _, encoded in ipairs(encoded_marks) do
+        if not has[encoded] then
+          grew = true
+          carried[#carried + 1] = encoded
+          index_additions[#index_additions + 1] = 0
+          index_additions[#index_additions + 1] = encoded .. seq16 .. payload
+        end
+      end
+      if grew then
+        blob_updates[#blob_updates + 1] = id
+        blob_updates[#blob_updates + 1] = table.concat(carried)
+      end
+    else
+      fresh_ids[#fresh_ids + 1] = id
+      fresh_payloads[#fresh_payloads + 1] = payload
+    end
+  end
+  -- The old entries are all removed above, before any new one is added.
+  if #index_additions > 0 then call_in_slices('ZADD', MARK_INDEX, index_additions) end
+  if #blob_updates > 0 then call_in_slices('HSET', MARKS, blob_updates) end
+  if #fresh_ids > 0 then add_messages(fresh_ids, fresh_payloads, encoded_marks, fresh_stored) end
+  return replaced
+end
+
+-- Remove the messages `ids` (no repeats) with their marks; return how many
+-- were stored. The seqs and marks come in one ZMSCORE and one HMGET per
+-- slice: a command per id costs more.
+local function delete_messages(ids)
+  local seqs = scores_of(IDS, ids)
+  local blobs = marks_of(ids)
+  local removed, unmarked = {}, {}
+  for n = 1, #ids do
+    local seq = seqs[n]
+    if seq then
+      local id = ids[n]
+      removed[#removed + 1] = id
+      redis.call('ZREMRANGEBYSCORE', ORDER, seq, seq)
+      local blob = blobs[n]
+      if blob then
+        unmarked[#unmarked + 1] = id
+        unindex(blob, padded_seq(seq))
+      end
+    end
+  end
+  if #removed > 0 then call_in_slices('ZREM', IDS, removed) end
+  if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
+  return #removed
+end
+
+-- Remove the newest message with its marks; return its payload, or false
+-- when the session holds none.
+local function pop_newest()
+  local newest = redis.call('ZRANGE', IDS, -1, -1, 'WITHSCORES')
+  if #newest == 0 then return false end
+  local payload = redis.call('ZRANGEBYSCORE', ORDER, newest[2], newest[2])[1]
+  delete_messages({newest[1]})
+  return payload
+end
+
+-- Remove every message and mark; the summary and the state slot stay.
+-- UNLINK frees large values off the main thread, so clearing a huge
+-- session does not stall the server.
+local function clear_messages()
+  redis.call('UNLINK', ORDER, IDS, MARKS, MARK_INDEX)
+end
+
+-- Store the state slot's JSON text; "" removes the slot (a JSON document
+-- is never empty).
+local function store_state(text)
+  if text == '' then
+    redis.call('DEL', STATE)
+  else
+    redis.call('SET', STATE, text)
+  end
+end
+
+-- Remove up to `budget` messages carrying any of `marks` (not encoded, no
+-- repeats); in a session heavier than RUN_BYTES, also stop once the
+-- entries read pass it. Returns how many were removed, and whether
+-- messages carrying a mark may remain (call again).
+local function delete_marked(marks, budget)
+  local removed, more = 0, false
+  local gone = {}
+  local counting = heavy()
+  local bytes, largest = 0, 0
+  for j = 1, #marks do
+    local encoded = encode_mark(marks[j])
+    local left = budget - removed
+    if left <= 0 or bytes >= RUN_BYTES then
+      more = true
+      break
+    end
+    local low, high = mark_range(encoded)
+    local entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0,
+      counting and heavy_width(removed, bytes, largest, left) or left)
+    while #entries > 0 do
+      local width = #entries
+      for _, entry in ipairs(entries) do
+        local seq16 = string.sub(entry, #encoded + 1, #encoded + 16)
+        local id = payload_id(entry, #encoded + 17)
+        if counting then
+          bytes = bytes + #entry
+          if #entry > largest then largest = #entry end
+        end
+        if not gone[id] then
+          gone[id] = true
+          removed = removed + 1
+          redis.call('ZREM', IDS, id)
+          redis.call('ZREMRANGEBYSCORE', ORDER, seq16, seq16)
+          local blob = redis.call('HGET', MARKS, id)
+          if blob then
+            redis.call('HDEL', MARKS, id)
+            unindex(blob, seq16)
+          end
+        end
+      end
+      -- Only a heavy session reads its entries in pages (see heavy_width);
+      -- the entries removed above are gone from the range, so each page
+      -- starts from its low end again.
+      if not counting then
+        if width == left then more = true end
+        break
+      end
+      left = budget - removed
+      if left <= 0 or bytes >= RUN_BYTES then
+        more = true
+        break
+      end
+      entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0,
+        heavy_width(removed, bytes, largest, left))
+    end
+    if more then break end
+  end
+  return removed, more
+end
+
+-- Re-mark messages (see MemoryBase.update_messages_mark), touching at most
+-- `budget` of them; in a session heavier than RUN_BYTES, also stop once
+-- the payloads read or copied pass RUN_BYTES.
+--   new / old: encoded marks, or nil.  ids: a list (no repeats), or nil
+--   for every message.  cursor: "" to start, else what the call before
+--   returned.
+-- Returns how many messages' mark sets changed, and a cursor to call again
+-- from ("" when walking old's index, which shrinks call by call), or false
+-- when done.
+local function remark_messages(new, old, ids, cursor, budget)
+  -- The writes are gathered and sent in a few bulk commands at the end: a
+  -- command per message costs the server more than the change itself.
+  -- Each message is seen once per call, so nothing below reads what is
+  -- deferred.
+  local index_additions, blob_updates, unmarked = {}, {}, {}
+  local copied = 0 -- payload bytes copied into the index by this call
+
+  -- Work out the change of one message; returns 1 if its mark set changes.
+  -- `walked`: the caller walks old's index and removes the walked entries
+  -- itself, in one range command. `payload`: the message's payload when at
+  -- hand (read only if a mark is added).
+  local function remark(id, seq16, blob, walked, payload)
+    local carried = blob and split_marks(blob) or {}
+    if not new and not old then
+      if #carried == 0 then return 0 end
+      for _, encoded in ipairs(carried) do remove_index_entry(encoded, seq16) end
+      unmarked[#unmarked + 1] = id
+      return 1
+    end
+    local keep, has_old, has_new = {}, false, false
+    for _, encoded in ipairs(carried) do
+      if encoded == old then
+        has_old = true
+      else
+        keep[#keep + 1] = encoded
+        if encoded == new then has_new = true end
+      end
+    end
+    -- The selection is narrowed to messages carrying old, when old is given.
+    if old and not has_old then return 0 end
+    if not has_old and has_new then return 0 end
+    if has_old and not walked then remove_index_entry(old, seq16) end
+    if new and not has_new then
+      payload = payload or redis.call('ZRANGEBYSCORE', ORDER, seq16, seq16)[1]
+      copied = copied + #payload
+      index_additions[#index_additions + 1] = 0
+      index_additions[#index_additions + 1] = new .. seq16 .. payload
+      keep[#keep + 1] = new
+    end
+    if #keep == 0 then
+      unmarked[#unmarked + 1] = id
+    else
+      blob_updates[#blob_updates + 1] = id
+      blob_updates[#blob_updates + 1] = table.concat(keep)
+    end
+    return 1
+  end
+
+  local changed, next_cursor = 0, false
+  if ids then
+    local seqs = scores_of(IDS, ids)
+    local blobs = marks_of(ids)
+    local start = tonumber(cursor) or 1
+    local stop_at = heavy() and RUN_BYTES or math.huge -- a light session never stops
+    for n = start, #ids do
+      if seqs[n] then changed = changed + remark(ids[n], padded_seq(seqs[n]), blobs[n]) end
+      -- Adding a mark copies payloads into the index: in a heavy session a
+      -- call stops past RUN_BYTES, with the position of the next id as cursor.
+      if n < #ids and copied >= stop_at then
+        next_cursor = tostring(n + 1)
+        break
+      end
+    end
+  elseif old then
+    -- Every selected message loses old, so the range shrinks call by call.
+    local low, high = mark_range(old)
+    local entries
+    if heavy() then
+      -- Pages by heavy_width until RUN_BYTES (see delete_marked).
+      entries = {}
+      local bytes, largest, position = 0, 0, low
+      while #entries < budget and bytes < RUN_BYTES do
+        local width = heavy_width(#entries, bytes, largest, budget - #entries)
+        local page = redis.call('ZRANGEBYLEX', MARK_INDEX, position, high, 'LIMIT', 0, width)
+        for _, entry in ipairs(page) do
+          entries[#entries + 1] = entry
+          bytes = bytes + #entry
+          if #entry > largest then largest = #entry end
+        end
+        if #page < width then break end
+        position = '(' .. page[#page]
+      end
+      if bytes >= RUN_BYTES then next_cursor = '' end
+    else
+      entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0, budget)
+    end
+    local walked_ids = {}
+    for n, entry in ipairs(entries) do walked_ids[n] = payload_id(entry, #old + 17) end
+    local blobs = marks_of(walked_ids)
+    for n, entry in ipairs(entries) do
+      changed = changed + remark(walked_ids[n], string.sub(entry, #old + 1, #old + 16), blobs[n],
+        true, new and string.sub(entry, #old + 17))
+    end
+    -- The walked entries are the first of old's range up to the last one
+    -- read: one range removal, instead of sending every entry (payload
+    -- included) back to the server.
+    if #entries > 0 then
+      redis.call('ZREMRANGEBYLEX', MARK_INDEX, low, '[' .. entries[#entries])
+    end
+    if #entries == budget then next_cursor = '' end
+  elseif new then
+    local page_ids, seqs, payloads
+    page_ids, seqs, payloads, next_cursor = page_after(cursor, budget)
+    local blobs = marks_of(page_ids)
+    for n = 1, #page_ids do
+      changed = changed + remark(page_ids[n], padded_seq(seqs[n]), blobs[n], nil, payloads[n])
+    end
+  else
+    -- Remove every mark of every message: drop the two mark structures.
+    changed = redis.call('HLEN', MARKS)
+    redis.call('UNLINK', MARKS, MARK_INDEX)
+  end
+  if #index_additions > 0 then call_in_slices('ZADD', MARK_INDEX, index_additions) end
+  if #blob_updates > 0 then call_in_slices('HSET', MARKS, blob_updates) end
+  if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
+  return changed, next_cursor
+end
