@@ -19,4 +19,5 @@ uv pip install --quiet --python "$python" \
   -e packages/memory-redis \
   -e packages/memory-agentscope
 "$python" -c 'import agentscope; print("AgentScope", agentscope.__version__)'
+"$python" -m mypy --config-file .ci/mypy-agentscope2.ini packages/memory-agentscope/src/memmark/agentscope/v2
 "$python" -m pytest tests/agentscope2 "$@"

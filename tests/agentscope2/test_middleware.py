@@ -72,8 +72,12 @@ def _every_field_message() -> Msg:
         ToolResultBlock(
             id="c1",
             name="get_weather",
-            output=[TextBlock(text="sunny"), DataBlock(source=URLSource(
-                url="https://example.org/a.png", media_type="image/png"))],
+            output=[
+                TextBlock(text="sunny"),
+                DataBlock(
+                    source=URLSource(url="https://example.org/a.png", media_type="image/png")
+                ),
+            ],
             state=ToolResultState.SUCCESS,
             metadata={"took": 1.5},
         ),
@@ -95,7 +99,8 @@ def _every_field_message() -> Msg:
 def test_conversion_round_trips_every_field() -> None:
     msg = _every_field_message()
     core = to_memmark(msg)
-    assert core.id == msg.id and core.timestamp == msg.created_at
+    assert core.id == msg.id
+    assert core.timestamp == msg.created_at
     back = to_agentscope(core)
     assert back == msg
     assert back.model_dump_json() == msg.model_dump_json()
@@ -213,9 +218,7 @@ async def test_three_turns_in_three_processes_with_compression(
         texts = [m.get_text_content() or "" for m in kept]
         for city in cities:
             assert QUESTION.format(city) in texts
-        results_seen = [
-            b.id for m in kept for b in m.content if isinstance(b, ToolResultBlock)
-        ]
+        results_seen = [b.id for m in kept for b in m.content if isinstance(b, ToolResultBlock)]
         calls_seen = [b.id for m in kept for b in m.content if isinstance(b, ToolCallBlock)]
         assert len(results_seen) == len(calls_seen) == 2 * len(cities)
         # A compression split a reply: its older half stored under a derived id.
@@ -240,9 +243,7 @@ async def test_a_reply_parked_on_confirmation_resumes_in_another_process(
 ) -> None:
     in_process = backend.kind == "in-memory"
     async with _session(request, backend) as session:
-        parked = await _run(
-            workers, 0, in_process, session, "Weather in Rome?", ask=True, rounds=1
-        )
+        parked = await _run(workers, 0, in_process, session, "Weather in Rome?", ask=True, rounds=1)
         assert parked["asking"] is not None
         assert "Here is what I found" not in (parked["text"] or "")
         resumed = await _run(
@@ -255,7 +256,8 @@ async def test_a_reply_parked_on_confirmation_resumes_in_another_process(
         assert await _stored_context(memory) == resumed["context"]
         reply = Msg.model_validate_json(resumed["context"][-1])
         calls = [b for b in reply.content if isinstance(b, ToolCallBlock)]
-        assert calls and all(c.state == ToolCallState.FINISHED for c in calls)
+        assert calls
+        assert all(c.state == ToolCallState.FINISHED for c in calls)
         await memory.close()
 
 
@@ -280,12 +282,14 @@ async def test_a_stale_writer_gets_the_version_error(
             async for _ in stream:
                 pass
         assert isinstance(caught.value, VersionConflictError)
-        assert caught.value.actual == before and caught.value.expected < before
+        assert caught.value.actual == before
+        assert caught.value.expected < before
         assert caught.value.session_id == session.session_id
         # Nothing of the stale reply was written.
         assert await memory.version() == before
         texts = [to_agentscope(m).get_text_content() for m in (await memory.get_page()).messages]
-        assert "Weather in Quito?" in texts and "Weather in Kyiv?" not in texts
+        assert "Weather in Quito?" in texts
+        assert "Weather in Kyiv?" not in texts
         await memory.close()
         await close_shared()
 
@@ -311,5 +315,6 @@ async def test_an_open_memory_and_an_opener_serve_too() -> None:
         agent = await make_agent(session, rounds=1, middleware=middleware)
         await agent.reply(UserMsg("user", "Weather in Lome?"))
         assert agent.state.session_id == "s-opener"
-    assert len(opened) == 2 and all(m._closed for m in opened)  # what it opened, it closed
+    assert len(opened) == 2
+    assert all(m._closed for m in opened)
     assert await connect(url, user_id="bob", session_id="s-opener").size() == 4

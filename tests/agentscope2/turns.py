@@ -64,7 +64,7 @@ async def turn(
     ask: bool = False,
     rounds: int = 2,
 ) -> dict[str, Any]:
-    """Reply to a user text, or (``confirm``: a RequireUserConfirmEvent as JSON) confirm its calls."""
+    """Reply to a user text, or confirm the calls of ``confirm`` (a RequireUserConfirmEvent)."""
     import os
 
     from agentscope.event import (

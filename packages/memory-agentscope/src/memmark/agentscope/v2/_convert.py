@@ -52,9 +52,7 @@ def to_memmark(msg: AgentScopeMsg, msg_id: str | None = None) -> CoreMsg:
         msg_id: The id to store it under; ``msg.id`` by default.
     """
     data = msg.model_dump(mode="json")
-    folded = {
-        field: data[field] for field in _FOLDED if data[field] != _folded_default(field)
-    }
+    folded = {field: data[field] for field in _FOLDED if data[field] != _folded_default(field)}
     return CoreMsg.from_dict(
         {
             "id": msg.id if msg_id is None else msg_id,
@@ -88,10 +86,7 @@ def to_agentscope(msg: CoreMsg, msg_id: str | None = None) -> AgentScopeMsg:
     fields: dict[str, Any] = {}
     metadata = msg.metadata
     if metadata is not None:
-        if set(metadata) <= set(_FOLDED):
-            fields = dict(metadata)
-        else:
-            fields = {"metadata": metadata}
+        fields = dict(metadata) if set(metadata) <= set(_FOLDED) else {"metadata": metadata}
     return AgentScopeMsg.model_validate(
         {
             "id": msg.id if msg_id is None else msg_id,

@@ -30,7 +30,7 @@ import inspect
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from agentscope.message import Msg as AgentScopeMsg
 from agentscope.middleware import MiddlewareBase
@@ -50,7 +50,7 @@ STATE_FORMAT = 1
 
 _SPLIT_SEPARATOR = "~compressed~"
 
-MemoryOpener = Callable[[Union[str, None], str], Union[MemoryBase, Awaitable[MemoryBase]]]
+MemoryOpener = Callable[[str | None, str], MemoryBase | Awaitable[MemoryBase]]
 """``opener(user_id, session_id)`` returning (or awaiting to) the session's memory."""
 
 __all__ = [
@@ -251,7 +251,7 @@ class MemmarkMiddleware(MiddlewareBase):
         turn = self._turns.get(id(agent))
         after = agent.state.context
         if turn is None or (
-            len(after) == len(before) and all(a is b for a, b in zip(after, before))
+            len(after) == len(before) and all(a is b for a, b in zip(after, before, strict=False))
         ):
             return
         kept = {id(m) for m in after}
@@ -285,9 +285,7 @@ class MemmarkMiddleware(MiddlewareBase):
             return source, False, user_id, session_id
         session_id = self._session_id or agent.state.session_id
         if isinstance(source, str):
-            memory = connect(
-                source, user_id=self._user_id, session_id=session_id, **self._options
-            )
+            memory = connect(source, user_id=self._user_id, session_id=session_id, **self._options)
             return memory, True, self._user_id, session_id
         made = source(self._user_id, session_id)
         memory = await made if inspect.isawaitable(made) else made
@@ -329,7 +327,7 @@ class MemmarkMiddleware(MiddlewareBase):
         )
 
     async def _read_context(self, memory: MemoryBase, version: int) -> list[Any] | None:
-        """Return the context's messages, oldest first, if all read at ``version``; else ``None``."""
+        """Return the context, oldest first, if every page was read at ``version``, else None."""
         pages: list[list[Any]] = []
         before: str | None = None
         while True:

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentscope.credential import CredentialBase
-from agentscope.message import Msg, TextBlock, ToolCallBlock
+from agentscope.message import Msg, TextBlock, ToolCallBlock, ToolResultState
 from agentscope.model import ChatModelBase, ChatResponse, ChatUsage
 from agentscope.permission import PermissionBehavior, PermissionDecision
-from agentscope.tool import FunctionTool, ToolChoice
+from agentscope.tool import FunctionTool, ToolChoice, ToolChunk
 from pydantic import BaseModel
 
 __all__ = ["ScriptedChatModel", "get_weather", "weather_tool"]
@@ -29,13 +29,15 @@ __all__ = ["ScriptedChatModel", "get_weather", "weather_tool"]
 _STRUCTURED = "generate_structured_output"
 
 
-async def get_weather(city: str) -> str:
+async def get_weather(city: str) -> ToolChunk:
     """Return the weather in a city (a fixed, made-up answer).
 
     Args:
         city: The city to look up.
     """
-    return f"Sunny, 21 °C in {city}."
+    return ToolChunk(
+        content=[TextBlock(text=f"Sunny, 21 °C in {city}.")], state=ToolResultState.SUCCESS
+    )
 
 
 def weather_tool(*, ask: bool = False) -> FunctionTool:
@@ -129,14 +131,16 @@ class ScriptedChatModel(ChatModelBase):
         return ChatResponse(content=self._rule(messages), is_last=True, usage=usage)
 
     def _rule(self, messages: list[Msg]) -> list[Any]:
-        """Answer the last of ``rounds`` tool results, or call the tool with the newest user text."""
+        """Answer the last of ``rounds`` tool results, or call the tool with the user's text."""
         last = messages[-1] if messages else None
         blocks = [b for b in (last.content if last is not None else []) if b.type != "hint"]
         results = sum(1 for b in blocks if b.type == "tool_result")
         if blocks and blocks[-1].type == "tool_result" and results >= self.rounds:
             output = blocks[-1].output
-            text = output if isinstance(output, str) else " ".join(
-                getattr(item, "text", "") for item in output
+            text = (
+                output
+                if isinstance(output, str)
+                else " ".join(getattr(item, "text", "") for item in output)
             )
             return [TextBlock(text=f"Here is what I found: {text}")]
         user_text = next(
@@ -148,4 +152,6 @@ class ScriptedChatModel(ChatModelBase):
             "",
         )
         call_input = json.dumps({self.argument: user_text})
-        return [ToolCallBlock(id=f"call_{uuid.uuid4().hex[:12]}", name=self.tool_name, input=call_input)]
+        return [
+            ToolCallBlock(id=f"call_{uuid.uuid4().hex[:12]}", name=self.tool_name, input=call_input)
+        ]
