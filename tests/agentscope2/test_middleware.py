@@ -318,3 +318,19 @@ async def test_an_open_memory_and_an_opener_serve_too() -> None:
     assert len(opened) == 2
     assert all(m._closed for m in opened)
     assert await connect(url, user_id="bob", session_id="s-opener").size() == 4
+
+
+async def test_what_observe_added_before_the_reply_is_kept_and_stored() -> None:
+    session = Session(f"memory://{uuid.uuid4().hex}", "carol", "s-observe")
+    await turn(session, "Weather in Cairo?", rounds=1)
+    agent = await make_agent(session, rounds=1)
+    await agent.observe(UserMsg("bob", "Bob says hello."))
+    await agent.reply(UserMsg("user", "Weather in Dakar?"))
+    texts = [m.get_text_content() for m in agent.state.context]
+    assert texts[:2] == [
+        "Weather in Cairo?",
+        "Here is what I found: Sunny, 21 °C in Weather in Cairo?.",
+    ]
+    assert texts[2:4] == ["Bob says hello.", "Weather in Dakar?"]
+    memory = _memory(session)
+    assert await _stored_context(memory) == [m.model_dump_json() for m in agent.state.context]

@@ -311,8 +311,20 @@ class MemmarkMiddleware(MiddlewareBase):
             )
         state = agent.state
         state.session_id = session_id
+        stored: dict[str, str] = {}
         if version:
-            state.context = [to_agentscope(m) for m in pages]
+            restored = [to_agentscope(m) for m in pages]
+            stored = {m.id: m.model_dump_json() for m in restored}
+            # Messages the agent holds that the session does not (what observe()
+            # added before the reply) go on after the restored ones, and are
+            # stored with the reply; those the session holds anyway (e.g.
+            # compressed meanwhile by another worker) are dropped.
+            ids = {m.id for m in restored}
+            extra = [m for m in state.context if m.id not in ids]
+            if extra:
+                known = {m.id for m in await memory.get_messages([m.id for m in extra])}
+                restored += [m for m in extra if m.id not in known]
+            state.context = restored
         if slot is not None:
             _load_slot(state, slot)
         return _Turn(
@@ -320,7 +332,7 @@ class MemmarkMiddleware(MiddlewareBase):
             user_id=user_id,
             session_id=session_id,
             version=version,
-            stored={m.id: m.model_dump_json() for m in state.context} if version else {},
+            stored=stored,
             # What memmark holds: nothing for a new session, else what was just loaded.
             summary=_summary_dump(state.summary) if slot is not None else "",
             slot=slot,
