@@ -38,6 +38,7 @@ from agentscope.state import AgentState
 
 from memmark.agentscope.v2._convert import to_agentscope, to_memmark
 from memmark.core import MemoryBase, VersionConflictError, connect
+from memmark.core.urls import Opener, openers, url_scheme
 
 if TYPE_CHECKING:
     from agentscope.agent import Agent
@@ -198,6 +199,7 @@ class MemmarkMiddleware(MiddlewareBase):
         self._session_id = session_id
         self._page_size = page_size
         self._options = options
+        self._opener: Opener | None = None  # the URL's backend, found on first use
         # The replies in progress, by agent object: a middleware may serve many agents.
         self._turns: dict[int, _Turn] = {}
 
@@ -285,7 +287,17 @@ class MemmarkMiddleware(MiddlewareBase):
             return source, False, user_id, session_id
         session_id = self._session_id or agent.state.session_id
         if isinstance(source, str):
-            memory = connect(source, user_id=self._user_id, session_id=session_id, **self._options)
+            if self._opener is None:
+                # Finding the backend reads every installed package's entry
+                # points: once per middleware, not once per reply.
+                found = openers().get(url_scheme(source))
+                if found is None:  # connect() raises the error that names the install
+                    connect(source, user_id=self._user_id, session_id=session_id)
+                self._opener = found
+            assert self._opener is not None
+            memory = self._opener(
+                source, user_id=self._user_id, session_id=session_id, **self._options
+            )
             return memory, True, self._user_id, session_id
         made = source(self._user_id, session_id)
         memory = await made if inspect.isawaitable(made) else made
