@@ -25,7 +25,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from benchmarks.compare.floors import RawSQL, sql_floors
-from benchmarks.compare.timing import Config, Table, compare_rows
+from benchmarks.compare.timing import Config, Row, Table, compare_rows, interleaved
+from benchmarks.corpus import fill, fresh_indices
 from benchmarks.operations import Side
 from benchmarks.peer_db import peer_database
 from memmark.core import Msg
@@ -107,6 +108,7 @@ async def _backend(table: Table, cfg: Config, backend: str, tmp: Path) -> None:
                     before_rows=analyze if after else None,
                     after=after,
                 )
+            await turn_rows(table, cfg, backend, our_engine, prefix)
         finally:
             await floor_memory.close()
             await peer_memory.close()
@@ -120,3 +122,78 @@ async def run(table: Table, cfg: Config) -> None:
     with tempfile.TemporaryDirectory(prefix="memmark-bench-") as tmp:
         for backend in ("sqlite", "postgres", "mariadb"):
             await _backend(table, cfg, backend, Path(tmp))
+
+
+async def turn_rows(
+    table: Table, cfg: Config, backend: str, engine: AsyncEngine, prefix: str
+) -> None:
+    """An agent's turn as one batch against the same turn as seven calls (no peer row).
+
+    The turn: add the user's message, add a hint (marked), delete the hints,
+    upsert the reply (marked), mark the user's message seen, store the
+    summary and the state slot; agent-shaped messages from the corpus. Both
+    run on sessions of ``cfg.messages`` messages, interleaved call by call.
+    The batch carries a batch id and ``expect_version``, as an agent that
+    retries would send it (one more read of the version per turn, untimed).
+    """
+    corpus = cfg.corpus
+    fresh = fresh_indices()
+    sides: dict[str, AsyncSQLAlchemyMemory] = {}
+    for name in ("calls", "batch"):
+        memory = AsyncSQLAlchemyMemory(
+            engine, session_id=f"turn-{name}", user_id="bench", table_prefix=prefix
+        )
+        await fill(memory, corpus.session(Msg, cfg.messages))
+        sides[name] = memory
+    turns = iter(range(10**9))
+
+    def messages() -> tuple[Msg, Msg, Msg]:
+        return (
+            corpus.message(Msg, next(fresh)),
+            corpus.message(Msg, next(fresh)),
+            corpus.message(Msg, next(fresh)),
+        )
+
+    async def as_calls() -> None:
+        memory = sides["calls"]
+        user, hint, reply = messages()
+        n = next(turns)
+        await memory.add(user)
+        await memory.add(hint, marks="hint")
+        await memory.delete_by_mark("hint")
+        await memory.upsert(reply, marks="reply")
+        await memory.update_messages_mark("seen", msg_ids=[user.id])
+        await memory.update_compressed_summary(f"summary after turn {n}")
+        await memory.set_session_state({"turn": n, "agent": "bench"})
+
+    versions = {"batch": 0}
+
+    async def read_version() -> None:
+        versions["batch"] = await sides["batch"].version()
+
+    async def as_batch() -> None:
+        memory = sides["batch"]
+        user, hint, reply = messages()
+        n = next(turns)
+        await (
+            memory.batch(expect_version=versions["batch"], batch_id=f"turn-{n}")
+            .add(user)
+            .add(hint, marks="hint")
+            .delete_by_mark("hint")
+            .upsert(reply, marks="reply")
+            .update_messages_mark("seen", msg_ids=[user.id])
+            .update_compressed_summary(f"summary after turn {n}")
+            .set_session_state({"turn": n, "agent": "bench"})
+            .commit()
+        )
+
+    try:
+        calls_us, batch_us = await interleaved(
+            [(as_calls, None), (as_batch, read_version)], rounds=cfg.rounds
+        )
+    finally:
+        for memory in sides.values():
+            await memory.close()
+    table.add(Row("agent turn, 7 calls", backend, corpus.shape, None, calls_us))
+    note = f"{calls_us / batch_us:.2f}× the 7 calls' speed; one transaction"
+    table.add(Row("agent turn, 1 batch", backend, corpus.shape, None, batch_us, note))

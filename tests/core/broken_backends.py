@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from memmark.core import InMemoryMemory, Msg
+from memmark.core import batch as ops
+from memmark.core.batch import BatchResult
+from memmark.core.errors import DuplicateMessageError
+from memmark.core.pages import MessagePage
 
 
 class IgnoresLimit(InMemoryMemory):
@@ -51,10 +57,91 @@ class ClearKeepsTheVersion(InMemoryMemory):
         self._version_now, self._updated_at = version, updated_at
 
 
+class UpsertMovesToTheEnd(InMemoryMemory):
+    """Writes a replaced message as a new one, at the end of the order."""
+
+    def _upsert(self, msgs: list[Msg], marks: list[str]) -> int:
+        stored = [m.id for m in msgs if m.id in self._msgs]
+        kept = {i: [mark for mark, ids in self._by_mark.items() if i in ids] for i in stored}
+        self._drop_msgs(stored)
+        if self._by_mark:
+            self._unmark_ids(stored)
+        super()._upsert(msgs, marks)
+        for msg_id, old_marks in kept.items():
+            for mark in old_marks:
+                self._mark_ids(mark, [msg_id])
+        return len(stored)
+
+
+class BatchStopsHalfway(InMemoryMemory):
+    """Applies a batch's writes one by one, so those before a refused add stay written."""
+
+    async def _apply(
+        self, batch_ops: list[ops.Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        if batch_id is not None and batch_id in self._batch_ids:
+            return await super()._apply(batch_ops, expect_version, batch_id)
+        results: list[Any] = []
+        for op in batch_ops:
+            if isinstance(op, ops.AddOp) and not op.skip_duplicated:
+                taken = [m.id for m in op.msgs if m.id in self._msgs]
+                if taken:
+                    raise DuplicateMessageError(taken)
+            results += (await super()._apply([op], expect_version, None)).results
+            expect_version = None
+        if batch_id is not None:
+            self._batch_ids.add(batch_id)
+        return BatchResult(results, self._version_now)
+
+
+class HasMoreOffByOne(InMemoryMemory):
+    """Says a page has more when it exactly fills what was left."""
+
+    async def _get_page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> MessagePage:
+        page = await super()._get_page(limit, before, after, mark, exclude_mark)
+        return MessagePage(page.messages, len(page.messages) >= limit, page.version)
+
+
+class PopsTheOldest(InMemoryMemory):
+    """Pops the oldest message instead of the newest."""
+
+    def _pop(self) -> Msg | None:
+        self._written()
+        if not self._msgs:
+            return None
+        oldest = next(iter(self._msgs))
+        msg = self._msgs[oldest]
+        self._drop_msgs([oldest])
+        if self._by_mark:
+            self._unmark_ids([oldest])
+        return msg
+
+
+class IgnoresExpectVersion(InMemoryMemory):
+    """Applies every write whatever version it expects."""
+
+    async def _apply(
+        self, batch_ops: list[ops.Operation], expect_version: int | None, batch_id: str | None
+    ) -> BatchResult:
+        return await super()._apply(batch_ops, None, batch_id)
+
+
 BROKEN = [
     IgnoresLimit,
     OverCountsUpdates,
     MarksDuplicates,
     DeletesByFirstMarkOnly,
     ClearKeepsTheVersion,
+    UpsertMovesToTheEnd,
+    BatchStopsHalfway,
+    HasMoreOffByOne,
+    PopsTheOldest,
+    IgnoresExpectVersion,
 ]

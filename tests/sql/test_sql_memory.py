@@ -50,9 +50,14 @@ class StatementLog:
 
 
 def test_metadata_for_alembic() -> None:
-    assert sorted(metadata.tables) == ["memmark_mark", "memmark_message", "memmark_session"]
+    assert sorted(metadata.tables) == [
+        "memmark_batch",
+        "memmark_mark",
+        "memmark_message",
+        "memmark_session",
+    ]
     custom = make_metadata("app_")
-    assert sorted(custom.tables) == ["app_mark", "app_message", "app_session"]
+    assert sorted(custom.tables) == ["app_batch", "app_mark", "app_message", "app_session"]
     message = custom.tables["app_message"]
     assert [c.name for c in message.primary_key] == ["seq"]
     uniques = [c for c in message.constraints if isinstance(c, sa.UniqueConstraint)]
@@ -113,7 +118,7 @@ async def test_tables_made_once_across_memories(engine: AsyncEngine, prefix: str
         for i in range(5):
             await AsyncSQLAlchemyMemory(engine, f"s{i}", table_prefix=prefix).add(msg("x"))
     creates = [s for s in log.statements if s.startswith("CREATE TABLE")]
-    assert len(creates) == 3
+    assert len(creates) == 4  # session, message, mark, batch
 
 
 # -- transactions with a caller's AsyncSession ------------------------------------

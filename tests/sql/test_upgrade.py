@@ -14,6 +14,7 @@ from memmark.sql._codec import dumps
 from memmark.sql._schema import id_digest, pair_digest
 from tests.backends import sql_engine
 from tests.sql._schema_0_1 import OldTables, make_tables_0_1
+from tests.sql._schema_0_2 import make_tables_0_2
 
 
 async def write_as_0_1(
@@ -102,3 +103,90 @@ async def test_a_session_of_release_0_1_reads_writes_and_lists_after_the_upgrade
     listed = (await memory.list_sessions()).sessions
     assert [(s.session_id, s.size) for s in listed] == [("without-row", 2), ("with-row", 4)]
     assert view(await bare.get_memory()) == ["now listed", *view(without_row)]
+
+
+async def write_as_0_2(
+    engine: AsyncEngine, old: OldTables, session_id: str, msgs: list[Msg], version: int
+) -> None:
+    """Store a session as release 0.2 did: its row (version, uid), messages, the first marked."""
+    sid = pair_digest("u", session_id)
+    await write_as_0_1(engine, old, session_id, msgs, None)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(old.session).values(
+                sid=sid,
+                user_id="u",
+                session_id=session_id,
+                summary=dumps("summary of 0.2"),
+                version=version,
+                updated_at=1.0,
+                uid=id_digest("u"),
+            )
+        )
+
+
+async def test_a_session_of_release_0_2_keeps_its_version_and_takes_batches_and_state(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    old = make_tables_0_2(prefix)
+    async with engine.begin() as conn:
+        await conn.run_sync(old.metadata.create_all)
+    msgs = [Msg("Ann", f"kept {n}", "user") for n in range(3)]
+    await write_as_0_2(engine, old, "s", msgs, version=41)
+
+    memory = AsyncSQLAlchemyMemory(engine, "s", "u", table_prefix=prefix)
+    # The first call adds the state column and the batch ids' table; nothing is backfilled.
+    assert await memory.version() == 41
+    assert view(await memory.get_memory()) == ["summary of 0.2", *view(msgs)]
+    assert await memory.get_session_state() is None
+    assert "_session_state" not in await memory.export_state()
+
+    added = Msg("Ann", "after the upgrade", "user")
+    result = await (
+        memory.batch(expect_version=41, batch_id="turn-1")
+        .add(added, marks="a")
+        .set_session_state({"turn": 1})
+        .commit()
+    )
+    assert result.version == 42
+    assert not result.replayed
+    again = await memory.batch(expect_version=41, batch_id="turn-1").add(added).commit()
+    assert again.replayed
+    assert again.version == 42
+    assert await memory.get_session_state() == {"turn": 1}
+    marked = await memory.get_memory(mark="a", prepend_summary=False)
+    assert view(marked) == view([msgs[0], added])
+    page = await memory.get_page(limit=2)
+    assert view(page.messages) == view([msgs[2], added])
+    assert page.has_more
+    assert page.version == 42
+
+    # A second engine on the upgraded tables finds nothing left to do.
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.url.database not in (None, "", ":memory:"):
+        other = sql_engine(url)
+        try:
+            reader = AsyncSQLAlchemyMemory(other, "s", "u", table_prefix=prefix)
+            assert await reader.get_session_state() == {"turn": 1}
+        finally:
+            await other.dispose()
+
+
+async def test_a_session_of_release_0_1_takes_a_batch_and_state_after_the_upgrade(
+    engine: AsyncEngine, prefix: str
+) -> None:
+    old = make_tables_0_1(prefix)
+    async with engine.begin() as conn:
+        await conn.run_sync(old.metadata.create_all)
+    msgs = [Msg("Ann", f"kept {n}", "user") for n in range(2)]
+    await write_as_0_1(engine, old, "bare", msgs, None)
+
+    memory = AsyncSQLAlchemyMemory(engine, "bare", "u", table_prefix=prefix)
+    assert await memory.version() == 0  # no row yet: version 0, as before
+    result = await (
+        memory.batch(expect_version=0, batch_id="b").set_session_state({"k": "v"}).pop().commit()
+    )
+    assert view([result.results[1]]) == view(msgs[1:])
+    assert result.version > 0
+    assert await memory.get_session_state() == {"k": "v"}
+    assert view(await memory.get_memory()) == view(msgs[:1])

@@ -1,6 +1,6 @@
 """memmark on SQL databases through async SQLAlchemy.
 
-``AsyncSQLAlchemyMemory`` keeps one ``(user_id, session_id)`` in three tables;
+``AsyncSQLAlchemyMemory`` keeps one ``(user_id, session_id)`` in four tables;
 ``make_metadata(prefix)`` (or ``metadata`` for the default prefix) gives them
 to Alembic.
 """

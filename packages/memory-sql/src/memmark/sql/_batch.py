@@ -14,7 +14,7 @@ and a batch the connector runs again after a deadlock runs whole again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -74,6 +74,19 @@ class Plan:
 
 
 # -- encoding ---------------------------------------------------------------------------
+
+
+def accept_any(values: Iterable[str], arg: str) -> None:
+    """Accept every id and mark: the database holds any text (not PostgreSQL, see below)."""
+
+
+def check_no_nul(values: Iterable[str], arg: str) -> None:
+    for value in values:
+        if "\x00" in value:
+            raise ValueError(
+                f"{arg}: PostgreSQL text cannot hold NUL (\\x00), so it cannot be in an id "
+                f"or a mark here (got {value!r:.60})"
+            )
 
 
 def _encoded(msgs: Sequence[Msg]) -> tuple[list[bytes], list[str], list[str]]:

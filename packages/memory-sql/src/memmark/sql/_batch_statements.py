@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.sql.dml import Insert
 
 from memmark.sql._schema import Digest, RawText
@@ -64,6 +64,7 @@ class BatchStatements:
         tables = statements.tables
         ses, msg, batch = tables.session, tables.message, tables.batch
         self._mysql = statements.dialect.name in ("mysql", "mariadb")
+        self._postgres = statements.dialect.name == "postgresql"
         now_us = sa.literal_column(statements.now_us_sql, sa.BigInteger)
         now = sa.literal_column(statements.now_sql, sa.Double)
 
@@ -134,10 +135,37 @@ class BatchStatements:
 
         # -- reads by id ----------------------------------------------------------
         # (seq, body): a read of more ids than one IN list holds is merged by seq.
+        # Parameters: sid, mids.
         self.by_ids: sa.Executable = sa.select(msg.c.seq, sa.cast(msg.c.msg, _TEXT)).where(
             msg.c.sid == SID, msg.c.mid.in_(MIDS)
         )
+        if self._postgres:
+            # Each id looked up on its own (see _is_message), so the read is
+            # as long as the ids, not the session.
+            name = statements.dialect.identifier_preparer.format_table(msg)
+            self.by_ids = sa.text(
+                f"SELECT m.seq, m.msg::text FROM unnest(:mids) AS k(mid) CROSS JOIN LATERAL "
+                f"(SELECT seq, msg FROM {name} WHERE (sid, mid) >= (:sid, k.mid) "
+                f"AND (sid, mid) <= (:sid, k.mid)) AS m"
+            ).bindparams(
+                sa.bindparam("sid", type_=Digest),
+                sa.bindparam("mids", type_=postgresql.ARRAY(sa.LargeBinary())),
+            )
         self._pages: dict[PageKey, sa.Executable] = {}
+
+    def _is_message(self, mid: Any) -> sa.ColumnElement[bool]:
+        """The condition that a message row is the session's message of digest ``mid``.
+
+        On PostgreSQL as two row comparisons, which only the ``(sid, mid)``
+        index can take: with statistics taken before the session grew, the
+        planner reads ``sid = ... AND mid = ...`` on the smaller
+        ``(sid, seq)`` index and filters the whole session by ``mid``.
+        """
+        msg = self._statements.tables.message
+        if not self._postgres:
+            return sa.and_(msg.c.sid == SID, msg.c.mid == mid)
+        key = sa.tuple_(msg.c.sid, msg.c.mid)
+        return sa.and_(key >= sa.tuple_(SID, mid), key <= sa.tuple_(SID, mid))
 
     def page(self, key: PageKey) -> sa.Executable:
         """Return the ``get_page`` statement for ``key``: one statement, so one snapshot.
@@ -168,12 +196,11 @@ class BatchStatements:
         members: list[Any] = [version]
         cursor_seq: Any = None
         if key.cursor is not None:
-            cursor_row = sa.select(msg.c.seq).where(
-                msg.c.sid == SID, msg.c.mid == sa.bindparam("cur", type_=Digest)
-            )
+            cur = sa.bindparam("cur", type_=Digest)
+            cursor_row = sa.select(msg.c.seq).where(self._is_message(cur))
             members.append(
                 sa.select(kind("1", sa.Integer), msg.c.seq, sa.cast(sa.null(), _TEXT)).where(
-                    msg.c.sid == SID, msg.c.mid == sa.bindparam("cur", type_=Digest)
+                    self._is_message(cur)
                 )
             )
             cursor_seq = cursor_row.scalar_subquery()

@@ -269,7 +269,13 @@ class Connector:
     # -- running work ---------------------------------------------------------------
 
     async def run(
-        self, work: Work[_T], *, write: bool, single: bool = False, join: bool = False
+        self,
+        work: Work[_T],
+        *,
+        write: bool,
+        single: bool = False,
+        join: bool = False,
+        once: bool = False,
     ) -> _T:
         """Run ``work`` in one transaction (or one autocommit statement when ``single``).
 
@@ -280,10 +286,13 @@ class Connector:
             join: In a transaction the caller opened on its session, run in
                 a savepoint and leave the commit (or the rollback) to the
                 caller, instead of committing the session.
+            once: ``work`` must not run again after a lost connection (it
+                may have committed, and running it twice would not give the
+                same end state); a deadlock, rolled back, still runs it again.
         """
         if self._finish_first:
-            return await _finish_on_cancel(self._run_now(work, write, single, join))
-        return await self._run_now(work, write, single, join)
+            return await _finish_on_cancel(self._run_now(work, write, single, join, once))
+        return await self._run_now(work, write, single, join, once)
 
     async def run_text(self, work: TextWork[_T], *, write: bool, tx: bool) -> _T:
         """Run PostgreSQL text ``work`` on asyncpg (engine) or in the session.
@@ -297,7 +306,9 @@ class Connector:
             return await self.run_raw(work, write=write, tx=tx)
         return await self.run(_on_core_driver(work), write=write, single=not tx)
 
-    async def _run_now(self, work: Work[_T], write: bool, single: bool, join: bool = False) -> _T:
+    async def _run_now(
+        self, work: Work[_T], write: bool, single: bool, join: bool = False, once: bool = False
+    ) -> _T:
         session = self.session
         if session is not None:
             async with _session_lock(session):
@@ -316,7 +327,8 @@ class Connector:
                     # SQLAlchemy flags a lost connection and invalidates the
                     # pool's older connections with it, so one retry gets a
                     # fresh one.
-                    if exc.connection_invalidated and retries.after_lost_connection():
+                    lost = exc.connection_invalidated and not once
+                    if lost and retries.after_lost_connection():
                         continue
                     if not await retries.after_failure(write, exc.orig):
                         raise
@@ -393,6 +405,8 @@ class Connector:
                 await session.rollback()
             return
         if session.in_transaction():
+            if join:
+                await _begin_sqlite(await session.connection())
             # The caller's own work is pending: undo only ours on failure.
             async with session.begin_nested():
                 yield await session.connection()
@@ -463,6 +477,23 @@ class Connector:
                 # back-off waits.
                 if not await retries.after_failure(write, failed):
                     raise failed
+
+
+async def _begin_sqlite(conn: AsyncConnection) -> None:
+    """Make SQLite's transaction real before a savepoint that must not commit.
+
+    pysqlite (under aiosqlite) sends no ``BEGIN`` until the first write, so a
+    transaction the caller opened may not have begun in SQLite yet; a
+    ``SAVEPOINT`` then begins one itself, and its ``RELEASE`` commits it,
+    the caller's rollback notwithstanding. An explicit ``BEGIN`` first keeps
+    the savepoint inside the caller's transaction (an engine set up as
+    SQLAlchemy's SQLite notes advise has begun already: nothing is sent).
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+        await conn.exec_driver_sql("BEGIN")
 
 
 def _on_core_driver(work: TextWork[_T]) -> Work[_T]:

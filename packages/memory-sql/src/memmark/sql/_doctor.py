@@ -129,14 +129,15 @@ def _schema_report(conn: sa.Connection, prefix: str) -> list[dict[str, str]]:
     wanted = make_tables(prefix)
     missing: list[str] = []
     lacking: list[str] = []
-    for table in (wanted.session, wanted.message, wanted.mark):
+    every = (wanted.session, wanted.message, wanted.mark, wanted.batch)
+    for table in every:
         if table.name not in present:
             missing.append(table.name)
             continue
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         lacking += [f"{table.name}.{c.name}" for c in table.columns if c.name not in columns]
     version_text = f"memmark-sql {version('memmark-sql')}"
-    if len(missing) == 3:
+    if len(missing) == len(every):
         return [
             _check(
                 "schema",
@@ -147,14 +148,16 @@ def _schema_report(conn: sa.Connection, prefix: str) -> list[dict[str, str]]:
                 "memmark.sql.make_metadata(prefix))",
             )
         ]
-    if not missing and lacking and all(c.startswith(wanted.session.name + ".") for c in lacking):
+    # What an earlier release lacks: session columns, and the batch ids' table (0.2).
+    upgrade = [f"table {t}" for t in missing if t == wanted.batch.name]
+    upgrade += [f"column {c}" for c in lacking if c.startswith(wanted.session.name + ".")]
+    if upgrade and len(upgrade) == len(missing) + len(lacking):
         # What an earlier release's session table lacks, the memory adds itself.
         return [
             _check(
                 "schema",
                 "warn",
-                f"tables of an earlier memmark-sql; {version_text} adds "
-                + ", ".join(f"column {c}" for c in lacking),
+                f"tables of an earlier memmark-sql; {version_text} adds " + ", ".join(upgrade),
                 "nothing to do: a memory's first call upgrades them "
                 "(or run `memmark doctor URL --fix` now)",
             )
@@ -171,5 +174,5 @@ def _schema_report(conn: sa.Connection, prefix: str) -> list[dict[str, str]]:
                 "memmark.sql.make_metadata(prefix)",
             )
         ]
-    names = ", ".join(t.name for t in (wanted.session, wanted.message, wanted.mark))
+    names = ", ".join(t.name for t in every)
     return [_check("schema", "ok", f"{names}: every column of {version_text}")]

@@ -9,46 +9,29 @@ databases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memmark.core import Msg, SessionInfo, StateContent, StoreBackedMemory
-from memmark.core.batch import BatchResult, Operation
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
-from memmark.core.errors import MessageNotFoundError
-from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionKey, select
 from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
-from memmark.sql._batch import Plan, Replayed, plan_batch, read_by_ids, read_page, read_state
-from memmark.sql._batch import apply as apply_batch
-from memmark.sql._batch_statements import PageKey
+from memmark.sql._batch import check_no_nul
+from memmark.sql._batch_hooks import BatchHooks
 from memmark.sql._codec import dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._open import open_memory
 from memmark.sql._postgres import ARRAY_ROWS
 from memmark.sql._schema import DEFAULT_PREFIX, id_digest, pair_digest
-from memmark.sql._statements import MAX_IN, ReadKey
+from memmark.sql._statements import ReadKey
 
 
-def _accept(values: Iterable[str], arg: str) -> None:
-    """Accept every id and mark: the database holds any text (not PostgreSQL, see below)."""
-
-
-def _check_no_nul(values: Iterable[str], arg: str) -> None:
-    for value in values:
-        if "\x00" in value:
-            raise ValueError(
-                f"{arg}: PostgreSQL text cannot hold NUL (\\x00), so it cannot be in an id "
-                f"or a mark here (got {value!r:.60})"
-            )
-
-
-class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
+class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=open_memory):
     r"""Messages and marks of one ``(user_id, session_id)`` in a SQL database.
 
     Works on PostgreSQL (asyncpg), SQLite (aiosqlite, file or ``:memory:``
@@ -113,8 +96,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         )
         self._pg = self._link.postgres
         if self._pg:
-            _check_no_nul([user_id], "user_id")
-            _check_no_nul([session_id], "session_id")
+            check_no_nul([user_id], "user_id")
+            check_no_nul([session_id], "session_id")
         self.table_prefix = table_prefix
         self._cache = chosen_cache(message_cache)
         self._cache_key = (*self._link.cache_scope, self._sid)
@@ -139,8 +122,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             batch.msg_ids.append(msg.id)
             batch.bodies.append(dumps(msg.to_dict()))
         if self._pg:
-            _check_no_nul(batch.msg_ids, "memories")
-            _check_no_nul(marks, "marks")
+            check_no_nul(batch.msg_ids, "memories")
+            check_no_nul(marks, "marks")
             held = self._take_cached()
             # One chunk is one statement, atomic on its own, except that a
             # refused duplicate must undo it: then, and for several chunks,
@@ -209,7 +192,7 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     ) -> int:
         """Re-mark messages: at most two statements per chunk of ids."""
         if self._pg and new_mark is not None:
-            _check_no_nul([new_mark], "new_mark")
+            check_no_nul([new_mark], "new_mark")
         mids = None if msg_ids is None else [id_digest(i) for i in msg_ids]
         work = partial(
             ops.update_marks, sid=self._sid, new_mark=new_mark, old_mark=old_mark, mids=mids
@@ -412,8 +395,8 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     ) -> None:
         """Replace the session's messages, marks, summary and state in one transaction."""
         if self._pg:
-            _check_no_nul((m.id for m, _ in content), "state")
-            _check_no_nul((k for _, marks in content for k in marks), "state")
+            check_no_nul((m.id for m, _ in content), "state")
+            check_no_nul((k for _, marks in content for k in marks), "state")
         sid = self._sid
         rows: list[dict[str, Any]] = []
         marks_of: dict[bytes, list[tuple[bytes, str]]] = {}
@@ -440,84 +423,6 @@ class AsyncSQLAlchemyMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         )
         self._take_cached()  # an import replaces everything: read it afresh
         await self._link.run_write(work)
-
-    # -- contract v2: batches, pages, reads by id, the state slot -------------------
-
-    async def _apply(
-        self, batch_ops: list[Operation], expect_version: int | None, batch_id: str | None
-    ) -> BatchResult:
-        """Apply the batch in one transaction (see :mod:`memmark.sql._batch`).
-
-        On a caller's session inside its own transaction the batch joins it
-        (in a savepoint) and leaves the commit to the caller.
-        """
-        plan = Plan(self._sid, dict(self._link.bump_params), expect_version, batch_id)
-        max_packet = None if self._pg else await self._max_packet()
-        check = _check_no_nul if self._pg else _accept
-        plan_batch(batch_ops, plan, max_packet, check)
-        held = self._take_cached()
-        try:
-            results, version = await self._link.run(
-                partial(apply_batch, plan=plan), write=True, join=True
-            )
-        except Replayed as replay:
-            return BatchResult([], replay.version, replayed=True)
-        if held is not None and self._cache is not None and version == held.version + 1:
-            snapshot = held
-            for effect, result in zip(plan.effects, results, strict=True):
-                snapshot = effect(snapshot, version, result)
-            self._cache.put(self._cache_key, snapshot)
-        return BatchResult(results, version)
-
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
-        """Read one page, the cursor's place and the version in one statement."""
-        cursor, arg = (before, "before") if after is None else (after, "after")
-        params: dict[str, Any] = {"sid": self._sid, "lim": limit + 1}
-        if cursor is not None:
-            params["cur"] = id_digest(cursor)
-        if mark is not None:
-            params["mk"] = id_digest(mark)
-        if exclude_mark is not None:
-            params["xmk"] = id_digest(exclude_mark)
-        key = PageKey(mark is not None, exclude_mark is not None, cursor and arg)
-        work = partial(read_page, key=key, params=params)
-        rows = await self._link.run(work, write=False, single=True)
-        version, found = 0, False
-        page: list[tuple[int, str]] = []
-        for kind, seq, body in rows:
-            if kind == 0:
-                version = int(seq)
-            elif kind == 1:
-                found = True
-            else:
-                page.append((int(seq), body))
-        if cursor is not None and not found:
-            raise MessageNotFoundError(arg, cursor)
-        backwards = after is None
-        page.sort(reverse=backwards)  # the walk's order: the extra row is the last
-        has_more = len(page) > limit
-        del page[limit:]
-        if backwards:
-            page.reverse()
-        return MessagePage(to_msgs(loads_many([body for _, body in page])), has_more, version)
-
-    async def _get_messages(self, ids: list[str]) -> list[Msg]:
-        """Read the stored messages among ``ids`` (one statement up to 5,000 ids)."""
-        work = partial(read_by_ids, sid=self._sid, mids=[id_digest(i) for i in ids])
-        rows = sorted(await self._link.run(work, write=False, single=len(ids) <= MAX_IN))
-        return to_msgs(loads_many([body for _, body in rows]))
-
-    async def _get_session_state(self) -> str | None:
-        """Read the state slot's text from the session row."""
-        work = partial(read_state, sid=self._sid)
-        return await self._link.run(work, write=False, single=True)
 
     # -- lifetime ---------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Every call is idempotent by message id, so a call the server rolled back
 (deadlock, serialisation failure, lock wait) or whose connection was lost
-may run again whole. :class:`Retries` counts one call's attempts and waits
+may run again whole. A batch runs again whole too: one the server rolled
+back left nothing; one that committed before its connection was lost is
+replayed by its batch id, refused by its ``expect_version``, or, holding a
+``pop`` with neither, not run again (``Connector.run(once=True)``). :class:`Retries` counts one call's attempts and waits
 the random back-off between them; :class:`~memmark.sql._connection.Connector`
 asks it after each failure.
 """
