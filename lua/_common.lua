@@ -20,13 +20,21 @@ local VERSION, UPDATED, STATE, BATCHES = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local SESSION_KEY_COUNT = 9
 local TTL = tonumber(ARGV[1])
 
+-- Set by a run that may leave its keys' expiries apart: one that made the
+-- version key beside older keys, or renamed keys in from staging.
+local expiry_unsettled = false
+
 -- Every call leaves all the session's keys with the same expiry, so a
 -- session can never be half expired (a stray mark index pointing at
 -- messages gone, a state slot or batch ids outliving their messages).
+-- Without a TTL, a version key without expiry means every key is without
+-- one already: the keys shared one expiry after the run before, and a run
+-- only drops expiries (SET) or makes keys without one, unless it says
+-- otherwise in expiry_unsettled. One PTTL then stands for nine PERSIST.
 local function slide_expiry()
   if TTL > 0 then
     for i = 1, SESSION_KEY_COUNT do redis.call('PEXPIRE', KEYS[i], TTL) end
-  else
+  elseif expiry_unsettled or redis.call('PTTL', VERSION) ~= -1 then
     for i = 1, SESSION_KEY_COUNT do redis.call('PERSIST', KEYS[i]) end
   end
 end
@@ -54,6 +62,7 @@ local function bump_version()
   if version == 1 then
     version = tonumber(micros)
     redis.call('SET', VERSION, micros)
+    expiry_unsettled = true -- older keys (a session from before versions) may expire
   end
   return version
 end
@@ -152,6 +161,9 @@ local RUN_BYTES = 4194304
 -- command (an emulator) takes every session as light.
 local WEIGHED = 8192
 local heavy_session
+-- The budget of a call that must do all its work in one run (a batch's
+-- operations): it never weighs the session, whose pages it would not cut.
+local UNBOUNDED = 2147483647
 local function heavy()
   if heavy_session == nil then
     if redis.call('ZCARD', ORDER) > WEIGHED then
@@ -254,7 +266,7 @@ end
 -- first): their ids, seqs and payloads, and the cursor to run on from
 -- (false when there is nothing more).
 local function page_after(cursor, budget)
-  if heavy() then return heavy_page_after(cursor, budget) end
+  if budget < UNBOUNDED and heavy() then return heavy_page_after(cursor, budget) end
   local page = redis.call('ZRANGEBYSCORE', IDS, cursor == '' and '-inf' or '(' .. cursor,
     '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
   local ids, seqs, payloads = {}, {}, {}

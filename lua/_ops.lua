@@ -3,6 +3,12 @@
 -- batch of writes in one run). None of them moves the version or slides
 -- the expiry: the calling script does that, once per run.
 
+-- Whether a call with `budget` must count the bytes it reads or copies:
+-- only in a session heavier than RUN_BYTES, and never when unbounded.
+local function counting_bytes(budget)
+  return budget < UNBOUNDED and heavy()
+end
+
 -- Append the messages `ids` (with `payloads`, same order) not stored yet
 -- (nor earlier in `ids`), each carrying every mark of `encoded_marks`.
 -- `stored`: the ids' scores in the ids zset, when the caller has them.
@@ -31,7 +37,14 @@ end
 -- no id twice. Returns how many were stored before.
 local function upsert_messages(ids, payloads, encoded_marks)
   local seqs = scores_of(IDS, ids)
-  local blobs = marks_of(ids)
+  -- The marks are read only when a message is stored: a new one has none.
+  local blobs = {}
+  for n = 1, #ids do
+    if seqs[n] then
+      blobs = marks_of(ids)
+      break
+    end
+  end
   local fresh_ids, fresh_payloads, fresh_stored = {}, {}, {}
   local index_additions, blob_updates = {}, {}
   local replaced = 0
@@ -134,7 +147,7 @@ end
 local function delete_marked(marks, budget)
   local removed, more = 0, false
   local gone = {}
-  local counting = heavy()
+  local counting = counting_bytes(budget)
   local bytes, largest = 0, 0
   for j = 1, #marks do
     local encoded = encode_mark(marks[j])
@@ -250,7 +263,8 @@ local function remark_messages(new, old, ids, cursor, budget)
     local seqs = scores_of(IDS, ids)
     local blobs = marks_of(ids)
     local start = tonumber(cursor) or 1
-    local stop_at = heavy() and RUN_BYTES or math.huge -- a light session never stops
+    -- A light session (or an unbounded call) never stops.
+    local stop_at = counting_bytes(budget) and RUN_BYTES or math.huge
     for n = start, #ids do
       if seqs[n] then changed = changed + remark(ids[n], padded_seq(seqs[n]), blobs[n]) end
       -- Adding a mark copies payloads into the index: in a heavy session a
@@ -264,7 +278,7 @@ local function remark_messages(new, old, ids, cursor, budget)
     -- Every selected message loses old, so the range shrinks call by call.
     local low, high = mark_range(old)
     local entries
-    if heavy() then
+    if counting_bytes(budget) then
       -- Pages by heavy_width until RUN_BYTES (see delete_marked).
       entries = {}
       local bytes, largest, position = 0, 0, low

@@ -26,9 +26,8 @@
 -- way through a script leaves the writes before it in place.
 -- Python side: apply() in memmark/redis/_protocol.py.
 local batch_id, expected = ARGV[2], ARGV[3]
--- Each call of the shared operations does all its work (no budget), so a
--- batch is one run whatever it holds.
-local UNBOUNDED = 2147483647
+-- Each call of the shared operations gets the budget UNBOUNDED: it does
+-- all its work, so a batch is one run whatever it holds.
 
 local at = 4
 local function next_argument()
@@ -93,17 +92,15 @@ if expected ~= '' and (redis.call('GET', VERSION) or '0') ~= expected then
   return {2, current_version() or 0, {}, {}}
 end
 for _, op in ipairs(ops) do
-  if op.code == 'a' then
+  if op.code == 'a' and op.refuse then
     op.stored = scores_of(IDS, op.ids)
-    if op.refuse then
-      local taken = {}
-      for n = 1, #op.ids do
-        if op.stored[n] then taken[#taken + 1] = op.ids[n] end
-      end
-      if #taken > 0 then
-        slide_expiry()
-        return {3, current_version() or 0, {}, taken}
-      end
+    local taken = {}
+    for n = 1, #op.ids do
+      if op.stored[n] then taken[#taken + 1] = op.ids[n] end
+    end
+    if #taken > 0 then
+      slide_expiry()
+      return {3, current_version() or 0, {}, taken}
     end
   end
 end
@@ -112,7 +109,8 @@ local results = {}
 for i, op in ipairs(ops) do
   local code, result = op.code, 0
   if code == 'a' then
-    -- The scores read above hold for a first write only: later ones look again.
+    -- The scores read above (a refusing add's) hold for a first write only:
+    -- later ones look again.
     add_messages(op.ids, op.payloads, op.marks, i == 1 and op.stored or nil)
   elseif code == 'u' then
     result = upsert_messages(op.ids, op.payloads, op.marks)

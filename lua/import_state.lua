@@ -36,6 +36,8 @@ if phase == 'stage' then
   return
 end
 if phase == 'commit' then
+  -- A renamed key keeps its staging expiry (an hour): slide every key.
+  expiry_unsettled = true
   for n = 2, 5 do
     if redis.call('EXISTS', KEYS[n + 8]) == 1 then
       redis.call('RENAME', KEYS[n + 8], KEYS[n])

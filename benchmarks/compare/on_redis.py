@@ -18,6 +18,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from benchmarks.compare import batched_turn
 from benchmarks.compare.floors import redis_floors
 from benchmarks.compare.timing import Config, Table, compare_rows
 from benchmarks.operations import Side
@@ -68,6 +69,8 @@ async def run(table: Table, cfg: Config) -> None:
     client = aioredis.Redis.from_url(BY_ID["redis"].url)
     try:
         await _section(table, cfg, client, None, cfg.rounds)
+        # A turn's writes as one batch, as separate calls, and their floor.
+        await batched_turn.rows(table, cfg, client)
         # Reads of an unchanged session come from the message cache above;
         # without it every read moves and decodes the payloads.
         await _section(table, cfg, client, None, cfg.rounds, message_cache=False)

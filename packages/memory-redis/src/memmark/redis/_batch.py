@@ -30,25 +30,37 @@ _NO_RESULT = (AddOp, ClearOp, SummaryOp, SessionStateOp)
 """Operations whose result is ``None`` (the script answers 0 for them)."""
 
 
-def _messages(args: list[bytes], marks: list[str], msgs: list[Msg]) -> None:
-    """Append a mark list, then the messages' ids and payloads."""
+def _messages(args: list[bytes], marks: list[str], msgs: list[Msg]) -> list[bytes]:
+    """Append a mark list, then the messages' ids and payloads; return the payloads."""
     args.append(b"%d" % len(marks))
     args += [encode_text(mark) for mark in marks]
     args.append(b"%d" % len(msgs))
     args += [encode_text(msg.id) for msg in msgs]
-    args += [pack_message(msg) for msg in msgs]
+    payloads = [pack_message(msg) for msg in msgs]
+    args += payloads
+    return payloads
 
 
-def operation_arguments(ops: Sequence[Operation]) -> list[bytes]:
-    """Return the ``ARGV`` of ``ops`` for ``apply``, after its three fixed arguments."""
+def operation_arguments(
+    ops: Sequence[Operation], payloads: list[list[bytes]] | None = None
+) -> list[bytes]:
+    """Return the ``ARGV`` of ``ops`` for ``apply``, after its three fixed arguments.
+
+    Args:
+        ops: The batch's operations.
+        payloads: When given, gets one list per operation: the payloads an
+            add or upsert sends (none for the others), so that the message
+            cache can decode copies of its own without packing them again.
+    """
     args: list[bytes] = []
     for op in ops:
+        sent: list[bytes] = []
         if isinstance(op, AddOp):
             args += (b"a", b"0" if op.skip_duplicated else b"1")
-            _messages(args, op.marks, op.msgs)
+            sent = _messages(args, op.marks, op.msgs)
         elif isinstance(op, UpsertOp):
             args.append(b"u")
-            _messages(args, op.marks, op.msgs)
+            sent = _messages(args, op.marks, op.msgs)
         elif isinstance(op, DeleteOp):
             args += (b"d", b"%d" % len(op.ids))
             args += [encode_text(msg_id) for msg_id in op.ids]
@@ -75,6 +87,8 @@ def operation_arguments(ops: Sequence[Operation]) -> list[bytes]:
             args.append(b"p")
         else:  # pragma: no cover - the core makes only the operations above
             raise TypeError(f"unknown operation: {op!r}")
+        if payloads is not None:
+            payloads.append(sent)
     return args
 
 

@@ -23,7 +23,7 @@ from memmark.core import (
     StateContent,
     StoreBackedMemory,
 )
-from memmark.core.batch import Operation, SessionStateOp, SummaryOp
+from memmark.core.batch import Operation
 from memmark.core.cache import MessageCache, Snapshot, chosen_cache
 from memmark.core.sessions import SessionKey, select
 from memmark.core.urls import OpenedByUrl
@@ -44,6 +44,7 @@ from memmark.redis._listing import store_sessions
 from memmark.redis._open import open_memory
 from memmark.redis._protocol import SessionScripts, ttl_argument
 from memmark.redis._runs import RUN_BYTES, bytes_written, cut_runs, in_chunks
+from memmark.redis._snapshots import next_snapshot
 
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see docs/redis.md on what that means). These
@@ -61,7 +62,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     """A memory kept in Redis, shared by every handle on the same session.
 
     Each call is one ``EVALSHA`` of a script from ``lua/``: atomic, and one
-    round trip. The session lives in seven keys under one hash tag, so the
+    round trip. The session lives in nine keys under one hash tag, so the
     scripts also run on Redis Cluster. ``list_sessions`` is the exception:
     it ``SCAN``s the keyspace (every primary of a cluster), which costs
     O(keys in the database); it is meant for administration, not requests.
@@ -370,18 +371,17 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         self, ops: list[Operation], expect_version: int | None, batch_id: str | None
     ) -> BatchResult:
         held = self._take_cached()
+        payloads: list[list[bytes]] = []
         reply = await self._scripts.apply(
             None if batch_id is None else encode_text(batch_id),
             expect_version,
-            operation_arguments(ops),
+            operation_arguments(ops, payloads),
             idempotent(ops, expect_version, batch_id),
         )
-        if reply.status == 0 and all(isinstance(op, (SummaryOp, SessionStateOp)) for op in ops):
-            # The cache holds messages and marks, not these: they stay.
-            self._advance(held, reply.version, _same_messages)
-        elif reply.status != 0:
+        if reply.status == 0:
+            self._advance(held, reply.version, lambda h, v: next_snapshot(h, v, ops, payloads))
+        else:
             self._advance(held, reply.version, _same_messages)  # nothing was written
-        # Any other batch leaves the session uncached: the next read refills it.
         return batch_result(ops, reply, expect_version)
 
     async def _get_page(
