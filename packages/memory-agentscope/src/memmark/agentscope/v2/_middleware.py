@@ -120,7 +120,6 @@ class _Piece:
     """What one compression took out of the context: a message, or the older half of one."""
 
     msg: AgentScopeMsg
-    whole: bool
 
 
 @dataclass
@@ -263,7 +262,7 @@ class MemmarkMiddleware(MiddlewareBase):
                 continue
             new = by_id.get(old.id)
             if new is None:
-                turn.pieces.append(_Piece(old, whole=True))
+                turn.pieces.append(_Piece(old))
                 continue
             # Split: the kept half is a copy holding the newest blocks.
             older = old.model_copy(deep=True)
@@ -274,7 +273,7 @@ class MemmarkMiddleware(MiddlewareBase):
             ):
                 older.content = older.content[:tail]
             if older.content:
-                turn.pieces.append(_Piece(older, whole=False))
+                turn.pieces.append(_Piece(older))
 
     # -- opening --------------------------------------------------------------
 
