@@ -334,3 +334,19 @@ async def test_what_observe_added_before_the_reply_is_kept_and_stored() -> None:
     assert texts[2:4] == ["Bob says hello.", "Weather in Dakar?"]
     memory = _memory(session)
     assert await _stored_context(memory) == [m.model_dump_json() for m in agent.state.context]
+
+
+async def test_a_context_longer_than_a_page_is_read_page_by_page() -> None:
+    session = Session(f"memory://{uuid.uuid4().hex}", "dan", "s-pages")
+    for city in ("Riga", "Tunis", "Hanoi"):
+        middleware = MemmarkMiddleware(
+            session.url, user_id=session.user_id, session_id=session.session_id, page_size=2
+        )
+        agent = await make_agent(session, rounds=1, middleware=middleware)
+        await agent.reply(UserMsg("user", f"Weather in {city}?"))
+    # The last agent restored four messages, two per page, in order, then added two.
+    texts = [m.get_text_content() for m in agent.state.context]
+    assert texts[0::2] == ["Weather in Riga?", "Weather in Tunis?", "Weather in Hanoi?"]
+    assert await _stored_context(_memory(session)) == [
+        m.model_dump_json() for m in agent.state.context
+    ]
