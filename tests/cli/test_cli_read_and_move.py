@@ -46,7 +46,12 @@ async def test_show_filters_by_mark_and_limit_and_speaks_json_lines(
     done = memmark("show", *common, "--mark", "tool", "--limit", "3")
     assert done.returncode == 0, done.stderr
     summary, *rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert summary == {"user_id": user, "session_id": "s0", "summary": "summary of s0"}
+    assert summary == {
+        "user_id": user,
+        "session_id": "s0",
+        "summary": "summary of s0",
+        "state": {"turn": 0, "tools": ["search"], "name": "ñ"},
+    }
     tools = [i for i in range(60) if "tool" in marks_of(i)]
     assert [row["msg"]["id"] for row in rows] == [ids[i] for i in tools[-3:]]
     assert [sorted(row["marks"]) for row in rows] == [sorted(marks_of(i)) for i in tools[-3:]]
