@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import count, dropwhile, islice
 from typing import Any
 
@@ -15,6 +15,12 @@ from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, Ver
 from memmark.core.msg import Msg
 from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionKey, follows
+
+
+def _as_given(msg: Msg) -> Msg:
+    # The stored object of a message that is already the memory's own copy.
+    return msg
+
 
 # One counter for every in-process session: a session deleted and written
 # again, or a new store standing for a dropped one, never repeats a version
@@ -137,7 +143,9 @@ class InMemoryMemory(MemoryBase):
     def stored_copy(self, msg: Msg) -> Msg:
         """Return the object stored for ``msg``, which ``add`` and ``load_state_dict`` get.
 
-        By default ``msg.copy()``. A subclass may store a subclass of ``Msg``
+        By default ``msg.copy()``, which the memory then skips: the checks
+        copy a message in the walk that checks it, and that copy is stored. A
+        subclass may override it to store a subclass of ``Msg``
         instead (say, one that is also another framework's message class), so
         that ``get_memory``, which returns the stored objects, hands out that
         class with no conversion per read. ``state_dict`` and
@@ -145,6 +153,19 @@ class InMemoryMemory(MemoryBase):
         The result must not share mutable content or metadata with ``msg``.
         """
         return msg.copy()
+
+    @property
+    def _takes_copies(self) -> bool:
+        # The checks copy the messages as they walk them, and those copies
+        # are stored as they are: one walk of each message, not two. A
+        # subclass that overrides stored_copy gets the caller's messages and
+        # makes its own copies.
+        return type(self).stored_copy is InMemoryMemory.stored_copy
+
+    @property
+    def _keep(self) -> Callable[[Msg], Msg]:
+        """What turns a message a write hook receives into the object stored."""
+        return _as_given if self._takes_copies else self.stored_copy
 
     # -- writes ---------------------------------------------------------------
 
@@ -155,16 +176,22 @@ class InMemoryMemory(MemoryBase):
             if taken:
                 raise DuplicateMessageError(taken)
         self._written()
+        keep = self._keep
         if len(msgs) == 1:  # the common case, without the batch's dicts
             msg = msgs[0]
             if msg.id in stored:
                 return
-            batch = {msg.id: self.stored_copy(msg)}
+            batch = {msg.id: keep(msg)}
+        elif keep is _as_given:
+            batch = {}
+            for msg in msgs:
+                if msg.id not in stored and msg.id not in batch:
+                    batch[msg.id] = msg
         else:
             batch = {}
             for msg in msgs:
                 if msg.id not in stored and msg.id not in batch:
-                    batch[msg.id] = self.stored_copy(msg)
+                    batch[msg.id] = keep(msg)
         stored.update(batch)
         self._seq.update(zip(batch, self._counter, strict=False))
         # New messages are the newest, so appending keeps every index ordered.
@@ -329,7 +356,9 @@ class InMemoryMemory(MemoryBase):
             KeyError: ``content`` is missing and ``strict`` is true.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = checks.parse_state(state, strict, self.max_message_bytes)
+        content, summary = checks.parse_state(
+            state, strict, self.max_message_bytes, copy=self._takes_copies
+        )
         if content is None and summary == self._compressed_summary:
             return  # nothing to store (AgentScope's adapter sets its summary so): no write
         if content is not None:
@@ -341,7 +370,8 @@ class InMemoryMemory(MemoryBase):
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
         # Copied so that later changes to the caller's state do not leak in.
-        self._msgs = {msg.id: self.stored_copy(msg) for msg, _ in content}
+        keep = self._keep
+        self._msgs = {msg.id: keep(msg) for msg, _ in content}
         self._counter = count()
         self._seq = dict(zip(self._msgs, self._counter, strict=False))
         self._by_mark = {}
@@ -446,14 +476,15 @@ class InMemoryMemory(MemoryBase):
     def _upsert(self, msgs: list[Msg], marks: list[str]) -> int:
         self._written()
         stored = self._msgs
+        keep = self._keep
         replaced: list[str] = []
         new: dict[str, Msg] = {}
         for msg in msgs:
             if msg.id in stored:
-                stored[msg.id] = self.stored_copy(msg)  # a dict keeps a key's place
+                stored[msg.id] = keep(msg)  # a dict keeps a key's place
                 replaced.append(msg.id)
             else:
-                new[msg.id] = self.stored_copy(msg)
+                new[msg.id] = keep(msg)
         stored.update(new)
         self._seq.update(zip(new, self._counter, strict=False))
         for mark in marks:

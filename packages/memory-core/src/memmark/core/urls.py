@@ -335,6 +335,11 @@ class InProcessHandle(MemoryBase):
         """The pair's store, or an empty one standing for none (reads make no store)."""
         return self._stores.get(self._pair) or _EMPTY
 
+    @property
+    def _takes_copies(self) -> bool:
+        # The store's hooks decide by the store's answer, so the handle's checks must too.
+        return self._store._takes_copies
+
     async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         await self._store._add(msgs, marks, skip_duplicated)
 
