@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from itertools import count, dropwhile, islice
 from typing import Any
 
 from memmark.core import batch as ops
 from memmark.core import checks
+from memmark.core._mark_index import MarkIndex
 from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.batch import BatchResult
 from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, VersionConflictError
@@ -28,7 +29,7 @@ def _as_given(msg: Msg) -> Msg:
 _versions = count(1)
 
 
-class InMemoryMemory(MemoryBase):
+class InMemoryMemory(MarkIndex, MemoryBase):
     """Messages and marks kept in this process, indexed both ways.
 
     The messages live in one insertion-ordered dict keyed by id, and every
@@ -63,16 +64,7 @@ class InMemoryMemory(MemoryBase):
     listed_as: tuple[str, str] = ("default_user", "default_session")
 
     def __init__(self) -> None:
-        # id -> message, in insertion order (dicts keep it, and pop is O(1)).
-        self._msgs: dict[str, Msg] = {}
-        # id -> position, to put a mark's index back in message order.
-        self._seq: dict[str, int] = {}
-        self._counter = count()
-        # mark -> ids carrying it (a dict as an ordered set). The only record
-        # of marks: set operations on it run in C, with no per-message upkeep.
-        self._by_mark: dict[str, dict[str, None]] = {}
-        # Marks whose index may be out of message order after a re-mark.
-        self._unordered: set[str] = set()
+        super().__init__()
         self._compressed_summary = ""
         self._summary_cache: Msg | None = None
         self._version_now = 0  # 0: never written, or deleted since
@@ -87,58 +79,6 @@ class InMemoryMemory(MemoryBase):
         """Move the version on and stamp the time: called by every write that reaches the store."""
         self._version_now = next(_versions)
         self._updated_at = time.time()
-
-    # -- index upkeep ---------------------------------------------------------
-
-    def _ids_with(self, mark: str) -> dict[str, None]:
-        ids = self._by_mark.get(mark)
-        if ids is None:
-            return {}
-        if mark in self._unordered:
-            # Restore message order once, at the next read; Timsort is linear
-            # on the runs of sorted ids that merges leave behind.
-            ids = dict.fromkeys(sorted(ids, key=self._seq.__getitem__))
-            self._by_mark[mark] = ids
-            self._unordered.discard(mark)
-        return ids
-
-    def _mark_ids(self, mark: str, ids: Iterable[str], *, in_order: bool = False) -> None:
-        """Add ``ids`` (already in the session) to ``mark``'s index.
-
-        ``in_order`` says the ids come in message order, so a new index needs
-        no sorting later.
-        """
-        index = self._by_mark.get(mark)
-        if index is None:
-            self._by_mark[mark] = dict.fromkeys(ids)
-            if not in_order:
-                self._unordered.add(mark)
-            return
-        before = len(index)
-        index.update(dict.fromkeys(ids))
-        if len(index) != before:
-            self._unordered.add(mark)
-
-    def _unmark_ids(self, ids: Iterable[str], marks: Iterable[str] | None = None) -> None:
-        """Drop ``ids`` from the indexes of ``marks`` (all marks when ``None``)."""
-        by_mark = self._by_mark
-        for mark in list(by_mark) if marks is None else marks:
-            index = by_mark.get(mark)
-            if index is None:
-                continue
-            for msg_id in ids:
-                index.pop(msg_id, None)
-            if not index:
-                del by_mark[mark]
-                self._unordered.discard(mark)
-
-    def _drop_msgs(self, ids: Iterable[str]) -> list[str]:
-        """Remove messages (not their marks); return the ids really removed."""
-        msgs, seq = self._msgs, self._seq
-        gone = [i for i in ids if msgs.pop(i, None) is not None]
-        for msg_id in gone:
-            del seq[msg_id]
-        return gone
 
     def stored_copy(self, msg: Msg) -> Msg:
         """Return the object stored for ``msg``, which ``add`` and ``load_state_dict`` get.
@@ -501,17 +441,6 @@ class InMemoryMemory(MemoryBase):
         if self._by_mark:
             self._unmark_ids([newest])
         return msg
-
-    def _selection(
-        self, mark: str | None, exclude_mark: str | None, backwards: bool
-    ) -> Iterator[str]:
-        """Yield the ids of the selection, newest first when ``backwards``."""
-        source = self._ids_with(mark) if mark is not None else self._msgs
-        ids: Iterator[str] = reversed(source) if backwards else iter(source)
-        if exclude_mark is not None:
-            excluded = self._by_mark.get(exclude_mark, {})
-            ids = (i for i in ids if i not in excluded)
-        return ids
 
     async def _get_page(
         self,
