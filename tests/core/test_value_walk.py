@@ -14,6 +14,7 @@ import json
 from collections import OrderedDict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -233,3 +234,34 @@ def test_checking_with_copies_raises_and_passes_as_checking_alone(
     assert all(type(m) is Msg for m in copied)
     assert copied[0] is not plain
     assert copied[1] is not msg
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TEXT, min_size=4, max_size=4), st.booleans(), st.booleans(), st.data())
+def test_text_fields_are_refused_and_measured_exactly_with_or_without_copies(
+    texts: list[str], with_invocation: bool, copy: bool, data: st.DataObject
+) -> None:
+    msg = Msg("n", texts[3], "user")
+    msg.id, msg.name, msg.timestamp = texts[:3]
+    if with_invocation:
+        msg.invocation_id = texts[3]
+    if not all(_encodes(text) for text in texts):
+        with pytest.raises(ValueError, match="lone surrogate"):
+            check_messages([msg], None, copy=copy)
+        return
+    exact = len(json.dumps(msg.to_dict(), ensure_ascii=False).encode())
+    limit = data.draw(st.integers(min_value=max(0, exact - 3), max_value=exact + 3))
+    try:
+        check_messages([msg], limit, copy=copy)
+    except MessageTooLargeError:
+        assert exact > limit
+    else:
+        assert exact <= limit
