@@ -7,8 +7,9 @@ to store and answers the hooks with these structures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import count
+from itertools import count, dropwhile, islice
 
+from memmark.core.errors import MessageNotFoundError
 from memmark.core.msg import Msg
 
 
@@ -87,3 +88,32 @@ class MarkIndex:
             excluded = self._by_mark.get(exclude_mark, {})
             ids = (i for i in ids if i not in excluded)
         return ids
+
+    def _page(
+        self,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        mark: str | None,
+        exclude_mark: str | None,
+    ) -> tuple[list[Msg], bool]:
+        """Return the messages of a page (see ``get_page``) and whether more are left."""
+        backwards = after is None
+        ids = self._selection(mark, exclude_mark, backwards)
+        cursor, arg = (before, "before") if backwards else (after, "after")
+        if cursor is not None:
+            seq = self._seq
+            at = seq.get(cursor)
+            if at is None:
+                raise MessageNotFoundError(arg, cursor)
+            if backwards:
+                ids = dropwhile(lambda i: seq[i] >= at, ids)
+            else:
+                ids = dropwhile(lambda i: seq[i] <= at, ids)
+        taken = list(islice(ids, limit + 1))
+        has_more = len(taken) > limit
+        del taken[limit:]
+        if backwards:
+            taken.reverse()
+        msgs = self._msgs
+        return [msgs[i] for i in taken], has_more

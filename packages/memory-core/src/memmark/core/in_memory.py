@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from itertools import count, dropwhile, islice
-from typing import Any
+from functools import partial
+from itertools import count, islice
+from typing import Any, ClassVar
 
 from memmark.core import batch as ops
 from memmark.core import checks
 from memmark.core._mark_index import MarkIndex
 from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.batch import BatchResult
-from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, VersionConflictError
+from memmark.core.errors import DuplicateMessageError, VersionConflictError
 from memmark.core.msg import Msg
 from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionKey, follows
@@ -21,6 +22,22 @@ from memmark.core.sessions import SessionInfo, SessionKey, follows
 def _as_given(msg: Msg) -> Msg:
     # The stored object of a message that is already the memory's own copy.
     return msg
+
+
+_new = object.__new__
+
+
+def _moved(msg: Msg, cls: type[Msg]) -> Msg:
+    # The fields of a copy the memory owns, in a new object of ``cls``.
+    moved = _new(cls)
+    moved.id = msg.id
+    moved.name = msg.name
+    moved.content = msg.content
+    moved.role = msg.role
+    moved.metadata = msg.metadata
+    moved.timestamp = msg.timestamp
+    moved.invocation_id = msg.invocation_id
+    return moved
 
 
 # One counter for every in-process session: a session deleted and written
@@ -80,19 +97,29 @@ class InMemoryMemory(MarkIndex, MemoryBase):
         self._version_now = next(_versions)
         self._updated_at = time.time()
 
+    stored_class: ClassVar[type[Msg]] = Msg
+    """The class of the stored messages: ``Msg``, or a subclass with no fields of its own.
+
+    A subclass of the memory may set a subclass of ``Msg`` (say, one that is
+    also another framework's message class), so that ``get_memory``, which
+    returns the stored objects, hands out that class with no conversion per
+    read. The checks' copy of each message is moved into one, its fields
+    set one by one: nothing is walked again.
+    """
+
     def stored_copy(self, msg: Msg) -> Msg:
         """Return the object stored for ``msg``, which ``add`` and ``load_state_dict`` get.
 
-        By default ``msg.copy()``, which the memory then skips: the checks
-        copy a message in the walk that checks it, and that copy is stored. A
-        subclass may override it to store a subclass of ``Msg``
-        instead (say, one that is also another framework's message class), so
-        that ``get_memory``, which returns the stored objects, hands out that
-        class with no conversion per read. ``state_dict`` and
+        By default a copy of ``msg`` as :attr:`stored_class`, which the
+        memory then skips: the checks copy a message in the walk that checks
+        it, and that copy is stored. A subclass may override it to store
+        something else, at the cost of that second walk. ``state_dict`` and
         ``export_state`` write ``Msg.to_dict`` of each, whatever the class.
         The result must not share mutable content or metadata with ``msg``.
         """
-        return msg.copy()
+        copied = msg.copy()
+        cls = self.stored_class
+        return copied if cls is Msg else _moved(copied, cls)
 
     @property
     def _takes_copies(self) -> bool:
@@ -105,7 +132,10 @@ class InMemoryMemory(MarkIndex, MemoryBase):
     @property
     def _keep(self) -> Callable[[Msg], Msg]:
         """What turns a message a write hook receives into the object stored."""
-        return _as_given if self._takes_copies else self.stored_copy
+        if not self._takes_copies:
+            return self.stored_copy
+        cls = self.stored_class
+        return _as_given if cls is Msg else partial(_moved, cls=cls)
 
     # -- writes ---------------------------------------------------------------
 
@@ -450,25 +480,8 @@ class InMemoryMemory(MarkIndex, MemoryBase):
         mark: str | None,
         exclude_mark: str | None,
     ) -> MessagePage:
-        backwards = after is None
-        ids = self._selection(mark, exclude_mark, backwards)
-        cursor, arg = (before, "before") if backwards else (after, "after")
-        if cursor is not None:
-            seq = self._seq
-            at = seq.get(cursor)
-            if at is None:
-                raise MessageNotFoundError(arg, cursor)
-            if backwards:
-                ids = dropwhile(lambda i: seq[i] >= at, ids)
-            else:
-                ids = dropwhile(lambda i: seq[i] <= at, ids)
-        taken = list(islice(ids, limit + 1))
-        has_more = len(taken) > limit
-        del taken[limit:]
-        if backwards:
-            taken.reverse()
-        msgs = self._msgs
-        return MessagePage([msgs[i] for i in taken], has_more, self._version_now)
+        msgs, has_more = self._page(limit, before, after, mark, exclude_mark)
+        return MessagePage(msgs, has_more, self._version_now)
 
     async def _get_messages(self, ids: list[str]) -> list[Msg]:
         msgs, seq = self._msgs, self._seq
