@@ -141,3 +141,14 @@ async def test_a_str_enum_is_measured_by_its_value_not_its_name() -> None:
     with pytest.raises(MessageTooLargeError, match="max_message_bytes"):
         await memory.add(msg)
     assert [m.id for m in await memory.get_memory()] == ["i"]
+
+
+async def test_a_refused_write_through_a_handle_makes_no_store() -> None:
+    stores = InProcessStores()
+    handle = stores.open("u", "s")
+    refused = Msg("n", "text", "user", metadata={"when": object()})
+    with pytest.raises(ValueError, match="is not a JSON value"):
+        await handle.add(refused)
+    assert stores.get(("u", "s")) is None
+    await handle.add(agent_message("a"))
+    assert stores.get(("u", "s")) is not None
