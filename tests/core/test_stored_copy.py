@@ -61,3 +61,28 @@ async def test_the_default_stores_plain_copies() -> None:
     assert type(got) is Msg
     assert got is not msg
     assert got == msg
+
+
+class TaggedClassMemory(InMemoryMemory):
+    stored_class = Tagged
+
+
+async def test_a_stored_class_is_what_every_write_stores_with_nothing_shared() -> None:
+    memory = TaggedClassMemory()
+    assert memory._takes_copies  # the checks' copies are moved, not copied again
+    msg = Msg("Alice", [{"type": "text", "text": "hi"}], "user", metadata={"k": [1]})
+    await memory.add(msg, marks="hint")
+    await memory.upsert(Msg("Bob", "new", "user"))
+    async with memory.batch() as batch:
+        batch.add(Msg("Carol", "later", "user"))
+    msg.content[0]["text"] = "changed"  # type: ignore[index]
+    msg.metadata["k"].append(2)  # type: ignore[index]
+    stored = await memory.get_memory()
+    assert [type(m) for m in stored] == [Tagged] * 3
+    assert stored[0].content == [{"type": "text", "text": "hi"}]
+    assert stored[0].metadata == {"k": [1]}
+    assert memory.state_dict()["content"][0] == [Msg.to_dict(stored[0]), ["hint"]]
+    memory.load_state_dict(memory.state_dict())
+    assert all(type(m) is Tagged for m in await memory.get_memory())
+    await memory.import_state(memory.state_dict())
+    assert all(type(m) is Tagged for m in await memory.get_memory())

@@ -1,7 +1,8 @@
 """The fast value walks decide exactly as the definition does, on random values.
 
-``json_bound`` and ``copy_value`` unroll the exact JSON types for speed;
-``values._bound`` is the plain recursive definition they must agree with,
+``json_bound``, ``copy_value`` and ``checked_copy`` (both at once) unroll
+the exact JSON types for speed; ``values._bound`` is the plain recursive
+definition they must agree with,
 and a message's UTF-8 JSON size (what ``max_message_bytes`` limits) is
 measured exactly here to check that the bound really bounds it and that
 ``add`` accepts and refuses exactly as an exact measure would.
@@ -13,6 +14,7 @@ import json
 from collections import OrderedDict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +25,8 @@ from memmark.core.values import (
     MAX_JSON_DEPTH,
     MIN_INT,
     _bound,
+    _utf8,
+    checked_copy,
     copy_value,
     json_bound,
     why_refused,
@@ -138,6 +142,125 @@ def test_plain_text_messages_are_measured_as_exactly(text: str, data: st.DataObj
     limit = data.draw(st.integers(min_value=max(0, exact - 3), max_value=exact + 3))
     try:
         check_messages([msg], limit)
+    except MessageTooLargeError:
+        assert exact > limit
+    else:
+        assert exact <= limit
+
+
+def _containers_in(value: Any) -> list[Any]:
+    """Every dict and list in ``value``, itself included."""
+    found: list[Any] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.append(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            found.append(node)
+            stack.extend(node)
+    return found
+
+
+def _only_base_types(value: Any) -> bool:
+    if type(value) is dict:
+        return all(_only_base_types(child) for child in value.values())
+    if type(value) is list:
+        return all(_only_base_types(child) for child in value)
+    return type(value) in (str, int, float, bool, type(None))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(VALUES, DEEP, st.dictionaries(_KEYS, VALUES, max_size=4)))
+def test_the_checking_copy_decides_and_bounds_as_the_check_and_copies_as_the_copy(
+    value: Any,
+) -> None:
+    checked = checked_copy(value)
+    bound = json_bound(value)
+    assert (checked is None) == (bound is None)
+    if checked is None:
+        return
+    copied, copy_bound = checked
+    assert copy_bound == bound
+    assert copied == value == copy_value(value)
+    assert _exact_size(copied) == _exact_size(value)
+    assert _only_base_types(copied)
+    originals = {id(node) for node in _containers_in(value)}
+    assert not any(id(node) in originals for node in _containers_in(copied))
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0xD000, max_codepoint=0xE000), max_size=8))
+def test_the_surrogate_test_refuses_exactly_what_utf8_refuses(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        assert not _utf8(text)
+    else:
+        assert _utf8(text)
+
+
+def test_the_surrogate_test_agrees_with_utf8_on_every_code_point() -> None:
+    for code in range(0x110000):
+        assert _utf8(chr(code)) == (not 0xD800 <= code <= 0xDFFF)
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return call()
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    VALUES,
+    st.one_of(st.none(), st.dictionaries(_KEYS, VALUES, max_size=3), VALUES),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=400)),
+)
+def test_checking_with_copies_raises_and_passes_as_checking_alone(
+    content: Any, metadata: Any, limit: int | None
+) -> None:
+    msg = Msg("n", _blocks(content), "assistant", timestamp="t")
+    msg.id = "m"
+    msg.metadata = metadata
+    plain = Msg("n", "plain text", "user", timestamp="t")
+    alone = _outcome(lambda: check_messages([plain, msg], limit))
+    copied = _outcome(lambda: check_messages([plain, msg], limit, copy=True))
+    if type(alone) is tuple:
+        assert copied == alone
+        return
+    assert [m.to_dict() for m in copied] == [plain.to_dict(), msg.to_dict()]
+    assert all(type(m) is Msg for m in copied)
+    assert copied[0] is not plain
+    assert copied[1] is not msg
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TEXT, min_size=4, max_size=4), st.booleans(), st.booleans(), st.data())
+def test_text_fields_are_refused_and_measured_exactly_with_or_without_copies(
+    texts: list[str], with_invocation: bool, copy: bool, data: st.DataObject
+) -> None:
+    msg = Msg("n", texts[3], "user")
+    msg.id, msg.name, msg.timestamp = texts[:3]
+    if with_invocation:
+        msg.invocation_id = texts[3]
+    if not all(_encodes(text) for text in texts):
+        with pytest.raises(ValueError, match="lone surrogate"):
+            check_messages([msg], None, copy=copy)
+        return
+    exact = len(json.dumps(msg.to_dict(), ensure_ascii=False).encode())
+    limit = data.draw(st.integers(min_value=max(0, exact - 3), max_value=exact + 3))
+    try:
+        check_messages([msg], limit, copy=copy)
     except MessageTooLargeError:
         assert exact > limit
     else:

@@ -48,11 +48,13 @@ def _stored(msg: CoreMsg) -> StoredMsg:
 
 
 class _AgentScopeStore(CoreInMemoryMemory):
-    """memmark's in-process memory, storing ``StoredMsg`` objects."""
+    """memmark's in-process memory, storing ``StoredMsg`` objects.
 
-    def stored_copy(self, msg: CoreMsg) -> CoreMsg:
-        """Return the ``StoredMsg`` kept for ``msg``: a deep copy, of both classes."""
-        return _stored(msg)
+    The checks copy each message as they walk it, and the copy's fields are
+    moved into a ``StoredMsg``: one walk of each message's values.
+    """
+
+    stored_class = StoredMsg
 
     def _summary_msg(self, summary: str) -> CoreMsg:
         return _stored(super()._summary_msg(summary))

@@ -79,6 +79,16 @@ class MemoryBase(MemoryHooks):
     _compressed_summary: str = ""
     _closed: bool = False
 
+    @property
+    def _takes_copies(self) -> bool:
+        """Whether the write hooks get copies of the caller's messages, not the messages.
+
+        True for a backend that keeps the messages it is given as they are
+        (the in-process one): the checks then copy each message in the walk
+        that checks it. Others encode the messages, and copying would be waste.
+        """
+        return False
+
     # -- writes ---------------------------------------------------------------
 
     async def add(
@@ -106,7 +116,9 @@ class MemoryBase(MemoryHooks):
             VersionConflictError: The session is not at ``expect_version``.
         """
         self._ensure_open()
-        op = ops.add_op(memories, marks, skip_duplicated, self.max_message_bytes)
+        op = ops.add_op(
+            memories, marks, skip_duplicated, self.max_message_bytes, copy=self._takes_copies
+        )
         if expect_version is not None:
             await self._write_one(op, expect_version)
         elif op is not None:
@@ -135,7 +147,7 @@ class MemoryBase(MemoryHooks):
             How many of the ids were stored before the call (and replaced).
         """
         self._ensure_open()
-        op = ops.upsert_op(memories, marks, self.max_message_bytes)
+        op = ops.upsert_op(memories, marks, self.max_message_bytes, copy=self._takes_copies)
         result: int = await self._write_one(op, expect_version, 0)
         return result
 
@@ -524,7 +536,9 @@ class MemoryBase(MemoryHooks):
             TypeError: ``state`` is not a dict.
         """
         self._ensure_open()
-        content, summary = checks.parse_state(state, True, self.max_message_bytes)
+        content, summary = checks.parse_state(
+            state, True, self.max_message_bytes, copy=self._takes_copies
+        )
         assert content is not None  # strict: a missing content raised KeyError
         slot = ops.session_state_op(state.get("_session_state"), self.max_message_bytes)
         await self._import_state(content, summary, slot.text)

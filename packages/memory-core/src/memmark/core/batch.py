@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from memmark.core import checks, values
 from memmark.core.errors import DuplicateMessageError, MessageTooLargeError
@@ -145,10 +145,19 @@ class BatchResult:
 
 
 def add_op(
-    memories: object, marks: object, skip_duplicated: object, max_bytes: int | None
+    memories: object,
+    marks: object,
+    skip_duplicated: object,
+    max_bytes: int | None,
+    *,
+    copy: bool = False,
 ) -> AddOp | None:
-    """Check ``add``'s arguments; ``None`` when there is nothing to add."""
-    msgs = checks.check_messages(memories, max_bytes)
+    """Check ``add``'s arguments; ``None`` when there is nothing to add.
+
+    With ``copy``, the operation holds copies of the messages, made in the
+    walk that checks them (see :func:`~memmark.core.checks.check_messages`).
+    """
+    msgs = checks.check_messages(memories, max_bytes, copy=copy)
     mark_list = checks.check_marks(marks, "marks")
     skip = checks.check_bool(skip_duplicated, "skip_duplicated")
     if not msgs:
@@ -160,9 +169,14 @@ def add_op(
     return AddOp(msgs, mark_list, skip)
 
 
-def upsert_op(memories: object, marks: object, max_bytes: int | None) -> UpsertOp | None:
-    """Check ``upsert``'s arguments; ``None`` when there is nothing to write."""
-    msgs = checks.check_messages(memories, max_bytes)
+def upsert_op(
+    memories: object, marks: object, max_bytes: int | None, *, copy: bool = False
+) -> UpsertOp | None:
+    """Check ``upsert``'s arguments; ``None`` when there is nothing to write.
+
+    ``copy`` as for :func:`add_op`.
+    """
+    msgs = checks.check_messages(memories, max_bytes, copy=copy)
     mark_list = checks.check_marks(marks, "marks")
     if not msgs:
         return None
@@ -273,21 +287,6 @@ def check_batch_id(batch_id: object) -> str | None:
 
 # -- the batch ---------------------------------------------------------------
 
-_MessagesOp = TypeVar("_MessagesOp", AddOp, UpsertOp)
-
-
-def _own(op: _MessagesOp | None) -> _MessagesOp | None:
-    """Return ``op`` holding copies of its messages, checked as they are now.
-
-    A batch applies its messages when it commits, not when they are
-    recorded; without copies, a message the caller changes in between
-    would be stored as changed, past the checks.
-    """
-    if op is None:
-        return None
-    copies = [m.copy() for m in op.msgs]
-    return replace(op, msgs=copies)
-
 
 class Batch:
     """Writes recorded now and applied later as one unit, by :meth:`commit`.
@@ -329,14 +328,18 @@ class Batch:
         skip_duplicated: bool = True,
     ) -> Batch:
         """Record an ``add`` (see :meth:`MemoryBase.add <memmark.core.MemoryBase.add>`)."""
+        # A batch applies its messages when it commits, not now: it keeps
+        # copies, checked as they are now, so that a message the caller
+        # changes in between is not stored as changed, past the checks.
         max_bytes = self._memory.max_message_bytes
-        return self._record(_own(add_op(memories, marks, skip_duplicated, max_bytes)))
+        return self._record(add_op(memories, marks, skip_duplicated, max_bytes, copy=True))
 
     def upsert(
         self, memories: Msg | list[Msg] | None, marks: str | list[str] | None = None
     ) -> Batch:
         """Record an ``upsert`` (see :meth:`MemoryBase.upsert <memmark.core.MemoryBase.upsert>`)."""
-        return self._record(_own(upsert_op(memories, marks, self._memory.max_message_bytes)), 0)
+        max_bytes = self._memory.max_message_bytes
+        return self._record(upsert_op(memories, marks, max_bytes, copy=True), 0)  # copies: see add
 
     def delete(self, msg_ids: str | Iterable[str]) -> Batch:
         """Record a ``delete``."""

@@ -34,6 +34,7 @@ __all__ = [
     "check_size",
     "check_summary",
     "check_text",
+    "checked_message_copy",
     "encodable",
     "find_duplicates",
     "parse_state",
@@ -43,13 +44,7 @@ __all__ = [
 
 def encodable(text: str) -> bool:
     """Return whether ``text`` encodes as UTF-8 (it holds no lone surrogate)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return text.isascii() or values._utf8(text)
 
 
 def _unencodable(arg: str) -> ValueError:
@@ -182,7 +177,7 @@ def find_duplicates(msgs: list[Msg]) -> list[str]:
 
 
 def parse_state(
-    state: object, strict: bool, limit: int | None = None
+    state: object, strict: bool, limit: int | None = None, *, copy: bool = False
 ) -> tuple[list[tuple[Msg, list[str]]] | None, str]:
     """Validate a state dict and return its ``(content, summary)``.
 
@@ -194,6 +189,8 @@ def parse_state(
         strict: Whether ``content`` must be there.
         limit: The memory's ``max_message_bytes``: a bigger message is refused,
             as ``add`` would refuse it.
+        copy: Return messages that share nothing mutable with ``state``
+            (see :func:`checked_message_copy`).
 
     Raises:
         TypeError: ``state`` is not a mapping.
@@ -235,7 +232,10 @@ def parse_state(
             raise InvalidStateError(f"{where}: the message must be a dict")
         try:
             msg = Msg.from_dict(data)
-            check_message(msg, where, limit)
+            if copy:
+                msg = checked_message_copy(msg, where, limit)
+            else:
+                check_message(msg, where, limit)
             checked = check_marks(marks, f"{where} marks")
         except MessageTooLargeError:
             raise
@@ -273,32 +273,74 @@ def check_message(msg: Msg, where: str, limit: int | None = None) -> None:
         ValueError: Anything else is refused; the error names the message
             and the field.
     """
+    _check_message(msg, where, limit, False)
+
+
+def checked_message_copy(msg: Msg, where: str, limit: int | None = None) -> Msg:
+    """Check ``msg`` as :func:`check_message` does and return a copy of it, from the same walk.
+
+    The copy is a plain :class:`~memmark.core.Msg` that shares nothing
+    mutable with ``msg``: what :meth:`Msg.copy <memmark.core.Msg.copy>`
+    gives, with subclasses of the JSON types in its content and metadata
+    copied as their base type (see :func:`~memmark.core.values.checked_copy`).
+
+    Raises:
+        TypeError: As :func:`check_message`.
+        ValueError: As :func:`check_message`.
+    """
+    copied = _check_message(msg, where, limit, True)
+    assert copied is not None  # made whenever asked for
+    return copied
+
+
+def _check_message(msg: Msg, where: str, limit: int | None, copy: bool) -> Msg | None:
+    """:func:`check_message`, and when ``copy`` is true the copy of the values checked."""
     msg_id = msg.id
     if not isinstance(msg_id, str):
         raise TypeError(f"{where}: the message id must be a str, got {type(msg_id).__name__}")
+    name, stamp, invocation = msg.name, msg.timestamp, msg.invocation_id
     # The keys and punctuation of the stored object (89 bytes with every key),
     # the role (11 at most) and a null metadata (4); the fields are added below.
     bound = 128
-    for field in ("id", "name", "timestamp", "invocation_id"):
-        text = getattr(msg, field)
-        # Plain ASCII text passes on two cheap tests; anything else is
-        # checked (and the error's label made) only then.
-        if type(text) is not str or not text.isascii():
-            if text is None and field == "invocation_id":
-                continue
-            check_text(text, f"{_label(where, msg_id)} {field}")
-        bound += 6 * len(text) + 2
-    if not isinstance(msg.role, str) or msg.role not in ROLES:
+    if (
+        type(msg_id) is str
+        and type(name) is str
+        and type(stamp) is str
+        and msg_id.isascii()
+        and name.isascii()
+        and stamp.isascii()
+        and (invocation is None or (type(invocation) is str and invocation.isascii()))
+    ):
+        # Plain ASCII text, as nearly every message's: passed on cheap tests.
+        bound += 6 * (len(msg_id) + len(name) + len(stamp)) + 6
+        if invocation is not None:
+            bound += 6 * len(invocation) + 2
+    else:
+        for field, text in (
+            ("id", msg_id),
+            ("name", name),
+            ("timestamp", stamp),
+            ("invocation_id", invocation),
+        ):
+            # Anything else is checked (and the error's label made) only now.
+            if type(text) is not str or not text.isascii():
+                if text is None and field == "invocation_id":
+                    continue
+                check_text(text, f"{_label(where, msg_id)} {field}")
+            bound += 6 * len(text) + 2  # type: ignore[arg-type]  # checked: a str
+    role = msg.role
+    if not isinstance(role, str) or role not in ROLES:
         raise ValueError(
-            f"{_label(where, msg_id)} role: must be 'user', 'assistant' or 'system', "
-            f"got {msg.role!r}"
+            f"{_label(where, msg_id)} role: must be 'user', 'assistant' or 'system', got {role!r}"
         )
-    content = msg.content
+    content: Any = msg.content
     if type(content) is str and content.isascii():
         bound += 6 * len(content) + 2
     elif isinstance(content, str):
         check_text(content, f"{_label(where, msg_id)} content")
         bound += 6 * len(content) + 2
+        if copy and type(content) is not str:
+            content = str.__str__(content)  # kept as its base type
     elif isinstance(content, list):
         for i, block in enumerate(content):
             if not isinstance(block, dict) or "type" not in block:
@@ -306,32 +348,55 @@ def check_message(msg: Msg, where: str, limit: int | None = None) -> None:
                     f"{_label(where, msg_id)} content[{i}]: "
                     "a block must be a dict with a 'type' key"
                 )
-        size = values.json_bound(content)
-        bound += (
-            values.check_value(content, f"{_label(where, msg_id)} content")
-            if size is None
-            else size
-        )
+        if copy:
+            content, size = values.checked_copy(content) or _explain(
+                content, f"{_label(where, msg_id)} content"
+            )
+        else:
+            size = values.json_bound(content)  # type: ignore[assignment]
+            if size is None:
+                size = values.check_value(content, f"{_label(where, msg_id)} content")
+        bound += size
     else:
         raise TypeError(
             f"{_label(where, msg_id)} content: expected a str or a list of blocks, "
             f"got {type(content).__name__}"
         )
-    metadata = msg.metadata
+    metadata: Any = msg.metadata
     if metadata is not None:
         if not isinstance(metadata, dict):
             raise TypeError(
                 f"{_label(where, msg_id)} metadata: expected a dict or None, "
                 f"got {type(metadata).__name__}"
             )
-        size = values.json_bound(metadata)
-        bound += (
-            values.check_value(metadata, f"{_label(where, msg_id)} metadata")
-            if size is None
-            else size
-        )
+        if copy:
+            metadata, size = values.checked_copy(metadata) or _explain(
+                metadata, f"{_label(where, msg_id)} metadata"
+            )
+        else:
+            size = values.json_bound(metadata)  # type: ignore[assignment]
+            if size is None:
+                size = values.check_value(metadata, f"{_label(where, msg_id)} metadata")
+        bound += size
+    if not copy:
+        if limit is not None and bound > limit:
+            check_size(msg, limit, where)
+        return None
+    copied = _new(Msg)
+    copied._set(msg_id, name, content, role, metadata, stamp, invocation)
     if limit is not None and bound > limit:
-        check_size(msg, limit, where)
+        check_size(copied, limit, where)
+    return copied
+
+
+_new = object.__new__
+
+
+def _explain(value: object, field: str) -> tuple[object, int]:
+    # A value checked_copy refused: check_value raises naming the path. Were
+    # the two walks ever to disagree, the definition's answer would stand.
+    bound = values.check_value(value, field)
+    return values.copy_value(value), bound
 
 
 def _label(where: str, msg_id: str) -> str:
@@ -339,7 +404,7 @@ def _label(where: str, msg_id: str) -> str:
     return f"{where}: message {msg_id[:40]!a}"
 
 
-def check_messages(memories: object, limit: int | None) -> list[Msg]:
+def check_messages(memories: object, limit: int | None, *, copy: bool = False) -> list[Msg]:
     """Normalise ``add``'s ``memories`` to a list of messages every store can keep.
 
     ``memories`` is a ``Msg``, a list or tuple of ``Msg``, or ``None`` (no
@@ -347,6 +412,12 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
     text far below the limit passes on type and length tests alone; any
     other is type-checked, walked for depth, checked to encode as UTF-8 and
     measured as the UTF-8 JSON of ``to_dict()``.
+
+    Args:
+        memories: What ``add`` was given.
+        limit: The largest UTF-8 JSON size of a message, or ``None``.
+        copy: Return copies of the messages (see :func:`checked_message_copy`),
+            made in the walk that checks them, instead of the messages.
 
     Raises:
         TypeError: ``memories`` or one of its items is not a ``Msg``.
@@ -364,6 +435,7 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
         raise TypeError(
             f"memories: expected a Msg, a list of Msg or None, got {type(memories).__name__}"
         )
+    copies: list[Msg] = []
     # A plain ASCII message is at most 6 bytes of JSON a character (a \u00XX
     # escape), 2 quotes a field and 128 bytes of keys, punctuation and role
     # (see check_message): under ``quick`` characters it is within the limit.
@@ -378,8 +450,8 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
             and type(name := m.name) is str
             and type(msg_id := m.id) is str
             and type(stamp := m.timestamp) is str
-            and type(m.role) is str
-            and m.role in ROLES
+            and type(role := m.role) is str
+            and role in ROLES
             and content.isascii()
             and msg_id.isascii()
             and name.isascii()
@@ -395,11 +467,19 @@ def check_messages(memories: object, limit: int | None) -> list[Msg]:
             + (0 if invocation is None else len(invocation))
             <= quick
         ):
+            if copy:
+                # Every field immutable: the copy is the same fields in a new Msg.
+                plain = _new(Msg)
+                plain._set(msg_id, name, content, role, None, stamp, invocation)
+                copies.append(plain)
             continue
         if not isinstance(m, Msg):
             raise TypeError(f"memories[{i}]: expected a Msg, got {type(m).__name__}")
-        check_message(m, f"memories[{i}]", limit)
-    return msgs
+        if copy:
+            copies.append(checked_message_copy(m, f"memories[{i}]", limit))
+        else:
+            check_message(m, f"memories[{i}]", limit)
+    return copies if copy else msgs
 
 
 def check_size(msg: Msg, limit: int, where: str) -> None:

@@ -31,7 +31,8 @@ class MemoryHooks(ABC):
 
         Args:
             msgs: The messages, checked; never empty. Copy or encode them
-                now: the caller may change them later.
+                now: the caller may change them later (unless the backend's
+                ``_takes_copies`` is true: then they are copies of its own).
             marks: Distinct, non-empty marks; maybe empty.
             skip_duplicated: When false, ``msgs`` holds no id twice (the base
                 has checked), and an id already stored must raise

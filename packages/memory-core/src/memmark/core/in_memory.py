@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from itertools import count, dropwhile, islice
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from itertools import count, islice
+from typing import Any, ClassVar
 
 from memmark.core import batch as ops
 from memmark.core import checks
+from memmark.core._mark_index import MarkIndex
 from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.batch import BatchResult
-from memmark.core.errors import DuplicateMessageError, MessageNotFoundError, VersionConflictError
+from memmark.core.errors import DuplicateMessageError, VersionConflictError
 from memmark.core.msg import Msg
 from memmark.core.pages import MessagePage
 from memmark.core.sessions import SessionInfo, SessionKey, follows
+
+
+def _as_given(msg: Msg) -> Msg:
+    # The stored object of a message that is already the memory's own copy.
+    return msg
+
+
+_new = object.__new__
+
+
+def _moved(msg: Msg, cls: type[Msg]) -> Msg:
+    # The fields of a copy the memory owns, in a new object of ``cls``.
+    moved = _new(cls)
+    moved.id = msg.id
+    moved.name = msg.name
+    moved.content = msg.content
+    moved.role = msg.role
+    moved.metadata = msg.metadata
+    moved.timestamp = msg.timestamp
+    moved.invocation_id = msg.invocation_id
+    return moved
+
 
 # One counter for every in-process session: a session deleted and written
 # again, or a new store standing for a dropped one, never repeats a version
@@ -22,7 +46,7 @@ from memmark.core.sessions import SessionInfo, SessionKey, follows
 _versions = count(1)
 
 
-class InMemoryMemory(MemoryBase):
+class InMemoryMemory(MarkIndex, MemoryBase):
     """Messages and marks kept in this process, indexed both ways.
 
     The messages live in one insertion-ordered dict keyed by id, and every
@@ -57,16 +81,7 @@ class InMemoryMemory(MemoryBase):
     listed_as: tuple[str, str] = ("default_user", "default_session")
 
     def __init__(self) -> None:
-        # id -> message, in insertion order (dicts keep it, and pop is O(1)).
-        self._msgs: dict[str, Msg] = {}
-        # id -> position, to put a mark's index back in message order.
-        self._seq: dict[str, int] = {}
-        self._counter = count()
-        # mark -> ids carrying it (a dict as an ordered set). The only record
-        # of marks: set operations on it run in C, with no per-message upkeep.
-        self._by_mark: dict[str, dict[str, None]] = {}
-        # Marks whose index may be out of message order after a re-mark.
-        self._unordered: set[str] = set()
+        super().__init__()
         self._compressed_summary = ""
         self._summary_cache: Msg | None = None
         self._version_now = 0  # 0: never written, or deleted since
@@ -82,69 +97,45 @@ class InMemoryMemory(MemoryBase):
         self._version_now = next(_versions)
         self._updated_at = time.time()
 
-    # -- index upkeep ---------------------------------------------------------
+    stored_class: ClassVar[type[Msg]] = Msg
+    """The class of the stored messages: ``Msg``, or a subclass with no fields of its own.
 
-    def _ids_with(self, mark: str) -> dict[str, None]:
-        ids = self._by_mark.get(mark)
-        if ids is None:
-            return {}
-        if mark in self._unordered:
-            # Restore message order once, at the next read; Timsort is linear
-            # on the runs of sorted ids that merges leave behind.
-            ids = dict.fromkeys(sorted(ids, key=self._seq.__getitem__))
-            self._by_mark[mark] = ids
-            self._unordered.discard(mark)
-        return ids
-
-    def _mark_ids(self, mark: str, ids: Iterable[str], *, in_order: bool = False) -> None:
-        """Add ``ids`` (already in the session) to ``mark``'s index.
-
-        ``in_order`` says the ids come in message order, so a new index needs
-        no sorting later.
-        """
-        index = self._by_mark.get(mark)
-        if index is None:
-            self._by_mark[mark] = dict.fromkeys(ids)
-            if not in_order:
-                self._unordered.add(mark)
-            return
-        before = len(index)
-        index.update(dict.fromkeys(ids))
-        if len(index) != before:
-            self._unordered.add(mark)
-
-    def _unmark_ids(self, ids: Iterable[str], marks: Iterable[str] | None = None) -> None:
-        """Drop ``ids`` from the indexes of ``marks`` (all marks when ``None``)."""
-        by_mark = self._by_mark
-        for mark in list(by_mark) if marks is None else marks:
-            index = by_mark.get(mark)
-            if index is None:
-                continue
-            for msg_id in ids:
-                index.pop(msg_id, None)
-            if not index:
-                del by_mark[mark]
-                self._unordered.discard(mark)
-
-    def _drop_msgs(self, ids: Iterable[str]) -> list[str]:
-        """Remove messages (not their marks); return the ids really removed."""
-        msgs, seq = self._msgs, self._seq
-        gone = [i for i in ids if msgs.pop(i, None) is not None]
-        for msg_id in gone:
-            del seq[msg_id]
-        return gone
+    A subclass of the memory may set a subclass of ``Msg`` (say, one that is
+    also another framework's message class), so that ``get_memory``, which
+    returns the stored objects, hands out that class with no conversion per
+    read. The checks' copy of each message is moved into one, its fields
+    set one by one: nothing is walked again.
+    """
 
     def stored_copy(self, msg: Msg) -> Msg:
         """Return the object stored for ``msg``, which ``add`` and ``load_state_dict`` get.
 
-        By default ``msg.copy()``. A subclass may store a subclass of ``Msg``
-        instead (say, one that is also another framework's message class), so
-        that ``get_memory``, which returns the stored objects, hands out that
-        class with no conversion per read. ``state_dict`` and
+        By default a copy of ``msg`` as :attr:`stored_class`, which the
+        memory then skips: the checks copy a message in the walk that checks
+        it, and that copy is stored. A subclass may override it to store
+        something else, at the cost of that second walk. ``state_dict`` and
         ``export_state`` write ``Msg.to_dict`` of each, whatever the class.
         The result must not share mutable content or metadata with ``msg``.
         """
-        return msg.copy()
+        copied = msg.copy()
+        cls = self.stored_class
+        return copied if cls is Msg else _moved(copied, cls)
+
+    @property
+    def _takes_copies(self) -> bool:
+        # The checks copy the messages as they walk them, and those copies
+        # are stored as they are: one walk of each message, not two. A
+        # subclass that overrides stored_copy gets the caller's messages and
+        # makes its own copies.
+        return type(self).stored_copy is InMemoryMemory.stored_copy
+
+    @property
+    def _keep(self) -> Callable[[Msg], Msg]:
+        """What turns a message a write hook receives into the object stored."""
+        if not self._takes_copies:
+            return self.stored_copy
+        cls = self.stored_class
+        return _as_given if cls is Msg else partial(_moved, cls=cls)
 
     # -- writes ---------------------------------------------------------------
 
@@ -155,16 +146,22 @@ class InMemoryMemory(MemoryBase):
             if taken:
                 raise DuplicateMessageError(taken)
         self._written()
+        keep = self._keep
         if len(msgs) == 1:  # the common case, without the batch's dicts
             msg = msgs[0]
             if msg.id in stored:
                 return
-            batch = {msg.id: self.stored_copy(msg)}
+            batch = {msg.id: keep(msg)}
+        elif keep is _as_given:
+            batch = {}
+            for msg in msgs:
+                if msg.id not in stored and msg.id not in batch:
+                    batch[msg.id] = msg
         else:
             batch = {}
             for msg in msgs:
                 if msg.id not in stored and msg.id not in batch:
-                    batch[msg.id] = self.stored_copy(msg)
+                    batch[msg.id] = keep(msg)
         stored.update(batch)
         self._seq.update(zip(batch, self._counter, strict=False))
         # New messages are the newest, so appending keeps every index ordered.
@@ -329,7 +326,9 @@ class InMemoryMemory(MemoryBase):
             KeyError: ``content`` is missing and ``strict`` is true.
             TypeError: ``state`` is not a dict.
         """
-        content, summary = checks.parse_state(state, strict, self.max_message_bytes)
+        content, summary = checks.parse_state(
+            state, strict, self.max_message_bytes, copy=self._takes_copies
+        )
         if content is None and summary == self._compressed_summary:
             return  # nothing to store (AgentScope's adapter sets its summary so): no write
         if content is not None:
@@ -341,7 +340,8 @@ class InMemoryMemory(MemoryBase):
 
     def _replace(self, content: list[tuple[Msg, list[str]]]) -> None:
         # Copied so that later changes to the caller's state do not leak in.
-        self._msgs = {msg.id: self.stored_copy(msg) for msg, _ in content}
+        keep = self._keep
+        self._msgs = {msg.id: keep(msg) for msg, _ in content}
         self._counter = count()
         self._seq = dict(zip(self._msgs, self._counter, strict=False))
         self._by_mark = {}
@@ -446,14 +446,15 @@ class InMemoryMemory(MemoryBase):
     def _upsert(self, msgs: list[Msg], marks: list[str]) -> int:
         self._written()
         stored = self._msgs
+        keep = self._keep
         replaced: list[str] = []
         new: dict[str, Msg] = {}
         for msg in msgs:
             if msg.id in stored:
-                stored[msg.id] = self.stored_copy(msg)  # a dict keeps a key's place
+                stored[msg.id] = keep(msg)  # a dict keeps a key's place
                 replaced.append(msg.id)
             else:
-                new[msg.id] = self.stored_copy(msg)
+                new[msg.id] = keep(msg)
         stored.update(new)
         self._seq.update(zip(new, self._counter, strict=False))
         for mark in marks:
@@ -471,17 +472,6 @@ class InMemoryMemory(MemoryBase):
             self._unmark_ids([newest])
         return msg
 
-    def _selection(
-        self, mark: str | None, exclude_mark: str | None, backwards: bool
-    ) -> Iterator[str]:
-        """Yield the ids of the selection, newest first when ``backwards``."""
-        source = self._ids_with(mark) if mark is not None else self._msgs
-        ids: Iterator[str] = reversed(source) if backwards else iter(source)
-        if exclude_mark is not None:
-            excluded = self._by_mark.get(exclude_mark, {})
-            ids = (i for i in ids if i not in excluded)
-        return ids
-
     async def _get_page(
         self,
         limit: int,
@@ -490,25 +480,8 @@ class InMemoryMemory(MemoryBase):
         mark: str | None,
         exclude_mark: str | None,
     ) -> MessagePage:
-        backwards = after is None
-        ids = self._selection(mark, exclude_mark, backwards)
-        cursor, arg = (before, "before") if backwards else (after, "after")
-        if cursor is not None:
-            seq = self._seq
-            at = seq.get(cursor)
-            if at is None:
-                raise MessageNotFoundError(arg, cursor)
-            if backwards:
-                ids = dropwhile(lambda i: seq[i] >= at, ids)
-            else:
-                ids = dropwhile(lambda i: seq[i] <= at, ids)
-        taken = list(islice(ids, limit + 1))
-        has_more = len(taken) > limit
-        del taken[limit:]
-        if backwards:
-            taken.reverse()
-        msgs = self._msgs
-        return MessagePage([msgs[i] for i in taken], has_more, self._version_now)
+        msgs, has_more = self._page(limit, before, after, mark, exclude_mark)
+        return MessagePage(msgs, has_more, self._version_now)
 
     async def _get_messages(self, ids: list[str]) -> list[Msg]:
         msgs, seq = self._msgs, self._seq

@@ -278,6 +278,7 @@ class InProcessStores:
     def __init__(self, make: Callable[[], InMemoryMemory] = InMemoryMemory) -> None:
         self._make = make
         self._stores: dict[tuple[str, str], InMemoryMemory] = {}
+        self._takes_copies: bool | None = None
 
     def open(self, user_id: str | None = None, session_id: str | None = None) -> InProcessHandle:
         """Return a new handle on the pair's store.
@@ -288,6 +289,14 @@ class InProcessStores:
         """
         user, session = session_ids(user_id, session_id)
         return InProcessHandle(self, user, session)
+
+    def takes_copies(self) -> bool:
+        """Whether the stores keep the checks' copies of messages (see ``InMemoryMemory``)."""
+        if self._takes_copies is None:
+            # Asked of a store made for the purpose and dropped, so that a
+            # write the checks refuse makes no store for its pair.
+            self._takes_copies = self._make()._takes_copies
+        return self._takes_copies
 
     def get(self, pair: tuple[str, str]) -> InMemoryMemory | None:
         """Return the pair's store, ``None`` when it has none."""
@@ -349,6 +358,11 @@ class InProcessHandle(MemoryBase):
     def _read_store(self) -> InMemoryMemory:
         """The pair's store, or an empty one standing for none (reads make no store)."""
         return self._stores.get(self._pair) or _EMPTY
+
+    @property
+    def _takes_copies(self) -> bool:
+        # The store's hooks decide by the stores' answer, so the handle's checks must too.
+        return self._stores.takes_copies()
 
     async def _add(self, msgs: list[Msg], marks: list[str], skip_duplicated: bool) -> None:
         await self._store._add(msgs, marks, skip_duplicated)
