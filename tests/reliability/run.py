@@ -343,6 +343,28 @@ def _pairs(figures: dict[str, Any]) -> str:
     return _table(head, body)
 
 
+def _version_race(figures: dict[str, Any]) -> str:
+    body = []
+    for r in _rows(figures, "expect_version_race"):
+        load = (
+            f"{r['processes']} processes on one session"
+            if r["processes"]
+            else "tasks of one event loop on one session"
+        )
+        body.append([
+            _name(r),
+            load,
+            f"{r['attempted']:,} guarded writes",
+            f"{r['applied']:,}",
+            f"{r['refused']:,}",
+            r["problems"],
+            r["errors"],
+        ])  # fmt: skip
+    head = ["backend", "load", "inputs tried", "applied", "refused (version error)",
+            "lost, duplicated or out of order", "failed calls"]  # fmt: skip
+    return _table(head, body)
+
+
 SECTIONS = (
     ("1. Concurrent writers, readers, re-markers and deleters", _concurrency),
     ("2. Ambiguous outcomes and retries", _ambiguous),
@@ -352,6 +374,7 @@ SECTIONS = (
     ("6. Long sessions", _scale),
     ("7. Bad state input and the message size limit", _bad_state),
     ("8. Every operation against every other", _pairs),
+    ("9. Writes guarded by expect_version", _version_race),
 )
 
 
