@@ -8,9 +8,13 @@ Floors work on a session of their own (same corpus, same rows, filled
 through memmark), so they never disturb the sessions the memories are timed
 on:
 
-- **Redis**: writes are one ``EVALSHA`` of a script that returns nothing
-  (``add`` passes the packed payloads, packing timed: what a client must
-  send); ``size`` is a ``ZCARD`` of memmark's own order key; reads are an
+- **Redis**: writes are one ``EVALSHA`` of a script that returns nothing,
+  sent with the nine keys of a session and the ``ARGV`` memmark's script
+  gets for the call (``add`` packs its payloads, packing timed: what a
+  client must send), as the batched turn's floor is: an atomic write on a
+  session must name its keys, so only the server's work is left out (for
+  a re-mark that is copying the payloads into the new mark's index);
+  ``size`` is a ``ZCARD`` of memmark's own order key; reads are an
   ``HGETALL`` (the whole session) or ``HMGET`` (the rows the call returns) of
   a hash holding the very payloads memmark stores (msgpack arrays), each
   decoded with ``msgpack.unpackb``.
@@ -106,24 +110,28 @@ async def redis_floors(client: Any, memory: Any, corpus: Corpus, n: int) -> dict
     sha = await client.script_load(EMPTY_SCRIPT)
     fresh = fresh_indices(2 * 10**9)
 
+    keys = list(memory.keys)
+
     async def evalsha(*args: Any) -> Any:
         try:
-            return await client.execute_command("EVALSHA", sha, 0, *args)
+            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
         except NoScriptError:
             # Another client flushed the script cache (tests do): load it again.
             await client.script_load(EMPTY_SCRIPT)
-            return await client.execute_command("EVALSHA", sha, 0, *args)
+            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
-    def add(k: int) -> Floor:
+    def add(k: int, marks: tuple[bytes, ...]) -> Floor:
         pending: list[Msg] = []
 
         async def setup() -> None:
             pending[:] = _fresh(corpus, fresh, k)
 
         async def call() -> Any:
-            return await evalsha(*[pack(m) for m in pending])
+            ids = [m.id.encode() for m in pending]
+            head = [b"0", b"skip", b"%d" % len(marks), *marks]
+            return await evalsha(*head, *ids, *[pack(m) for m in pending])
 
-        return Floor(call, setup, f"EVALSHA empty script, {k} packed payloads")
+        return Floor(call, setup, f"EVALSHA empty script, same keys and ARGV ({k} packed)")
 
     async def hgetall() -> list[Any]:
         raw = await client.hgetall(hash_key)
@@ -139,20 +147,23 @@ async def redis_floors(client: Any, memory: Any, corpus: Corpus, n: int) -> dict
     async def zcard() -> Any:
         return await client.zcard(memory.keys.order)
 
-    async def empty() -> Any:
-        return await evalsha(b"x")
+    def empty(*args: bytes) -> Floor:
+        async def call() -> Any:
+            return await evalsha(b"0", *args)
+
+        return Floor(call, note="EVALSHA empty script, same keys and ARGV")
 
     return {
-        "add_1": add(1),
-        "add_100": add(100),
+        "add_1": add(1, ()),
+        "add_100": add(100, (b"batch", b"tool")),
         "get_all": Floor(hgetall, note=f"HGETALL {n} + one msgpack decode"),
         "get_mark": hmget(hint),
         "get_exclude_mark": hmget(rest),
         "get_limit_20": hmget(last),
         "size": Floor(zcard, note="ZCARD"),
-        "delete_1": Floor(empty, note="EVALSHA empty script"),
-        "delete_by_mark_10": Floor(empty, note="EVALSHA empty script"),
-        "update_marks_10_percent": Floor(empty, note="EVALSHA empty script"),
+        "delete_1": empty(session[-1][0].id.encode()),
+        "delete_by_mark_10": empty(b"1000", b"doomed"),
+        "update_marks_10_percent": empty(b"done", b"hint", b"0", b"", b"2000"),
     }
 
 

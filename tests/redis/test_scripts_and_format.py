@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from memmark.core import Msg
 from memmark.redis import RedisMemory, _protocol
 from memmark.redis._protocol import Scripts, SessionScripts, load_scripts
-from memmark.redis._scripts import PRELUDE, SHARED_PREFIX, lua_dir, scripts
+from memmark.redis._scripts import PRELUDE, SHARED_PREFIX, lua_dir, scripts, trimmed
 from tests.backends import BY_ID, drop_keys, key_prefix
 
 LUA = Path(__file__).resolve().parents[2] / "lua"
@@ -63,13 +63,42 @@ def test_each_script_has_one_method_and_a_header_naming_it(name: str) -> None:
     assert f"-- Python side: {name}() in memmark/redis/_protocol.py." in header
 
 
-def test_every_script_carries_the_prelude_then_the_shared_operations() -> None:
+def test_every_script_carries_the_shared_code_it_calls_then_its_own() -> None:
     prelude = (LUA / PRELUDE).read_bytes()
     shared = prelude + (LUA / "_ops.lua").read_bytes()
     for name, script in scripts().items():
+        body = (LUA / f"{name}.lua").read_bytes()
         assert script.name == name
-        assert script.source.startswith(shared)
-        assert script.source == shared + (LUA / f"{name}.lua").read_bytes()
+        assert script.source == trimmed(shared, body) + body
+        # The prelude's opening (the key names, the TTL) is in every script.
+        opening = b"local TTL = tonumber(ARGV[1])\n"
+        assert script.source.startswith(prelude[: prelude.index(opening) + len(opening)])
+
+
+def test_trimming_keeps_what_a_script_reaches_and_drops_the_rest() -> None:
+    shared = (LUA / PRELUDE).read_bytes() + (LUA / "_ops.lua").read_bytes()
+    defined = set(re.findall(r"^local function (\w+)", shared.decode(), re.MULTILINE))
+    sources = {name: script.source.decode() for name, script in scripts().items()}
+
+    def carried(name: str) -> set[str]:
+        return set(re.findall(r"^local function (\w+)", sources[name], re.MULTILINE))
+
+    assert carried("size") == {"slide_expiry"}
+    # delete reaches delete_messages, which reaches the mark helpers in turn.
+    assert {"delete_messages", "scores_of", "marks_of", "unindex", "split_marks"} <= carried(
+        "delete"
+    )
+    assert "remark_messages" not in carried("delete")
+    # apply runs every shared operation.
+    assert {"add_messages", "upsert_messages", "delete_marked", "remark_messages"} <= carried(
+        "apply"
+    )
+    # Trimming only drops whole functions: with none dropped it gives the code back.
+    assert trimmed(shared, " ".join(defined).encode()) == shared
+    for name, source in sources.items():
+        code = re.sub(r"--[^\n]*", "", source)
+        for function in defined - carried(name):
+            assert not re.search(rf"\b{function}\b", code), (name, function)
 
 
 # -- the stored format ----------------------------------------------------------------
