@@ -291,9 +291,19 @@ async def test_a_read_of_a_held_session_reads_only_the_session_row(
         assert f"{prefix}session" in statement, statement
         assert f"{prefix}message" not in statement, statement
         assert f"{prefix}mark" not in statement, statement
+    # size() has no use for the summary, which may be long: the version alone.
+    await memory.update_compressed_summary("a summary " * 100)
+    await memory.get_memory()
+    await statements.take()
+    assert await memory.size() == 21
+    (sized,) = await statements.take()
+    assert f"{prefix}session" in sized, sized
+    assert "summary" not in sized, sized
     await other.add(msg("from another process"))
     await statements.take()
-    assert len(await memory.get_memory()) == 22
+    assert await memory.size() == 22  # another writer's version: counted afresh
+    assert any(f"{prefix}message" in statement for statement in await statements.take())
+    assert len(await memory.get_memory(prepend_summary=False)) == 22
     assert any(f"{prefix}message" in statement for statement in await statements.take())
 
 

@@ -227,9 +227,9 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         """Return the number of messages in the session.
 
         Of a session this process holds at the stored version, only the
-        session row is read.
+        session row's version is read.
         """
-        held, _ = await self._held()
+        held, _ = await self._held(with_summary=False)
         if held is not None:
             return len(held.messages)
         if self._pg:
@@ -247,7 +247,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         """
         if limit == 0 and not with_summary:
             return [], None
-        held, summary = await self._held()
+        held, summary = await self._held(with_summary)
         if held is not None:
             return held.select(mark, exclude_mark, limit), summary if with_summary else None
         if mark is None and limit is None and self._cache is not None and self._link.cacheable():
@@ -292,11 +292,12 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         if held is not None and self._cache is not None and version == held.version + 1:
             self._cache.put(self._cache_key, after(held, version))
 
-    async def _held(self) -> tuple[Snapshot | None, str | None]:
+    async def _held(self, with_summary: bool) -> tuple[Snapshot | None, str | None]:
         """The snapshot held at the stored version, and the summary; ``None`` if none.
 
         Reads the session row only (one small statement), and only when a
-        snapshot is held.
+        snapshot is held; without ``with_summary``, its version alone (a
+        summary may be long, and ``size()`` has no use for it).
         """
         cache = self._cache
         if cache is None or not self._link.cacheable():
@@ -304,14 +305,19 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         held = cache.get(self._cache_key)
         if held is None:
             return None, None
-        if self._pg:
-            row = await self._link.run_text(
-                partial(ops.probe_text, sid=self._sid), write=False, tx=False
-            )
+        if not with_summary:
+            # 0 without a row: never a held version (only a version is held).
+            if await self._version() == held.version:
+                return held, None
         else:
-            row = await self._link.run(partial(ops.probe, sid=self._sid), write=False, single=True)
-        if row is not None and row[0] == held.version:
-            return held, loads(row[1])
+            if self._pg:
+                work = partial(ops.probe_text, sid=self._sid)
+                row = await self._link.run_text(work, write=False, tx=False)
+            else:
+                probe = partial(ops.probe, sid=self._sid)
+                row = await self._link.run(probe, write=False, single=True)
+            if row is not None and row[0] == held.version:
+                return held, loads(row[1])
         if cache.get(self._cache_key) is held:
             cache.take(self._cache_key)
         return None, None
