@@ -9,7 +9,7 @@ the payloads the batch sent, never the caller's objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from memmark.core.batch import (
     AddOp,
@@ -35,6 +35,11 @@ def next_snapshot(
 ) -> Snapshot:
     """Return ``held`` after ``ops``, at ``version``.
 
+    The operations are applied to one working copy (the messages by id, in
+    order, and their marks) made once, and the snapshot is frozen once at the
+    end: a batch of seven writes then costs one walk of the session, not one
+    per operation.
+
     Args:
         held: The snapshot of the session as the batch began.
         version: The session's version after the batch.
@@ -42,57 +47,70 @@ def next_snapshot(
         payloads: Per operation, the payloads it sent (see
             :func:`memmark.redis._batch.operation_arguments`).
     """
-    snapshot = held
+    if all(isinstance(op, (SummaryOp, SessionStateOp)) for op in ops):
+        # Only the summary or the state slot: the messages are the held ones.
+        return Snapshot(version, held.messages, held.marks, held.weight, held.ids)
+    messages: dict[str, Msg] = {msg.id: msg for msg in held.messages}
+    marks: dict[str, frozenset[str]] = dict(held.marks)
+    weight = held.weight
     for op, sent in zip(ops, payloads, strict=True):
         if isinstance(op, AddOp):
-            # Snapshot.added skips stored ids, as the store does.
-            weight = sum(map(len, sent))
-            snapshot = snapshot.added(version, unpack_messages(sent), op.marks, weight)
+            added = frozenset(op.marks)
+            for msg in unpack_messages(sent):
+                if msg.id not in messages:  # a stored or repeated id is skipped, as stored
+                    messages[msg.id] = msg
+                    if added:
+                        marks[msg.id] = added
+            weight += sum(map(len, sent))
         elif isinstance(op, UpsertOp):
-            snapshot = upserted(snapshot, version, unpack_messages(sent), op.marks, sent)
+            added = frozenset(op.marks)
+            for msg in unpack_messages(sent):
+                messages[msg.id] = msg  # a dict keeps a replaced key's place
+                if added:
+                    marks[msg.id] = marks.get(msg.id, _NO_MARKS) | added
+            # An upper bound: replaced payloads' sizes are not kept.
+            weight += sum(map(len, sent))
         elif isinstance(op, DeleteOp):
-            snapshot = snapshot.without(version, op.ids)
+            _drop(messages, marks, op.ids)
         elif isinstance(op, DeleteByMarkOp):
-            snapshot = snapshot.without_marks(version, op.marks)
+            doomed = frozenset(op.marks)
+            _drop(messages, marks, [i for i, m in marks.items() if m & doomed])
         elif isinstance(op, ClearOp):
-            snapshot = Snapshot(version, (), {}, 0)
+            messages, marks, weight = {}, {}, 0
         elif isinstance(op, UpdateMarksOp):
-            snapshot = snapshot.remarked(version, op.new_mark, op.old_mark, op.ids)
+            _remark(messages, marks, op)
         elif isinstance(op, PopOp):
-            if snapshot.messages:
-                snapshot = snapshot.without(version, [snapshot.messages[-1].id])
+            if messages:
+                _drop(messages, marks, [next(reversed(messages))])
         elif not isinstance(op, (SummaryOp, SessionStateOp)):  # pragma: no cover
             raise TypeError(f"unknown operation: {op!r}")
-    if snapshot is held:  # only the summary or the state slot: messages unchanged
-        snapshot = Snapshot(version, held.messages, held.marks, held.weight, held.ids)
-    return snapshot
+    return Snapshot(version, tuple(messages.values()), marks, weight, frozenset(messages))
 
 
-def upserted(
-    held: Snapshot, version: int, msgs: list[Msg], marks: list[str], sent: list[bytes]
-) -> Snapshot:
-    """Return ``held`` after an upsert of ``msgs`` (distinct ids) with ``marks``.
+def _drop(messages: dict[str, Msg], marks: dict[str, frozenset[str]], ids: Iterable[str]) -> None:
+    """Remove the messages ``ids`` and their marks from the working copy."""
+    for msg_id in ids:
+        if messages.pop(msg_id, None) is not None:
+            marks.pop(msg_id, None)
 
-    A stored message is replaced at its place and keeps its marks; the others
-    are appended; every one of them gets ``marks``.
-    """
-    stored = held.ids
-    replacing = {msg.id: msg for msg in msgs if msg.id in stored}
-    messages = held.messages
-    if replacing:
-        messages = tuple(replacing.get(msg.id, msg) for msg in messages)
-    fresh = [msg for msg in msgs if msg.id not in stored]
-    new_marks = held.marks
-    if marks:
-        new_marks = dict(new_marks)
-        added = frozenset(marks)
-        for msg in msgs:
-            new_marks[msg.id] = new_marks.get(msg.id, _NO_MARKS) | added
-    # The weight is kept as an upper bound: replaced payloads' sizes are not kept.
-    return Snapshot(
-        version,
-        messages + tuple(fresh),
-        new_marks,
-        held.weight + sum(map(len, sent)),
-        stored | {msg.id for msg in fresh} if fresh else stored,
+
+def _remark(messages: dict[str, Msg], marks: dict[str, frozenset[str]], op: UpdateMarksOp) -> None:
+    """Apply ``update_messages_mark`` to the working copy, as the store does."""
+    new, old = op.new_mark, op.old_mark
+    selection: Iterable[str] = (
+        list(messages) if op.ids is None else [i for i in op.ids if i in messages]
     )
+    for msg_id in selection:
+        current = marks.get(msg_id, _NO_MARKS)
+        if old is not None and old not in current:
+            continue
+        if new is None and old is None:
+            changed: frozenset[str] = _NO_MARKS
+        else:
+            changed = current - {old} if old is not None else current
+            if new is not None:
+                changed = changed | {new}
+        if changed:
+            marks[msg_id] = changed
+        else:
+            marks.pop(msg_id, None)
