@@ -133,6 +133,106 @@ class Snapshot:
         return Snapshot(version, self.messages, marks, self.weight, self.ids)
 
 
+class Draft:
+    """A working copy of a snapshot, changed in place by a batch's writes, then frozen once.
+
+    Each :class:`Snapshot` method makes a whole new snapshot (a walk of the
+    session); a batch of several writes applies them to one draft instead,
+    so it costs one walk of the session however many writes it holds. The
+    copy is made at the first write that changes messages or marks: a batch
+    that only stores the summary or the state slot costs nothing here.
+
+    Args:
+        held: The snapshot of the session as the batch began.
+    """
+
+    __slots__ = ("_held", "_marks", "_messages", "_weight")
+
+    def __init__(self, held: Snapshot) -> None:
+        self._held = held
+        self._messages: dict[str, Msg] | None = None
+        self._marks: dict[str, frozenset[str]] = held.marks
+        self._weight = held.weight
+
+    def _open(self) -> dict[str, Msg]:
+        if self._messages is None:
+            self._messages = {msg.id: msg for msg in self._held.messages}
+            self._marks = dict(self._marks)
+        return self._messages
+
+    def add(self, msgs: Iterable[Msg], marks: list[str], weight: int) -> None:
+        """Append ``msgs`` with ``marks``, skipping stored or repeated ids, as the store does."""
+        messages = self._open()
+        added = frozenset(marks)
+        for msg in msgs:
+            if msg.id not in messages:
+                messages[msg.id] = msg
+                if added:
+                    self._marks[msg.id] = added
+        self._weight += weight
+
+    def upsert(self, msgs: Iterable[Msg], marks: list[str], weight: int) -> None:
+        """Replace stored ids in place, append the others; every one gets ``marks``."""
+        messages = self._open()
+        added = frozenset(marks)
+        for msg in msgs:
+            messages[msg.id] = msg  # a dict keeps a replaced key's place
+            if added:
+                self._marks[msg.id] = self._marks.get(msg.id, _NO_MARKS) | added
+        self._weight += weight  # an upper bound: replaced payloads' sizes are not kept
+
+    def drop(self, ids: Iterable[str]) -> None:
+        """Remove the messages ``ids`` with their marks."""
+        messages, marks = self._open(), self._marks
+        for msg_id in ids:
+            if messages.pop(msg_id, None) is not None:
+                marks.pop(msg_id, None)
+
+    def drop_marked(self, marks: list[str]) -> None:
+        """Remove every message carrying one of ``marks``."""
+        self._open()
+        doomed = frozenset(marks)
+        self.drop([i for i, m in self._marks.items() if m & doomed])
+
+    def pop_newest(self) -> None:
+        """Remove the newest message, if any."""
+        messages = self._open()
+        if messages:
+            self.drop([next(reversed(messages))])
+
+    def clear(self) -> None:
+        """Remove every message and mark."""
+        self._messages, self._marks, self._weight = {}, {}, 0
+
+    def remark(self, new: str | None, old: str | None, ids: list[str] | None) -> None:
+        """Apply ``update_messages_mark(new, old, ids)`` as the store does."""
+        messages, marks = self._open(), self._marks
+        selection = list(messages) if ids is None else [i for i in ids if i in messages]
+        for msg_id in selection:
+            current = marks.get(msg_id, _NO_MARKS)
+            if old is not None and old not in current:
+                continue
+            if new is None and old is None:
+                changed: frozenset[str] = _NO_MARKS
+            else:
+                changed = current - {old} if old is not None else current
+                if new is not None:
+                    changed = changed | {new}
+            if changed:
+                marks[msg_id] = changed
+            else:
+                marks.pop(msg_id, None)
+
+    def freeze(self, version: int) -> Snapshot:
+        """Return the snapshot the draft stands for, at ``version``."""
+        held, messages = self._held, self._messages
+        if messages is None:
+            return Snapshot(version, held.messages, held.marks, self._weight, held.ids)
+        return Snapshot(
+            version, tuple(messages.values()), self._marks, self._weight, frozenset(messages)
+        )
+
+
 class MessageCache:
     """Decoded sessions by key, least recently used dropped first.
 

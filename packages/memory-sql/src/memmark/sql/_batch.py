@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memmark.core import DuplicateMessageError, Msg
 from memmark.core import batch as core
-from memmark.core.cache import Snapshot
+from memmark.core.cache import Draft
 from memmark.core.errors import VersionConflictError
 from memmark.sql import _operations as ops
 from memmark.sql._batch_statements import PageKey
@@ -34,8 +34,8 @@ from memmark.sql._statements import MARK_PARAMS, MAX_IN, MAX_PARAMS, MESSAGE_PAR
 
 Step = Callable[[AsyncConnection, Statements], Awaitable[Any]]
 """One operation's work in the batch's transaction; returns the operation's result."""
-Effect = Callable[[Snapshot, int, Any], Snapshot]
-"""One operation's change to a cached snapshot: (snapshot, version, result) -> snapshot."""
+Effect = Callable[[Draft, Any], None]
+"""One operation's change to the draft of a cached snapshot: (draft, result) -> None."""
 
 
 class Replayed(Exception):
@@ -176,12 +176,12 @@ def plan_batch(
             if max_packet is not None:
                 check_text_fits(max_packet, row["summary"], "summary")
             plan.steps.append(partial(ops.upsert_summary, row=row))
-            plan.effects.append(_same)
+            plan.effects.append(_unchanged)
         elif isinstance(op, core.SessionStateOp):
             if max_packet is not None and op.text is not None:
                 check_text_fits(max_packet, op.text, "state")
             plan.steps.append(partial(set_state, sid=sid, text=op.text))
-            plan.effects.append(_same)
+            plan.effects.append(_unchanged)
         else:
             plan.steps.append(partial(pop, sid=sid))
             plan.effects.append(_popped)
@@ -332,51 +332,36 @@ async def read_state(conn: AsyncConnection, statements: Statements, sid: bytes) 
 # -- the cache's side of each operation ------------------------------------------------
 
 
-def _added(
-    bodies: list[str], marks: list[str], weight: int, held: Snapshot, version: int, _: Any
-) -> Snapshot:
-    return held.added(version, _fresh(bodies), marks, weight)
+def _added(bodies: list[str], marks: list[str], weight: int, draft: Draft, _: Any) -> None:
+    draft.add(_fresh(bodies), marks, weight)
 
 
-def _upserted(
-    bodies: list[str], marks: list[str], weight: int, held: Snapshot, version: int, _: Any
-) -> Snapshot:
-    msgs = _fresh(bodies)
-    by_id = {msg.id: msg for msg in msgs}
-    kept = tuple(by_id.get(msg.id, msg) for msg in held.messages)
-    new = tuple(msg for msg in msgs if msg.id not in held.ids)
-    marks_of = held.marks
-    if marks:
-        marks_of = dict(marks_of)
-        added = frozenset(marks)
-        for msg in msgs:
-            marks_of[msg.id] = marks_of.get(msg.id, frozenset()) | added
-    ids = held.ids.union(msg.id for msg in new)
-    # The weight is kept as an upper bound, as Snapshot.without does.
-    return Snapshot(version, kept + new, marks_of, held.weight + weight, ids)
+def _upserted(bodies: list[str], marks: list[str], weight: int, draft: Draft, _: Any) -> None:
+    draft.upsert(_fresh(bodies), marks, weight)
 
 
-def _without(ids: list[str], held: Snapshot, version: int, _: Any) -> Snapshot:
-    return held.without(version, ids)
+def _without(ids: list[str], draft: Draft, _: Any) -> None:
+    draft.drop(ids)
 
 
-def _without_marks(marks: list[str], held: Snapshot, version: int, _: Any) -> Snapshot:
-    return held.without_marks(version, marks)
+def _without_marks(marks: list[str], draft: Draft, _: Any) -> None:
+    draft.drop_marked(marks)
 
 
-def _cleared(held: Snapshot, version: int, _: Any) -> Snapshot:
-    return Snapshot(version, (), {}, 0)
+def _cleared(draft: Draft, _: Any) -> None:
+    draft.clear()
 
 
 def _remarked(
-    new: str | None, old: str | None, ids: list[str] | None, held: Snapshot, version: int, _: Any
-) -> Snapshot:
-    return held.remarked(version, new, old, ids)
+    new: str | None, old: str | None, ids: list[str] | None, draft: Draft, _: Any
+) -> None:
+    draft.remark(new, old, ids)
 
 
-def _same(held: Snapshot, version: int, _: Any) -> Snapshot:
-    return Snapshot(version, held.messages, held.marks, held.weight, held.ids)
+def _unchanged(draft: Draft, _: Any) -> None:
+    """The summary or the state slot: nothing of the messages changes."""
 
 
-def _popped(held: Snapshot, version: int, popped: Msg | None) -> Snapshot:
-    return _same(held, version, None) if popped is None else held.without(version, [popped.id])
+def _popped(draft: Draft, popped: Msg | None) -> None:
+    if popped is not None:
+        draft.drop([popped.id])

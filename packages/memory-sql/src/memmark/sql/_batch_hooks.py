@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from memmark.core import Msg
 from memmark.core.batch import BatchResult, Operation, PopOp
-from memmark.core.cache import MessageCache, Snapshot
+from memmark.core.cache import Draft, MessageCache, Snapshot
 from memmark.core.errors import MessageNotFoundError
 from memmark.core.pages import MessagePage
 from memmark.sql._batch import (
@@ -72,10 +72,10 @@ class BatchHooks:
         except Replayed as replay:
             return BatchResult([], replay.version, replayed=True)
         if held is not None and self._cache is not None and version == held.version + 1:
-            snapshot = held
+            draft = Draft(held)
             for effect, result in zip(plan.effects, results, strict=True):
-                snapshot = effect(snapshot, version, result)
-            self._cache.put(self._cache_key, snapshot)
+                effect(draft, result)
+            self._cache.put(self._cache_key, draft.freeze(version))
         return BatchResult(results, version)
 
     async def _get_page(
