@@ -30,6 +30,16 @@ DEFAULT_MAX_BYTES = 256 << 20
 _NO_MARKS: frozenset[str] = frozenset()
 
 
+def _remarked(current: frozenset[str], new: str | None, old: str | None) -> frozenset[str] | None:
+    """A message's marks after ``update_messages_mark(new, old)``; ``None``: not selected."""
+    if old is not None and old not in current:
+        return None
+    if new is None and old is None:
+        return _NO_MARKS
+    changed = current - {old} if old is not None else current
+    return changed | {new} if new is not None else changed
+
+
 class Snapshot:
     """A session's messages and marks at one version; never changed once made.
 
@@ -117,18 +127,10 @@ class Snapshot:
         selection: Iterable[str] = self.ids if ids is None else self.ids.intersection(ids)
         marks = dict(self.marks)
         for msg_id in selection:
-            current = marks.get(msg_id, _NO_MARKS)
-            if old is not None and old not in current:
-                continue
-            if new is None and old is None:
-                changed: frozenset[str] = _NO_MARKS
-            else:
-                changed = current - {old} if old is not None else current
-                if new is not None:
-                    changed = changed | {new}
+            changed = _remarked(marks.get(msg_id, _NO_MARKS), new, old)
             if changed:
                 marks[msg_id] = changed
-            else:
+            elif changed is not None:
                 marks.pop(msg_id, None)
         return Snapshot(version, self.messages, marks, self.weight, self.ids)
 
@@ -209,18 +211,10 @@ class Draft:
         messages, marks = self._open(), self._marks
         selection = list(messages) if ids is None else [i for i in ids if i in messages]
         for msg_id in selection:
-            current = marks.get(msg_id, _NO_MARKS)
-            if old is not None and old not in current:
-                continue
-            if new is None and old is None:
-                changed: frozenset[str] = _NO_MARKS
-            else:
-                changed = current - {old} if old is not None else current
-                if new is not None:
-                    changed = changed | {new}
+            changed = _remarked(marks.get(msg_id, _NO_MARKS), new, old)
             if changed:
                 marks[msg_id] = changed
-            else:
+            elif changed is not None:
                 marks.pop(msg_id, None)
 
     def freeze(self, version: int) -> Snapshot:
