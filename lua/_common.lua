@@ -139,11 +139,20 @@ end
 
 -- Run a variadic command over a long list in slices, under Lua's unpack
 -- limit; slices are even so (score, member) and (field, value) pairs hold.
+-- Returns the replies of a command that answers one value per item
+-- (HMGET, ZMSCORE) joined in order.
 local function call_in_slices(command, key, items)
   local count = #items
+  if count == 0 then return {} end
+  if count <= 4000 then return redis.call(command, key, unpack(items)) end
+  local replies = {}
   for i = 1, count, 4000 do
-    redis.call(command, key, unpack(items, i, math.min(i + 3999, count)))
+    local reply = redis.call(command, key, unpack(items, i, math.min(i + 3999, count)))
+    if type(reply) == 'table' then
+      for j = 1, #reply do replies[#replies + 1] = reply[j] end
+    end
   end
+  return replies
 end
 
 -- How many payload bytes one run may move (read, or copy into the mark
@@ -186,36 +195,14 @@ local function heavy_width(count, bytes, largest, cap)
   return math.max(1, math.min(width, cap))
 end
 
--- The marks blobs of `ids` (false for a message without marks), read in
--- slices under Lua's unpack limit: one command per slice, not per id.
+-- The marks blobs of `ids` (false for a message without marks).
 local function marks_of(ids)
-  local count = #ids
-  if count <= 4000 then
-    if count == 0 then return {} end
-    return redis.call('HMGET', MARKS, unpack(ids))
-  end
-  local blobs = {}
-  for i = 1, count, 4000 do
-    local slice = redis.call('HMGET', MARKS, unpack(ids, i, math.min(i + 3999, count)))
-    for j = 1, #slice do blobs[#blobs + 1] = slice[j] end
-  end
-  return blobs
+  return call_in_slices('HMGET', MARKS, ids)
 end
 
--- The scores of `members` in the sorted set `key` (false for a member not
--- in it), read in slices under Lua's unpack limit: one command per slice.
+-- The scores of `members` in the sorted set `key` (false for a member not in it).
 local function scores_of(key, members)
-  local count = #members
-  if count <= 4000 then
-    if count == 0 then return {} end
-    return redis.call('ZMSCORE', key, unpack(members))
-  end
-  local scores = {}
-  for i = 1, count, 4000 do
-    local slice = redis.call('ZMSCORE', key, unpack(members, i, math.min(i + 3999, count)))
-    for j = 1, #slice do scores[#scores + 1] = slice[j] end
-  end
-  return scores
+  return call_in_slices('ZMSCORE', key, members)
 end
 
 -- The arguments ARGV[first..last] as a list.

@@ -168,20 +168,7 @@ class MemoryMachine(RuleBasedStateMachine):
     def update_messages_mark(
         self, h: int, new: str | None, old: str | None, ids: list[str] | None
     ) -> None:
-        model = self.models[h]
-        changed = 0
-        for i in model.select(old, ids):
-            before = set(model.marks[i])
-            after = set(before)
-            if new is not None:
-                after.discard(old)
-                after.add(new)
-            elif old is not None:
-                after.discard(old)
-            else:
-                after.clear()
-            changed += after != before
-            model.marks[i] = after
+        changed = self.models[h].update_marks(new, old, ids)
         assert self._run(self.handles[h].update_messages_mark(new, old, ids)) == changed
         self._wrote(h, reached=ids != [] and (new is None or new != old))
 

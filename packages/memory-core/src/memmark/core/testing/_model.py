@@ -108,7 +108,7 @@ class Model:
         if kind == "delete_by_mark":
             return self._remove([i for i in self.msgs if self.marks[i] & set(args[0])])
         if kind == "update":
-            return self._update_marks(*args)
+            return self.update_marks(*args)
         if kind == "clear":
             self.msgs.clear()
             self.marks.clear()
@@ -138,7 +138,8 @@ class Model:
             del self.msgs[i], self.marks[i]
         return len(ids)
 
-    def _update_marks(self, new: str | None, old: str | None, ids: list[str] | None) -> int:
+    def update_marks(self, new: str | None, old: str | None, ids: list[str] | None) -> int:
+        """Re-mark as ``update_messages_mark`` does; return how many mark sets changed."""
         changed = 0
         for i in self.select(old, ids):
             before = set(self.marks[i])
