@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.backends import key_prefix, server_url
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.installs import build, clean_venv, install, run
 
 # What AgentScope 1.0.21 needs to import today, beyond its own requirements
 # (the same as in the workspace's dev group).
@@ -52,35 +48,12 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.redis
 def test_the_redis_extra_installs_from_wheels_and_runs_an_agent_turn(tmp_path: Path) -> None:
     redis_url = server_url("redis")
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH")
     dist = tmp_path / "dist"
-    for package in ("memmark-core", "memmark-redis", "memmark-agentscope"):
-        subprocess.run(
-            [uv, "build", "--package", package, "--wheel", "-o", str(dist)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    build(dist, "memmark-core", "memmark-redis", "memmark-agentscope")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
-    python = venv / "bin" / "python"
+    python = clean_venv(venv)
     # The memmark wheels come from dist/, everything else from the package index.
-    install = [str(python), "-m", "pip", "install", "-q", "--find-links", str(dist)]
-    subprocess.run(
-        [*install, "memmark-agentscope[redis]", *AGENTSCOPE],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    run = subprocess.run(
-        [str(python), "-c", SCRIPT, redis_url, key_prefix()],
-        cwd=tmp_path,  # away from the workspace, so only the wheels can be imported
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.stdout.strip().startswith(str(venv)), run.stdout
+    install(python, "memmark-agentscope[redis]", *AGENTSCOPE, find_links=dist)
+    # Away from the workspace, so only the wheels can be imported.
+    ran = run(python, "-c", SCRIPT, redis_url, key_prefix(), cwd=tmp_path, timeout=120)
+    assert ran.stdout.strip().startswith(str(venv)), ran.stdout

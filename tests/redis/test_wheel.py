@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import tarfile
 import textwrap
 import zipfile
@@ -13,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends import key_prefix
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.installs import ROOT, build, clean_venv, install, run, uv
 
 SCRIPT = textwrap.dedent(
     """
@@ -38,38 +34,28 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args], cwd=cwd, check=True, capture_output=True, text=True, timeout=180
-    )
-
-
 @pytest.mark.redis
 def test_a_wheel_built_from_the_sdist_installs_and_runs_in_a_clean_venv(
     redis_url: str, tmp_path: Path
 ) -> None:
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH")
     dist = tmp_path / "dist"
-    _run(uv, "build", "--package", "memmark-core", "--wheel", "-o", dist)
+    build(dist, "memmark-core")
     # the sdist alone, then a wheel from it: the path pip takes from PyPI
-    _run(uv, "build", "--package", "memmark-redis", "--sdist", "-o", dist)
+    build(dist, "memmark-redis", kind="--sdist")
     (sdist,) = dist.glob("memmark_redis-*.tar.gz")
     with tarfile.open(sdist) as archive:
         shipped = {Path(name).name for name in archive.getnames() if "/lua/" in name}
     assert shipped == {path.name for path in (ROOT / "lua").glob("*.lua")}
-    _run(uv, "build", sdist, "--wheel", "-o", dist)
+    run(uv(), "build", sdist, "--wheel", "-o", dist)
     (wheel,) = dist.glob("memmark_redis-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packed = {Path(name).name for name in archive.namelist() if "memmark/redis/lua/" in name}
     assert packed == shipped
 
     venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", venv)
-    python = venv / "bin" / "python"
-    _run(python, "-m", "pip", "install", "-q", *sorted(dist.glob("*.whl")))
+    python = clean_venv(venv)
+    install(python, *sorted(dist.glob("*.whl")))
     # away from the workspace, so only the installed wheels can be imported
-    run = _run(python, "-c", SCRIPT, redis_url, key_prefix(), cwd=tmp_path)
+    ran = run(python, "-c", SCRIPT, redis_url, key_prefix(), cwd=tmp_path)
     # the scripts were found inside the installed package, not in the repository
-    assert run.stdout.strip().startswith(str(venv)), run.stdout
+    assert ran.stdout.strip().startswith(str(venv)), ran.stdout
