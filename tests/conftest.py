@@ -23,17 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
 
 
-# The specs of batches, pages, the state slot, upsert/pop and expect_version
-# run by default on every in-process row, SQLite and single Redis, and on
-# PostgreSQL, MariaDB and Redis Cluster with -m slow: those three run the
-# specs' statements and scripts unchanged, and the state machine (which
-# drives every operation, the new ones included) still runs on them by
-# default. Kept in CI's time budget.
-_V2_SPECS = ("_spec_upsert_pop", "_spec_pages", "_spec_state_slot", "_spec_expect_version",
-             "_spec_batches")  # fmt: skip
-_V2_SLOW_ON = ("postgres", "mariadb", "redis-cluster")
-
-
 # The reliability runs (tests/reliability: concurrent writers, faults,
 # cancellation, hostile ids, long sessions, every pair of operations) take
 # about seven minutes even at their reduced size: they run with -m slow and
@@ -47,13 +36,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(item.path)
         if path.is_relative_to(_RELIABILITY) and path.name not in _RELIABILITY_DEFAULT:
-            item.add_marker(pytest.mark.slow)
-        function = getattr(item, "function", None)
-        callspec = getattr(item, "callspec", None)
-        if function is None or callspec is None:
-            continue
-        module = function.__module__.rsplit(".", 1)[-1]
-        if module in _V2_SPECS and callspec.id.startswith(_V2_SLOW_ON):
             item.add_marker(pytest.mark.slow)
 
 
