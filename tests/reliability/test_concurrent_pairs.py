@@ -45,10 +45,27 @@ SESSION_PAIRS = [("delete_session", name) for name in NAMES if name != "delete_s
 process must never serve the deleted session, nor a write land half in it."""
 
 
+V2_WRITES = ("upsert", "pop", "session_state", "batch")
+V2_PAIRS = [
+    (new, name)
+    for i, new in enumerate(V2_WRITES)
+    for name in NAMES
+    if name not in V2_WRITES[:i] and name != "delete_session"
+]
+"""Contract v2's writes beside every operation (the session pairs have delete_session),
+run in every size: a batch or an upsert must land whole beside anything."""
+
+
 def reduced_pairs() -> list[tuple[str, str]]:
-    """Each operation beside the next of :data:`OPS` (each in two pairs), and :data:`RACES`."""
+    """Each operation beside the next of :data:`OPS` (each in two pairs), and the lists above."""
     ring = [(NAMES[i], NAMES[(i + 1) % len(NAMES)]) for i in range(len(NAMES))]
-    return ring + [p for p in RACES + SESSION_PAIRS if p not in ring]
+    seen = set(ring)
+    extra = []
+    for pair in RACES + SESSION_PAIRS + V2_PAIRS:
+        if pair not in seen and pair[::-1] not in seen:
+            seen.add(pair)
+            extra.append(pair)
+    return ring + extra
 
 
 def all_pairs() -> list[tuple[str, str]]:

@@ -39,6 +39,7 @@ def start_state() -> dict[str, Any]:
     return {
         "content": [[_msg(f"m{i}", f"start {i}").to_dict(), m] for i, m in enumerate(marks)],
         "_compressed_summary": "start summary",
+        "_session_state": {"turn": 1, "plan": ["look", "answer"]},
     }
 
 
@@ -58,6 +59,29 @@ Op = Callable[[MemoryBase], Awaitable[Any]]
 
 async def _has_version(memory: MemoryBase) -> bool:
     return await memory.version() > 0
+
+
+async def _page(memory: MemoryBase) -> Any:
+    page = await memory.get_page(limit=3, exclude_mark="c")
+    return (canonical(page.messages), page.has_more)
+
+
+async def _pop(memory: MemoryBase) -> Any:
+    popped = await memory.pop()
+    return None if popped is None else canonical([popped])
+
+
+async def _batch(memory: MemoryBase) -> Any:
+    result = await (
+        memory.batch()
+        .add([_msg("b1", "batch 1"), _msg("m5", "dup")], marks="a")
+        .delete(["m3"])
+        .update_messages_mark("h", msg_ids=["m0", "b1", "n1"])
+        .upsert(_msg("m4", "batch replaced 4"))
+        .set_session_state({"turn": 3, "by": "batch"})
+        .commit()
+    )
+    return tuple(result.results)
 
 
 async def final_state(memory: MemoryBase) -> Any:
@@ -89,6 +113,13 @@ OPS: dict[str, Op] = {
     "delete_session": lambda m: m.delete_session(),
     # A version is the store's own number: what a model can say is whether there is one.
     "version": lambda m: _has_version(m),
+    # Contract v2.
+    "upsert": lambda m: m.upsert([_msg("m2", "upserted 2"), _msg("u1", "upserted new")], "d"),
+    "pop": _pop,
+    "get_page": _page,
+    "get_messages": lambda m: m.get_messages(["m0", "m4", "n1", "u1", "b1"]),
+    "session_state": lambda m: m.set_session_state({"turn": 2, "plan": []}),
+    "batch": _batch,
 }
 """Every operation the hunt runs, by name."""
 
@@ -107,6 +138,7 @@ def canonical(value: Any) -> Any:
                 for d, marks in value["content"]
             ),
             value.get("_compressed_summary", ""),
+            repr(value.get("_session_state")),
         )
     if isinstance(value, list):
         return tuple((m.name, m.role, m.content) for m in value)
