@@ -113,3 +113,42 @@ async def test_two_concurrent_requests_each_see_every_write_of_the_other(
         assert sorted(d["id"] for d, _ in state["content"]) == sorted(
             f"{n}-{i}" for n in "ab" for i in range(rounds)
         )
+
+
+# Every write of the contract, each meeting what the session starts with.
+WRITES = {
+    "add": lambda m: m.add(_msg("new")),
+    "delete": lambda m: m.delete(["a"]),
+    "delete_by_mark": lambda m: m.delete_by_mark("hint"),
+    "update_messages_mark": lambda m: m.update_messages_mark("seen", msg_ids=["a"]),
+    "update_compressed_summary": lambda m: m.update_compressed_summary("changed"),
+    "clear": lambda m: m.clear(),
+    "import_state": lambda m: m.import_state({"content": [[_msg("i").to_dict(), []]]}),
+    "upsert": lambda m: m.upsert(Msg("tester", "replaced", "user"), marks="x"),
+    "pop": lambda m: m.pop(),
+    "set_session_state": lambda m: m.set_session_state({"turn": 2}),
+    "batch": lambda m: m.batch().add(_msg("b")).delete(["a"]).commit(),
+}
+
+
+@pytest.mark.parametrize("write", WRITES)
+async def test_a_write_inside_the_callers_transaction_is_the_callers_to_commit_or_undo(
+    requests: tuple[Request, Request], write: str
+) -> None:
+    """In ``async with session.begin():`` no write commits: the caller's rollback undoes it."""
+    mine, other = requests
+    await mine.memory.add([_msg("a"), _msg("h")])
+    await mine.memory.update_messages_mark("hint", msg_ids=["h"])
+    await mine.memory.update_compressed_summary("summary")
+    before = await other.memory.export_state()
+    async with mine.session.begin():
+        await WRITES[write](mine.memory)
+        # Still the caller's transaction: the caller rolls it back.
+        assert mine.session.in_transaction()
+        await mine.session.rollback()
+    assert await other.memory.export_state() == before
+    assert await mine.memory.export_state() == before
+    # Committed by the caller, the same write is there for everyone.
+    async with mine.session.begin():
+        await WRITES[write](mine.memory)
+    assert await other.memory.export_state() != before

@@ -155,7 +155,9 @@ async def test_failed_write_in_callers_transaction_undoes_only_itself(
         with pytest.raises(DuplicateMessageError):
             await caller.add([msg("again", "x")], skip_duplicated=False)
         assert db.in_transaction()  # the caller's work survived both failures
-        await mine.add(msg("ok", "k"))  # commits the caller's pending row too
+        await mine.add(msg("ok", "k"))  # joins the caller's transaction, not committed
+        assert db.in_transaction()
+        await db.commit()  # the caller's commit: its pending row and our message
     async with engine.connect() as conn:
         table = make_metadata(prefix).tables[f"{prefix}session"]
         pending = sa.select(sa.func.count()).where(table.c.sid == b"\x01" * 32)

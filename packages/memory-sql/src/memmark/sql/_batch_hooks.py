@@ -67,7 +67,7 @@ class BatchHooks:
         held = self._take_cached()
         try:
             results, version = await self._link.run(
-                partial(apply_batch, plan=plan), write=True, join=True, once=_once(plan, batch_ops)
+                partial(apply_batch, plan=plan), write=True, once=_once(plan, batch_ops)
             )
         except Replayed as replay:
             return BatchResult([], replay.version, replayed=True)

@@ -274,7 +274,6 @@ class Connector:
         *,
         write: bool,
         single: bool = False,
-        join: bool = False,
         once: bool = False,
     ) -> _T:
         """Run ``work`` in one transaction (or one autocommit statement when ``single``).
@@ -283,16 +282,13 @@ class Connector:
             work: Given a connection and the statements.
             write: Whether ``work`` writes (commit it; retry a deadlock).
             single: ``work`` runs exactly one statement, atomic on its own.
-            join: In a transaction the caller opened on its session, run in
-                a savepoint and leave the commit (or the rollback) to the
-                caller, instead of committing the session.
             once: ``work`` must not run again after a lost connection (it
                 may have committed, and running it twice would not give the
                 same end state); a deadlock, rolled back, still runs it again.
         """
         if self._finish_first:
-            return await _finish_on_cancel(self._run_now(work, write, single, join, once))
-        return await self._run_now(work, write, single, join, once)
+            return await _finish_on_cancel(self._run_now(work, write, single, once))
+        return await self._run_now(work, write, single, once)
 
     async def run_text(self, work: TextWork[_T], *, write: bool, tx: bool) -> _T:
         """Run PostgreSQL text ``work`` on asyncpg (engine) or in the session.
@@ -306,13 +302,11 @@ class Connector:
             return await self.run_raw(work, write=write, tx=tx)
         return await self.run(_on_core_driver(work), write=write, single=not tx)
 
-    async def _run_now(
-        self, work: Work[_T], write: bool, single: bool, join: bool = False, once: bool = False
-    ) -> _T:
+    async def _run_now(self, work: Work[_T], write: bool, single: bool, once: bool = False) -> _T:
         session = self.session
         if session is not None:
             async with _session_lock(session):
-                return await self._run_on_session(session, work, write, join)
+                return await self._run_on_session(session, work, write)
         engine = self.engine
         assert engine is not None
         async with self._state.lock or contextlib.nullcontext():
@@ -333,9 +327,7 @@ class Connector:
                     if not await retries.after_failure(write, exc.orig):
                         raise
 
-    async def _run_on_session(
-        self, session: AsyncSession, work: Work[_T], write: bool, join: bool
-    ) -> _T:
+    async def _run_on_session(self, session: AsyncSession, work: Work[_T], write: bool) -> _T:
         statements = self.statements or await self.ready()
         retries = Retries()
         while True:
@@ -344,7 +336,7 @@ class Connector:
             # transaction, the caller's work went with it: raised.
             began = not session.in_transaction()
             try:
-                async with self._session_tx(session, write, join) as conn:
+                async with self._session_tx(session, write) as conn:
                     return await work(conn, statements)
             except DBAPIError as exc:
                 if not began or not await retries.after_failure(write, exc.orig):
@@ -387,9 +379,7 @@ class Connector:
 
     @staticmethod
     @contextlib.asynccontextmanager
-    async def _session_tx(
-        session: AsyncSession, write: bool, join: bool
-    ) -> AsyncIterator[AsyncConnection]:
+    async def _session_tx(session: AsyncSession, write: bool) -> AsyncIterator[AsyncConnection]:
         if not write:
             if session.in_transaction():
                 yield await session.connection()
@@ -405,13 +395,13 @@ class Connector:
                 await session.rollback()
             return
         if session.in_transaction():
-            if join:
-                await _begin_sqlite(await session.connection())
-            # The caller's own work is pending: undo only ours on failure.
+            # The caller's transaction: ours joins it in a savepoint (a
+            # failure undoes only our statements) and the caller's commit or
+            # rollback decides for both. Never committed here: that would
+            # commit the caller's own pending work behind its back.
+            await _begin_sqlite(await session.connection())
             async with session.begin_nested():
                 yield await session.connection()
-            if not join:
-                await session.commit()
             return
         try:
             yield await session.connection()
