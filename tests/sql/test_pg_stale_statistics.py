@@ -160,16 +160,37 @@ async def test_every_call_reads_rows_linear_in_the_session(
         ("get_memory(exclude_mark)", lambda: memory.get_memory(exclude_mark="even")),
         ("get_memory(mark, exclude_mark)", lambda: memory.get_memory("all", "even")),
         ("export_state()", lambda: memory.export_state()),
+        ("get_page()", lambda: memory.get_page(limit=50)),
+        ("get_page(before, exclude_mark)", lambda: memory.get_page(before="b5-0", exclude_mark="even")),
+        ("get_page(after, mark)", lambda: memory.get_page(after="b2-0", mark="even")),
+        ("get_messages(every id)", lambda: memory.get_messages(every_id)),
+        ("get_session_state()", lambda: memory.get_session_state()),
         ("update_messages_mark(odd, even)", lambda: memory.update_messages_mark("odd", "even")),
         ("update_messages_mark(new)", lambda: memory.update_messages_mark("new")),
         ("delete_by_mark(odd)", lambda: memory.delete_by_mark("odd")),
+        ("upsert(100 stored)", lambda: memory.upsert(_batch("b1"), "again")),
+        ("pop()", lambda: memory.pop()),
+        ("set_session_state()", lambda: memory.set_session_state({"turn": 1})),
+        ("batch", lambda: turn.commit()),
     ]
+    every_id = [f"b{b}-{i}" for b in range(N // 100) for i in range(100)]
+    turn = (
+        memory.batch()
+        .add(_batch("new")[:10], "even")
+        .delete([f"b3-{i}" for i in range(10)])
+        .update_messages_mark("seen", msg_ids=[f"b5-{i}" for i in range(10)])
+        .upsert(_batch("b7")[:10])
+        .delete_by_mark("again")
+        .set_session_state({"turn": 2})
+    )
     read = await counter.per_call(publish, calls)
     # The counters moved at all, or this test would prove nothing.
     assert read["get_memory()"] >= N, read
     over = {name: rows for name, rows in read.items() if rows > BUDGET}
     assert not over, f"rows read per call, for a {N:,}-message session: {read}"
-    assert await memory.size() == N // 2
+    # Half deleted by mark, one popped, 100 deleted by the batch's mark (the
+    # upserted b1 batch), 10 added and 10 deleted.
+    assert await memory.size() == N // 2 - 1 - 100
 
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
