@@ -10,7 +10,13 @@ own filled with the same corpus:
 - **separate calls**: the same seven writes, one call each (seven ``EVALSHA``);
 - **floor**: one ``EVALSHA`` of an empty script with the same keys and the
   same ``ARGV`` bytes as the batch (payloads packed and the state encoded
-  inside the timed call, as a client must).
+  inside the timed call, as a client must);
+- **writes only**: one ``EVALSHA`` of :data:`WRITES_ONLY`, the turn's writes
+  written out by hand for this one turn, on the same data layout: no
+  argument checks, no operation parsing, no version or duplicate checks,
+  nothing read but the newest seq. No implementation of the turn on this
+  layout sends less or makes the server do less, so it bounds from below
+  what the batch can reach.
 
 Rows carry no peer: AgentScope's memories have no batch. Run alone with
 ``uv run python -m benchmarks.compare.batched_turn [--messages N] [--rounds N]``.
@@ -35,6 +41,29 @@ from memmark.redis import RedisMemory
 from tests.backends import BY_ID, drop_keys
 
 HINT = "<system-hint>Plan first, then act.</system-hint>"
+
+WRITES_ONLY = """
+local summary_key, order, ids, marks, index, version, updated, state = unpack(KEYS, 1, 8)
+local user_id, hint_id, reply_id, user, hint, reply, summary, state_text = unpack(ARGV, 1, 8)
+local seq = tonumber(redis.call('ZRANGE', ids, -1, -1, 'WITHSCORES')[2] or '0')
+local user_seq = string.format('%016d', seq + 1)
+redis.call('ZADD', ids, seq + 1, user_id, seq + 2, hint_id, seq + 3, reply_id)
+redis.call('ZADD', order, seq + 1, user, seq + 2, hint, seq + 3, reply)
+redis.call('HSET', marks, hint_id, '4:hint')
+redis.call('ZADD', index, 0, '4:hint' .. string.format('%016d', seq + 2) .. hint)
+redis.call('ZRANGEBYLEX', index, '[4:hint', '(4:hint\\255')
+redis.call('ZREM', ids, hint_id)
+redis.call('ZREMRANGEBYSCORE', order, seq + 2, seq + 2)
+redis.call('HDEL', marks, hint_id)
+redis.call('ZREMRANGEBYLEX', index, '[4:hint', '(4:hint\\255')
+redis.call('ZADD', index, 0, '8:answered' .. user_seq .. user)
+redis.call('HSET', marks, user_id, '8:answered')
+redis.call('SET', summary_key, summary)
+redis.call('SET', state, state_text)
+redis.call('SET', updated, '0')
+return redis.call('INCR', version)
+"""
+"""The turn's writes and nothing else (see the module's docstring)."""
 
 
 class Turn:
@@ -95,18 +124,35 @@ def floor_arguments(turn: Turn) -> list[bytes]:
     ]
 
 
+def writes_only_arguments(turn: Turn) -> list[bytes]:
+    """The ``ARGV`` of :data:`WRITES_ONLY`: the three messages, the summary and the state."""
+    state = json.dumps(turn.state, ensure_ascii=False, separators=(",", ":")).encode()
+    ids = [m.id.encode() for m in (turn.user, turn.hint, turn.reply)]
+    payloads = [pack(m) for m in (turn.user, turn.hint, turn.reply)]
+    return [*ids, *payloads, turn.summary.encode(), state]
+
+
+async def evalsha(client: Any, script: str, sha: str, keys: Any, args: list[bytes]) -> Any:
+    """Run ``script`` by its SHA, loading it again if the server lost it."""
+    try:
+        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:  # another client flushed the script cache
+        await client.script_load(script)
+        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+
+
 async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -> None:
-    """Time the three calls side by side and add a row for each."""
+    """Time the four calls side by side and add a row for each but the floor."""
     prefix = f"bench-batch:{uuid.uuid4().hex}:"
     memories = [
         RedisMemory(client=client, key_prefix=prefix, session_id=name)
-        for name in ("batch", "separate", "floor")
+        for name in ("batch", "separate", "floor", "writes-only")
     ]
-    batched, separate, floor_memory = memories
+    batched, separate, floor_memory, writes_memory = memories
     corpus = cfg.corpus
     fresh = fresh_indices(3 * 10**9)
-    sha = await client.script_load(EMPTY_SCRIPT)
-    keys = floor_memory.keys
+    empty_sha = await client.script_load(EMPTY_SCRIPT)
+    writes_sha = await client.script_load(WRITES_ONLY)
     pending: dict[str, Turn] = {}
     turns = iter(range(10**9))
 
@@ -118,21 +164,22 @@ async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -
 
     async def floor() -> Any:
         args = floor_arguments(pending["floor"])
-        try:
-            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:  # another client flushed the script cache
-            await client.script_load(EMPTY_SCRIPT)
-            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return await evalsha(client, EMPTY_SCRIPT, empty_sha, floor_memory.keys, args)
+
+    async def writes_only() -> Any:
+        args = writes_only_arguments(pending["writes"])
+        return await evalsha(client, WRITES_ONLY, writes_sha, writes_memory.keys, args)
 
     try:
-        progress(f"{backend}: filling three sessions of {cfg.messages} {corpus.shape} messages")
+        progress(f"{backend}: filling four sessions of {cfg.messages} {corpus.shape} messages")
         for memory in memories:
             await fill(memory, corpus.session(Msg, cfg.messages))
-        batch_us, separate_us, floor_us = await interleaved(
+        batch_us, separate_us, floor_us, writes_us = await interleaved(
             [
                 (lambda: batch_turn(batched, pending["batch"]), setup("batch")),
                 (lambda: separate_turn(separate, pending["separate"]), setup("separate")),
                 (floor, setup("floor")),
+                (writes_only, setup("writes")),
             ],
             rounds=cfg.rounds,
         )
@@ -151,6 +198,17 @@ async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -
             None,
             separate_us,
             note + f"; 7 EVALSHA, {separate_us / batch_us:.1f}x the batch",
+            floor_us,
+        )
+    )
+    table.add(
+        Row(
+            "batched turn: writes only",
+            backend,
+            shape,
+            None,
+            writes_us,
+            note + "; the turn's writes by hand, no checks: the least the batch can cost",
             floor_us,
         )
     )
