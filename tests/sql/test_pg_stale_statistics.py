@@ -161,7 +161,7 @@ async def test_every_call_reads_rows_linear_in_the_session(
         ("get_memory(mark, exclude_mark)", lambda: memory.get_memory("all", "even")),
         ("export_state()", lambda: memory.export_state()),
         ("get_page()", lambda: memory.get_page(limit=50)),
-        ("get_page(before, exclude_mark)", lambda: memory.get_page(before="b5-0", exclude_mark="even")),
+        ("get_page(before, exclude)", lambda: memory.get_page(before="b5-0", exclude_mark="even")),
         ("get_page(after, mark)", lambda: memory.get_page(after="b2-0", mark="even")),
         ("get_messages(every id)", lambda: memory.get_messages(every_id)),
         ("get_session_state()", lambda: memory.get_session_state()),

@@ -36,6 +36,7 @@ from typing import Any
 from memmark.core.base import MemoryBase
 from memmark.core.errors import MissingDependencyError
 from memmark.core.msg import Msg
+from memmark.core.session_methods import SessionMethods
 
 ENV_VARIABLE = "MEMMARK_OTEL"
 """Set to ``1`` to enable tracing when ``memmark.core`` is first imported."""
@@ -68,12 +69,12 @@ _plain: dict[tuple[type, str], Callable[..., Any]] = {}
 
 
 def _defining_classes() -> list[type]:
-    """``MemoryBase`` and every subclass defined so far.
+    """``MemoryBase``'s base of whole-session methods, and every subclass defined so far.
 
     A backend may override a public method for speed (the in-process
     ``size``); its override is traced like the base's.
     """
-    found: list[type] = [MemoryBase]
+    found: list[type] = [SessionMethods]
     for cls in found:
         subclasses: list[type] = cls.__subclasses__()
         found.extend(sub for sub in subclasses if sub not in found)

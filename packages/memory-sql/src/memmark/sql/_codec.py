@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -70,3 +71,39 @@ def to_msgs(dicts: Iterable[dict[str, Any]]) -> list[Msg]:
         msg.invocation_id = data.get("invocation_id")
         append(msg)
     return out
+
+
+def decode_read(rows: list[Any], with_summary: bool) -> tuple[list[Msg], str | None]:
+    """The messages of ``get_memory`` rows (JSON text), and the summary when read."""
+    summary: str | None = None
+    if with_summary:
+        summary = ""
+        if rows and rows[0][1] == 0:
+            summary = loads(rows[0][0])
+            rows = rows[1:]
+    return to_msgs(loads_many([body for body, _ in rows])), summary
+
+
+def decode_export(
+    rows: list[Any], json_decoded: bool
+) -> tuple[list[tuple[dict[str, Any], list[str]]], str, str | None]:
+    """Every message as (its ``to_dict()``, its marks), in order, the summary and the state.
+
+    The state slot's JSON text is in the session row's ``mark`` column (seq 0).
+    """
+    rows.sort(key=itemgetter(0))
+    content: list[tuple[dict[str, Any], list[str]]] = []
+    summary = ""
+    state: str | None = None
+    last_seq = None
+    for seq, body, mark in rows:
+        if seq == 0:
+            summary = decode(body, json_decoded)
+            state = mark
+            continue
+        if seq != last_seq:
+            last_seq = seq
+            content.append((Msg.from_dict(decode(body, json_decoded)).to_dict(), []))
+        if mark is not None:
+            content[-1][1].append(mark)
+    return content, summary, state

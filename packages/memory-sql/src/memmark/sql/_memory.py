@@ -22,7 +22,7 @@ from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
 from memmark.sql._batch import check_no_nul
 from memmark.sql._batch_hooks import BatchHooks
-from memmark.sql._codec import dumps, loads, loads_many, to_msgs
+from memmark.sql._codec import decode_export, decode_read, dumps, loads, loads_many, to_msgs
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._open import open_memory
@@ -270,7 +270,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         else:
             work_core = partial(ops.read, key=key, params=params)
             rows = await self._link.run(work_core, write=False, single=True)
-        return ops.decode_read(rows, with_summary)
+        return decode_read(rows, with_summary)
 
     # -- the message cache --------------------------------------------------------
 
@@ -394,7 +394,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         rows = await self._link.run(partial(ops.export, sid=self._sid), write=False, single=True)
         statements = self._link.statements
         assert statements is not None  # the call made them
-        return ops.decode_export(rows, statements.json_decoded)
+        return decode_export(rows, statements.json_decoded)
 
     async def _import_state(
         self, content: list[tuple[Msg, list[str]]], summary: str, session_state: str | None

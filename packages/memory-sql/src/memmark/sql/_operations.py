@@ -20,8 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memmark.core import DuplicateMessageError, Msg
-from memmark.sql._codec import decode, loads, loads_many, to_msgs
+from memmark.core import DuplicateMessageError
 from memmark.sql._connection import Driver
 from memmark.sql._mysql import PACKET_MARGIN
 from memmark.sql._postgres import ARRAY_ROWS, PostgresStatements, exclude_rows
@@ -461,42 +460,6 @@ async def read(
     return rows
 
 
-def decode_read(rows: list[Any], with_summary: bool) -> tuple[list[Msg], str | None]:
-    """The messages of ``get_memory`` rows (JSON text), and the summary when read."""
-    summary: str | None = None
-    if with_summary:
-        summary = ""
-        if rows and rows[0][1] == 0:
-            summary = loads(rows[0][0])
-            rows = rows[1:]
-    return to_msgs(loads_many([body for body, _ in rows])), summary
-
-
 async def export(conn: AsyncConnection, statements: Statements, sid: bytes) -> list[Any]:
     """The export rows ``(seq, body, mark)``, in one statement, so one snapshot."""
     return list((await conn.execute(statements.export, {"sid": sid})).all())
-
-
-def decode_export(
-    rows: list[Any], json_decoded: bool
-) -> tuple[list[tuple[dict[str, Any], list[str]]], str, str | None]:
-    """Every message as (its ``to_dict()``, its marks), in order, the summary and the state.
-
-    The state slot's JSON text is in the session row's ``mark`` column (seq 0).
-    """
-    rows.sort(key=itemgetter(0))
-    content: list[tuple[dict[str, Any], list[str]]] = []
-    summary = ""
-    state: str | None = None
-    last_seq = None
-    for seq, body, mark in rows:
-        if seq == 0:
-            summary = decode(body, json_decoded)
-            state = mark
-            continue
-        if seq != last_seq:
-            last_seq = seq
-            content.append((Msg.from_dict(decode(body, json_decoded)).to_dict(), []))
-        if mark is not None:
-            content[-1][1].append(mark)
-    return content, summary, state
