@@ -6,7 +6,8 @@ built into it, and run code there from a folder away from the checkout. uv
 does the three steps (the workspace is built with it): its resolver and
 cache make an install take seconds where ``pip`` in a fresh ``venv`` takes
 most of a minute, and what is checked (the packages' metadata, files and
-dependencies) is the same.
+dependencies) is the same. The sdists are installed with pip, once, as most
+users install.
 """
 
 from __future__ import annotations
@@ -47,13 +48,21 @@ def build(dist: Path, *packages: str, kind: str = "--wheel") -> None:
         run(uv(), "build", "--package", package, kind, "-o", dist)
 
 
-def clean_venv(folder: Path) -> Path:
-    """Make a virtual environment in ``folder`` on this interpreter; return its ``python``."""
-    run(uv(), "venv", "--quiet", "--python", sys.executable, folder)
+def clean_venv(folder: Path, *, pip: bool = False) -> Path:
+    """Make a virtual environment in ``folder`` on this interpreter; return its ``python``.
+
+    With ``pip``, the standard library's ``venv`` makes it, pip included.
+    """
+    if pip:
+        run(sys.executable, "-m", "venv", folder)
+    else:
+        run(uv(), "venv", "--quiet", "--python", sys.executable, folder)
     return folder / "bin" / "python"
 
 
-def install(python: Path, *requirements: str | Path, find_links: Path | None = None) -> None:
+def install(
+    python: Path, *requirements: str | Path, find_links: Path | None = None, pip: bool = False
+) -> None:
     """Install ``requirements`` into the environment of ``python``.
 
     Args:
@@ -61,6 +70,11 @@ def install(python: Path, *requirements: str | Path, find_links: Path | None = N
         requirements: Names, ``name @ url`` lines, or built files.
         find_links: A folder of built packages to resolve names from,
             besides the package index.
+        pip: Install with the environment's own pip, as most users do,
+            instead of uv.
     """
     links = [] if find_links is None else ["--find-links", find_links]
-    run(uv(), "pip", "install", "--quiet", "--python", python, *links, *requirements)
+    if pip:
+        run(python, "-m", "pip", "install", "-q", *links, *requirements)
+    else:
+        run(uv(), "pip", "install", "--quiet", "--python", python, *links, *requirements)

@@ -37,14 +37,14 @@ def test_every_sdist_builds_and_installs_alone_core_first(tmp_path: Path) -> Non
     assert names == {name.replace("memory-", "memmark_") for name in PACKAGES}
     assert {p.name.split("-")[0] for p in dist.glob("*.whl")} == names
 
-    python = clean_venv(tmp_path / "venv")
+    python = clean_venv(tmp_path / "venv", pip=True)
     (core,) = dist.glob("memmark_core-*.tar.gz")
     (sql,) = dist.glob("memmark_sql-*.tar.gz")
     (redis,) = dist.glob("memmark_redis-*.tar.gz")
-    # One at a time, core first, as a user adding a backend at a time would.
-    install(python, core, find_links=dist)
-    install(python, f"memmark-sql[sqlite] @ {sql.as_uri()}", find_links=dist)
-    install(python, redis, find_links=dist)
+    # With pip, one at a time, core first, as a user adding a backend at a time would.
+    install(python, core, find_links=dist, pip=True)
+    install(python, f"memmark-sql[sqlite] @ {sql.as_uri()}", find_links=dist, pip=True)
+    install(python, redis, find_links=dist, pip=True)
     # Away from the workspace, so only what was installed can be imported.
     out = run(python, "-c", SCRIPT, tmp_path, cwd=tmp_path).stdout
     for name in ("memmark-core", "memmark-sql", "memmark-redis"):
