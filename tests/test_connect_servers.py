@@ -332,7 +332,7 @@ async def test_a_server_silent_mid_command_fails_within_seconds_naming_the_url(
     memory = connect(real.geturl(), user_id="u", session_id="s", **options)
     assert [m.content for m in await memory.get_memory()] == ["before"]
     if backend == "redis":
-        await memory.clear()
+        await memory.delete_session()
     else:
         async with shared_engine(real.geturl()).begin() as conn:
             await conn.run_sync(make_metadata(options["table_prefix"]).drop_all)
@@ -360,4 +360,4 @@ async def test_a_redis_memory_made_by_host_or_url_fails_in_time_mid_command() ->
     for error in errors:
         assert f"127.0.0.1:{port}" in _error_text(error)
     async with RedisMemory(url=real.geturl(), key_prefix=prefix) as cleaner:
-        await cleaner.clear()
+        await cleaner.delete_session()

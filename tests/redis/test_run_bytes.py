@@ -158,7 +158,7 @@ async def test_no_script_run_passes_the_byte_bound(slow_logged: aioredis.Redis, 
     assert slowest[0] <= 4 * reference + 50, (
         f"{slowest[1]} ran {slowest[0]:.1f} ms, one message alone {reference:.1f} ms; {runs}"
     )
-    await memory.clear()
+    await memory.delete_session()
 
 
 def _wide(i: int) -> Msg:
@@ -192,7 +192,7 @@ async def test_heavy_session_paged_by_bytes_stays_right(
         await _same(memory, model)
         await remark_delete_and_reimport(memory, model)
     finally:
-        await memory.clear()
+        await memory.delete_session()
 
 
 async def test_session_too_long_to_weigh_counts_bytes_and_stays_right(
@@ -219,4 +219,4 @@ async def test_session_too_long_to_weigh_counts_bytes_and_stays_right(
         assert await memory.delete_by_mark("b") == await model.delete_by_mark("b")
         await _same(memory, model)
     finally:
-        await memory.clear()
+        await memory.delete_session()

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
             got = await memory.get_memory(mark="hint")
             assert [m.content for m in got] == ["a hint"], got
             assert await memory.size() == 2
-            await memory.clear()
+            await memory.delete_session()
         print(memmark.redis.__file__)
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -88,11 +88,10 @@ class Store:
         return await redis_connections(self.client, self.client_name)
 
     async def wipe(self) -> None:
-        """Remove every message and summary the store's memories wrote."""
+        """Remove the sessions the store's memories wrote, whole."""
         for memory in self.made:
             with contextlib.suppress(Exception):
-                await memory.clear()
-                await memory.update_compressed_summary("")
+                await memory.delete_session()
             with contextlib.suppress(Exception):
                 await memory.close()
         self.made.clear()
