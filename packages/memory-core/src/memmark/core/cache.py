@@ -40,6 +40,18 @@ def _remarked(current: frozenset[str], new: str | None, old: str | None) -> froz
     return changed | {new} if new is not None else changed
 
 
+def _remark_in_place(
+    marks: dict[str, frozenset[str]], selection: Iterable[str], new: str | None, old: str | None
+) -> None:
+    """Re-mark the messages of ``selection`` in ``marks`` (see :func:`_remarked`)."""
+    for msg_id in selection:
+        changed = _remarked(marks.get(msg_id, _NO_MARKS), new, old)
+        if changed:
+            marks[msg_id] = changed
+        elif changed is not None:
+            marks.pop(msg_id, None)
+
+
 class Snapshot:
     """A session's messages and marks at one version; never changed once made.
 
@@ -83,6 +95,10 @@ class Snapshot:
             selected = selected[max(0, len(selected) - limit) :] if limit else []
         return selected
 
+    def at(self, version: int) -> Snapshot:
+        """Return these messages and marks at ``version`` (after a write that changed neither)."""
+        return Snapshot(version, self.messages, self.marks, self.weight, self.ids)
+
     def added(self, version: int, msgs: list[Msg], marks: list[str], weight: int) -> Snapshot:
         """Return the next snapshot after ``msgs`` were added with ``marks``.
 
@@ -109,7 +125,7 @@ class Snapshot:
         """Return the next snapshot after the messages ``gone`` (ids) were removed."""
         dropped = self.ids.intersection(gone)
         if not dropped:
-            return Snapshot(version, self.messages, self.marks, self.weight, self.ids)
+            return self.at(version)
         messages = tuple(msg for msg in self.messages if msg.id not in dropped)
         marks = {i: m for i, m in self.marks.items() if i not in dropped}
         # The weight is kept as an upper bound: the payload sizes are not kept.
@@ -126,12 +142,7 @@ class Snapshot:
         """Return the next snapshot after ``update_messages_mark(new, old, ids)``."""
         selection: Iterable[str] = self.ids if ids is None else self.ids.intersection(ids)
         marks = dict(self.marks)
-        for msg_id in selection:
-            changed = _remarked(marks.get(msg_id, _NO_MARKS), new, old)
-            if changed:
-                marks[msg_id] = changed
-            elif changed is not None:
-                marks.pop(msg_id, None)
+        _remark_in_place(marks, selection, new, old)
         return Snapshot(version, self.messages, marks, self.weight, self.ids)
 
 
@@ -210,12 +221,7 @@ class Draft:
         """Apply ``update_messages_mark(new, old, ids)`` as the store does."""
         messages, marks = self._open(), self._marks
         selection = list(messages) if ids is None else [i for i in ids if i in messages]
-        for msg_id in selection:
-            changed = _remarked(marks.get(msg_id, _NO_MARKS), new, old)
-            if changed:
-                marks[msg_id] = changed
-            elif changed is not None:
-                marks.pop(msg_id, None)
+        _remark_in_place(marks, selection, new, old)
 
     def freeze(self, version: int) -> Snapshot:
         """Return the snapshot the draft stands for, at ``version``."""

@@ -44,7 +44,7 @@ from memmark.redis._listing import store_sessions
 from memmark.redis._open import open_memory
 from memmark.redis._protocol import SessionScripts, ttl_argument
 from memmark.redis._runs import RUN_BYTES, bytes_written, cut_runs, in_chunks
-from memmark.redis._snapshots import next_snapshot, same_messages
+from memmark.redis._snapshots import next_snapshot
 
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see docs/redis.md on what that means). These
@@ -291,7 +291,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         held = self._take_cached()
         version = await self._scripts.summary(encode_text(summary))
         # The cache holds messages and marks, not the summary: they stay.
-        self._advance(held, version, same_messages)
+        self._advance(held, version, Snapshot.at)
 
     # -- reads ----------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
         if reply.status == 0:
             self._advance(held, reply.version, lambda h, v: next_snapshot(h, v, ops, payloads))
         else:
-            self._advance(held, reply.version, same_messages)  # nothing was written
+            self._advance(held, reply.version, Snapshot.at)  # nothing was written
         return batch_result(ops, reply, expect_version)
 
     async def _get_page(

@@ -58,8 +58,3 @@ def next_snapshot(
         elif not isinstance(op, (SummaryOp, SessionStateOp)):  # pragma: no cover
             raise TypeError(f"unknown operation: {op!r}")
     return draft.freeze(version)
-
-
-def same_messages(held: Snapshot, version: int) -> Snapshot:
-    """The snapshot after a write that changed neither messages nor marks."""
-    return Snapshot(version, held.messages, held.marks, held.weight, held.ids)

@@ -219,7 +219,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         held = self._take_cached()
         _, version = await self._link.run_write(partial(ops.upsert_summary, row=row))
         # The snapshot holds no summary: the same messages at the new version.
-        self._advance(held, version, lambda h, v: Snapshot(v, h.messages, h.marks, h.weight, h.ids))
+        self._advance(held, version, Snapshot.at)
 
     # -- reads ------------------------------------------------------------------
 
