@@ -31,9 +31,8 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
-from benchmarks.compare.floors import EMPTY_SCRIPT, pack
+from benchmarks.compare.floors import EMPTY_SCRIPT, pack, run_script
 from benchmarks.compare.timing import Config, Row, Table, interleaved, progress
 from benchmarks.corpus import Corpus, fill, fresh_indices
 from memmark.core import Msg
@@ -132,15 +131,6 @@ def writes_only_arguments(turn: Turn) -> list[bytes]:
     return [*ids, *payloads, turn.summary.encode(), state]
 
 
-async def evalsha(client: Any, script: str, sha: str, keys: Any, args: list[bytes]) -> Any:
-    """Run ``script`` by its SHA, loading it again if the server lost it."""
-    try:
-        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-    except NoScriptError:  # another client flushed the script cache
-        await client.script_load(script)
-        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-
-
 async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -> None:
     """Time the four calls side by side and add a row for each but the floor."""
     prefix = f"bench-batch:{uuid.uuid4().hex}:"
@@ -164,11 +154,11 @@ async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -
 
     async def floor() -> Any:
         args = floor_arguments(pending["floor"])
-        return await evalsha(client, EMPTY_SCRIPT, empty_sha, floor_memory.keys, args)
+        return await run_script(client, EMPTY_SCRIPT, empty_sha, floor_memory.keys, args)
 
     async def writes_only() -> Any:
         args = writes_only_arguments(pending["writes"])
-        return await evalsha(client, WRITES_ONLY, writes_sha, writes_memory.keys, args)
+        return await run_script(client, WRITES_ONLY, writes_sha, writes_memory.keys, args)
 
     try:
         progress(f"{backend}: filling four sessions of {cfg.messages} {corpus.shape} messages")

@@ -46,6 +46,15 @@ EMPTY_SCRIPT = "return nil"
 """The script of the Redis floors: it returns nothing, so only the round trip is left."""
 
 
+async def run_script(client: Any, script: str, sha: str, keys: Any, args: list[Any]) -> Any:
+    """Run ``script`` by its SHA, loading it again if the server lost it (tests flush it)."""
+    try:
+        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:
+        await client.script_load(script)
+        return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+
+
 @dataclass(frozen=True)
 class Floor:
     """A floor for one operation's row.
@@ -113,12 +122,7 @@ async def redis_floors(client: Any, memory: Any, corpus: Corpus, n: int) -> dict
     keys = list(memory.keys)
 
     async def evalsha(*args: Any) -> Any:
-        try:
-            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-        except NoScriptError:
-            # Another client flushed the script cache (tests do): load it again.
-            await client.script_load(EMPTY_SCRIPT)
-            return await client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return await run_script(client, EMPTY_SCRIPT, sha, keys, list(args))
 
     def add(k: int, marks: tuple[bytes, ...]) -> Floor:
         pending: list[Msg] = []
