@@ -1,4 +1,4 @@
-"""A draft applies a batch's writes in one walk and freezes to what the snapshot methods give."""
+"""A draft and the snapshot methods change a cached session as the store changes it."""
 
 from __future__ import annotations
 
@@ -18,63 +18,104 @@ def _msg(i: int) -> Msg:
     return msg
 
 
+class _Model:
+    """The session as a plain list and marks dict, changed as the store documents."""
+
+    def __init__(self, msgs: list[Msg], marks: dict[str, frozenset[str]]) -> None:
+        self.msgs, self.marks = list(msgs), dict(marks)
+
+    def ids(self) -> list[str]:
+        return [m.id for m in self.msgs]
+
+    def add(self, msgs: list[Msg], marks: list[str]) -> None:
+        for msg in msgs:
+            if msg.id not in self.ids():
+                self.msgs.append(msg)
+                if marks:
+                    self.marks[msg.id] = frozenset(marks)
+
+    def upsert(self, msgs: list[Msg], marks: list[str]) -> None:
+        for msg in msgs:
+            ids = self.ids()
+            if msg.id in ids:
+                self.msgs[ids.index(msg.id)] = msg
+            else:
+                self.msgs.append(msg)
+            if marks:
+                self.marks[msg.id] = self.marks.get(msg.id, frozenset()) | frozenset(marks)
+
+    def drop(self, ids: list[str]) -> None:
+        self.msgs = [m for m in self.msgs if m.id not in ids]
+        self.marks = {i: m for i, m in self.marks.items() if i not in ids}
+
+    def remark(self, new: str | None, old: str | None, ids: list[str] | None) -> None:
+        for msg_id in self.ids() if ids is None else [i for i in ids if i in self.ids()]:
+            current = self.marks.get(msg_id, frozenset())
+            if old is not None and old not in current:
+                continue
+            changed = frozenset() if new is None and old is None else current - {old}
+            changed = changed | {new} if new is not None else changed
+            if changed:
+                self.marks[msg_id] = changed
+            else:
+                self.marks.pop(msg_id, None)
+
+
 def _state(snapshot: Snapshot) -> tuple[list[tuple[str, object]], dict[str, frozenset[str]]]:
     return [(m.id, m.content) for m in snapshot.messages], dict(snapshot.marks)
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_a_draft_freezes_to_the_snapshot_methods_result(seed: int) -> None:
+def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(seed: int) -> None:
     rng = random.Random(seed)
-    held = Snapshot(1, (), {}, 0).added(1, [_msg(i) for i in range(8)], ["a"], 10)
-    expected, draft = held, Draft(held)
+    first = [_msg(i) for i in range(8)]
+    held = Snapshot(1, {}, {}, 0).added(1, first, ["a"], 10)
+    model = _Model(first, {m.id: frozenset("a") for m in first})
+    by_methods, draft = held, Draft(held)
     for step in range(12):
         kind = rng.choice(["add", "upsert", "drop", "drop_marked", "remark", "pop", "clear"])
         ids = [f"id{rng.randrange(12)}" for _ in range(rng.randrange(1, 4))]
         marks = rng.sample(MARKS, rng.randrange(0, 3))
         if kind == "add":
             msgs = [_msg(int(i[2:])) for i in ids]
-            expected = expected.added(2, msgs, marks, 5)
+            by_methods = by_methods.added(2, msgs, marks, 5)
             draft.add(msgs, marks, 5)
+            model.add(msgs, marks)
         elif kind == "upsert":
-            msgs = list({i: _msg(int(i[2:]) + 100 * step) for i in ids}.values())
+            msgs = [_msg(int(i[2:]) + 100 * step) for i in dict.fromkeys(ids)]
             for msg, msg_id in zip(msgs, dict.fromkeys(ids), strict=True):
                 msg.id = msg_id
-            fresh = [m for m in msgs if m.id not in expected.ids]
-            replaced = {m.id: m for m in msgs if m.id in expected.ids}
-            new_marks = dict(expected.marks)
-            for m in msgs:
-                if marks:
-                    new_marks[m.id] = new_marks.get(m.id, frozenset()) | frozenset(marks)
-            expected = Snapshot(
-                2,
-                tuple(replaced.get(m.id, m) for m in expected.messages) + tuple(fresh),
-                new_marks,
-                expected.weight + 5,
-            )
             draft.upsert(msgs, marks, 5)
+            model.upsert(msgs, marks)
+            by_methods = Snapshot.of(2, model.msgs, dict(model.marks), 0)
         elif kind == "drop":
-            expected = expected.without(2, ids)
+            by_methods = by_methods.without(2, ids)
             draft.drop(ids)
+            model.drop(ids)
         elif kind == "drop_marked" and marks:
-            expected = expected.without_marks(2, marks)
+            by_methods = by_methods.without_marks(2, marks)
             draft.drop_marked(marks)
+            model.drop([i for i, m in model.marks.items() if m & set(marks)])
         elif kind == "remark":
             new, old = rng.choice([None, *MARKS]), rng.choice([None, *MARKS])
             if new is not None and new == old:
                 continue
             chosen = None if rng.random() < 0.3 else ids
-            expected = expected.remarked(2, new, old, chosen)
+            by_methods = by_methods.remarked(2, new, old, chosen)
             draft.remark(new, old, chosen)
+            model.remark(new, old, chosen)
         elif kind == "pop":
-            if expected.messages:
-                expected = expected.without(2, [expected.messages[-1].id])
+            if model.msgs:
+                by_methods = by_methods.without(2, [model.msgs[-1].id])
+                model.drop([model.msgs[-1].id])
             draft.pop_newest()
         elif kind == "clear" and rng.random() < 0.2:
-            expected = Snapshot(2, (), {}, 0)
+            by_methods = Snapshot(2, {}, {}, 0)
             draft.clear()
+            model = _Model([], {})
+        assert _state(by_methods) == ([(m.id, m.content) for m in model.msgs], model.marks)
     frozen = draft.freeze(2)
-    assert _state(frozen) == _state(expected)
-    assert frozen.ids == expected.ids
+    assert _state(frozen) == _state(by_methods)
     assert frozen.version == 2
     assert _state(held) == (
         [(f"id{i}", f"m{i}") for i in range(8)],
@@ -83,8 +124,8 @@ def test_a_draft_freezes_to_the_snapshot_methods_result(seed: int) -> None:
 
 
 def test_a_draft_that_changed_no_message_shares_the_held_messages() -> None:
-    held = Snapshot(3, (_msg(1),), {"id1": frozenset("a")}, 7)
+    held = Snapshot.of(3, [_msg(1)], {"id1": frozenset("a")}, 7)
     frozen = Draft(held).freeze(4)
-    assert frozen.messages is held.messages
+    assert frozen.by_id is held.by_id
     assert frozen.marks is held.marks
     assert (frozen.version, frozen.weight) == (4, 7)

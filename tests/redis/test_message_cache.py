@@ -262,7 +262,7 @@ async def test_a_write_by_another_process_is_seen_by_the_next_read(redis_url: st
 
 
 def _snapshot(weight: int) -> Snapshot:
-    return Snapshot(1, (), {}, weight)
+    return Snapshot(1, {}, {}, weight)
 
 
 def test_the_cache_is_bounded_by_sessions_and_bytes() -> None:

@@ -52,42 +52,67 @@ def _remark_in_place(
             marks.pop(msg_id, None)
 
 
+def _carrying(marks: dict[str, frozenset[str]], wanted: list[str]) -> list[str]:
+    """The ids in ``marks`` whose marks hold one of ``wanted``."""
+    if len(wanted) == 1:
+        (mark,) = wanted  # one membership test per message: the common case
+        return [msg_id for msg_id, carried in marks.items() if mark in carried]
+    doomed = frozenset(wanted)
+    return [msg_id for msg_id, carried in marks.items() if not doomed.isdisjoint(carried)]
+
+
 class Snapshot:
     """A session's messages and marks at one version; never changed once made.
 
+    The messages are held in a dict by id, in the session's order: the next
+    snapshot after a write starts from a copy of it (one C-level copy, no
+    Python loop over the session), and a replaced id keeps its place.
+
     Attributes:
         version: The session's version these messages are.
-        messages: The messages, oldest first.
+        by_id: The messages by id, oldest first.
         marks: Each marked message's id and its marks (unmarked ones are absent).
-        ids: Every message's id.
         weight: The payload bytes of the messages, what the cache bounds.
     """
 
-    __slots__ = ("ids", "marks", "messages", "version", "weight")
+    __slots__ = ("_messages", "by_id", "marks", "version", "weight")
 
     def __init__(
         self,
         version: int,
-        messages: tuple[Msg, ...],
+        by_id: dict[str, Msg],
         marks: dict[str, frozenset[str]],
         weight: int,
-        ids: frozenset[str] | None = None,
     ) -> None:
         self.version = version
-        self.messages = messages
+        self.by_id = by_id
         self.marks = marks
         self.weight = weight
-        self.ids = frozenset(msg.id for msg in messages) if ids is None else ids
+        self._messages: tuple[Msg, ...] | None = None
+
+    @classmethod
+    def of(
+        cls, version: int, msgs: Iterable[Msg], marks: dict[str, frozenset[str]], weight: int
+    ) -> Snapshot:
+        """Return the snapshot of ``msgs`` (a session's messages as read, oldest first)."""
+        return cls(version, {msg.id: msg for msg in msgs}, marks, weight)
+
+    @property
+    def messages(self) -> tuple[Msg, ...]:
+        """The messages, oldest first (made once, on first use)."""
+        if self._messages is None:
+            self._messages = tuple(self.by_id.values())
+        return self._messages
 
     def select(self, mark: str | None, exclude: str | None, limit: int | None) -> list[Msg]:
         """Return a new list of the messages a read with these arguments gets."""
         if mark is None and exclude is None:
-            selected = list(self.messages)
+            selected = list(self.by_id.values())
         else:
             marks = self.marks
             selected = [
                 msg
-                for msg in self.messages
+                for msg in self.by_id.values()
                 if (mark is None or mark in marks.get(msg.id, _NO_MARKS))
                 and (exclude is None or exclude not in marks.get(msg.id, _NO_MARKS))
             ]
@@ -97,7 +122,7 @@ class Snapshot:
 
     def at(self, version: int) -> Snapshot:
         """Return these messages and marks at ``version`` (after a write that changed neither)."""
-        return Snapshot(version, self.messages, self.marks, self.weight, self.ids)
+        return Snapshot(version, self.by_id, self.marks, self.weight)
 
     def added(self, version: int, msgs: list[Msg], marks: list[str], weight: int) -> Snapshot:
         """Return the next snapshot after ``msgs`` were added with ``marks``.
@@ -105,55 +130,43 @@ class Snapshot:
         An id already stored, or earlier in ``msgs``, is skipped, as the
         store skips it. ``msgs`` must be the cache's own objects.
         """
-        ids = set(self.ids)
-        kept: list[Msg] = []
-        for msg in msgs:
-            if msg.id not in ids:
-                ids.add(msg.id)
-                kept.append(msg)
-        new_marks = self.marks
-        if marks and kept:
-            new_marks = dict(new_marks)
-            mark_set = frozenset(marks)
-            for msg in kept:
-                new_marks[msg.id] = mark_set
-        return Snapshot(
-            version, self.messages + tuple(kept), new_marks, self.weight + weight, frozenset(ids)
-        )
+        draft = Draft(self)
+        draft.add(msgs, marks, weight)
+        return draft.freeze(version)
 
     def without(self, version: int, gone: Iterable[str]) -> Snapshot:
         """Return the next snapshot after the messages ``gone`` (ids) were removed."""
-        dropped = self.ids.intersection(gone)
+        by_id = self.by_id
+        dropped = [msg_id for msg_id in gone if msg_id in by_id]
         if not dropped:
             return self.at(version)
-        messages = tuple(msg for msg in self.messages if msg.id not in dropped)
-        marks = {i: m for i, m in self.marks.items() if i not in dropped}
+        draft = Draft(self)
         # The weight is kept as an upper bound: the payload sizes are not kept.
-        return Snapshot(version, messages, marks, self.weight, self.ids - dropped)
+        draft.drop(dropped)
+        return draft.freeze(version)
 
     def without_marks(self, version: int, marks: list[str]) -> Snapshot:
         """Return the next snapshot after every message carrying one of ``marks`` was removed."""
-        wanted = frozenset(marks)
-        return self.without(version, [i for i, m in self.marks.items() if m & wanted])
+        return self.without(version, _carrying(self.marks, marks))
 
     def remarked(
         self, version: int, new: str | None, old: str | None, ids: list[str] | None
     ) -> Snapshot:
         """Return the next snapshot after ``update_messages_mark(new, old, ids)``."""
-        selection: Iterable[str] = self.ids if ids is None else self.ids.intersection(ids)
-        marks = dict(self.marks)
+        by_id = self.by_id
+        selection: Iterable[str] = by_id if ids is None else [i for i in ids if i in by_id]
+        marks = self.marks.copy()
         _remark_in_place(marks, selection, new, old)
-        return Snapshot(version, self.messages, marks, self.weight, self.ids)
+        return Snapshot(version, self.by_id, marks, self.weight)
 
 
 class Draft:
     """A working copy of a snapshot, changed in place by a batch's writes, then frozen once.
 
-    Each :class:`Snapshot` method makes a whole new snapshot (a walk of the
-    session); a batch of several writes applies them to one draft instead,
-    so it costs one walk of the session however many writes it holds. The
-    copy is made at the first write that changes messages or marks: a batch
-    that only stores the summary or the state slot costs nothing here.
+    A batch of several writes applies them to one draft, so it copies the
+    session's dicts once however many writes it holds; the copies are made
+    at the first write that changes messages or marks, so a batch that only
+    stores the summary or the state slot copies nothing.
 
     Args:
         held: The snapshot of the session as the batch began.
@@ -169,8 +182,10 @@ class Draft:
 
     def _open(self) -> dict[str, Msg]:
         if self._messages is None:
-            self._messages = {msg.id: msg for msg in self._held.messages}
-            self._marks = dict(self._marks)
+            # dict.copy() is one C-level copy of the table, also of a dict
+            # with removed keys (where dict(d) goes key by key).
+            self._messages = self._held.by_id.copy()
+            self._marks = self._marks.copy()
         return self._messages
 
     def add(self, msgs: Iterable[Msg], marks: list[str], weight: int) -> None:
@@ -204,8 +219,7 @@ class Draft:
     def drop_marked(self, marks: list[str]) -> None:
         """Remove every message carrying one of ``marks``."""
         self._open()
-        doomed = frozenset(marks)
-        self.drop([i for i, m in self._marks.items() if m & doomed])
+        self.drop(_carrying(self._marks, marks))
 
     def pop_newest(self) -> None:
         """Remove the newest message, if any."""
@@ -227,10 +241,8 @@ class Draft:
         """Return the snapshot the draft stands for, at ``version``."""
         held, messages = self._held, self._messages
         if messages is None:
-            return Snapshot(version, held.messages, held.marks, self._weight, held.ids)
-        return Snapshot(
-            version, tuple(messages.values()), self._marks, self._weight, frozenset(messages)
-        )
+            return Snapshot(version, held.by_id, held.marks, self._weight)
+        return Snapshot(version, messages, self._marks, self._weight)
 
 
 class MessageCache:

@@ -246,7 +246,7 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
     async def _clear(self) -> None:
         held = self._take_cached()
         version = await self._scripts.clear()
-        self._advance(held, version, lambda h, v: Snapshot(v, (), {}, 0))
+        self._advance(held, version, lambda h, v: Snapshot(v, {}, {}, 0))
 
     async def _update_messages_mark(
         self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
@@ -316,9 +316,9 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             return held.select(mark, exclude_mark, limit), summary
         if reply.state == 1:
             marks = reply.marks
-            snapshot = Snapshot(
+            snapshot = Snapshot.of(
                 reply.version or 0,
-                tuple(unpack_messages(reply.payloads)) if reply.payloads else (),
+                unpack_messages(reply.payloads) if reply.payloads else (),
                 {
                     decode_text(marks[n]): frozenset(decode_marks(marks[n + 1]))
                     for n in range(0, len(marks), 2)

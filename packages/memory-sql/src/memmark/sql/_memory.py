@@ -185,7 +185,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         """Remove every message and mark of the session; the summary stays."""
         held = self._take_cached()
         _, version = await self._link.run_write(partial(ops.clear, sid=self._sid))
-        self._advance(held, version, lambda h, v: Snapshot(v, (), {}, 0))
+        self._advance(held, version, lambda h, v: Snapshot(v, {}, {}, 0))
 
     async def _update_messages_mark(
         self, new_mark: str | None, old_mark: str | None, msg_ids: list[str] | None
@@ -231,7 +231,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         """
         held, _ = await self._held(with_summary=False)
         if held is not None:
-            return len(held.messages)
+            return len(held.by_id)
         if self._pg:
             work = partial(ops.size_text, sid=self._sid)
             return await self._link.run_text(work, write=False, tx=False)
@@ -347,7 +347,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
                 marks_of[-1].append(mark)
         msgs = to_msgs(loads_many(bodies))
         marks = {m.id: frozenset(k) for m, k in zip(msgs, marks_of, strict=True) if k}
-        snapshot = Snapshot(version, tuple(msgs), marks, sum(map(len, bodies)))
+        snapshot = Snapshot.of(version, msgs, marks, sum(map(len, bodies)))
         # A session without a row (written by release 0.1) has no version to check.
         if version and self._cache is not None:
             self._cache.put(self._cache_key, snapshot)
