@@ -10,32 +10,54 @@ local function counting_bytes(budget)
 end
 
 -- Append the messages `ids` (with `payloads`, same order) not stored yet
--- (nor earlier in `ids`), each carrying every mark of `encoded_marks`.
+-- (nor held, nor earlier in `ids`), each carrying every mark of
+-- `encoded_marks`; they are held until write_appended (see _appends.lua).
 -- `stored`: the ids' scores in the ids zset, when the caller has them.
 local function add_messages(ids, payloads, encoded_marks, stored)
-  stored = stored or scores_of(IDS, ids)
-  local blob = table.concat(encoded_marks)
-  -- The order comes from Redis: one past the newest stored message.
-  local newest = redis.call('ZRANGE', IDS, -1, -1, 'WITHSCORES')
-  local seq = tonumber(newest[2] or '0')
-  local batch, seen = new_batch(), {}
+  if not stored then
+    -- Only the ids the run does not hold are looked up in the store.
+    local asked, position = {}, {}
+    for n = 1, #ids do
+      if not appended_by_id[ids[n]] then
+        asked[#asked + 1] = ids[n]
+        position[#asked] = n
+      end
+    end
+    local scores = scores_of(IDS, asked)
+    stored = {}
+    for k = 1, #asked do stored[position[k]] = scores[k] end
+  end
   for n = 1, #ids do
     local id = ids[n]
-    if not stored[n] and not seen[id] then
-      seen[id] = true
-      seq = seq + 1
-      add_to_batch(batch, seq, id, payloads[n], blob, encoded_marks)
-    end
+    if not stored[n] and not appended_by_id[id] then append(id, payloads[n], encoded_marks) end
   end
-  write_batch(batch, ORDER, IDS, MARKS, MARK_INDEX)
 end
 
 -- Write the messages `ids` (with `payloads`) by id: a stored one keeps its
 -- seq and marks and gets its payload rewritten everywhere it appears (the
 -- order zset and each of its mark index entries); the others are appended.
 -- Every one of them gets the marks of `encoded_marks` it lacks. `ids` holds
--- no id twice. Returns how many were stored before.
+-- no id twice. Returns how many were stored (or held) before.
 local function upsert_messages(ids, payloads, encoded_marks)
+  -- A held message is replaced where it is held (see _appends.lua).
+  local replaced = 0
+  local stored_ids, stored_payloads = {}, {}
+  for n = 1, #ids do
+    local message = appended_by_id[ids[n]]
+    if message then
+      replaced = replaced + 1
+      message.payload = payloads[n]
+      local has = {}
+      for _, encoded in ipairs(message.marks) do has[encoded] = true end
+      for _, encoded in ipairs(encoded_marks) do
+        if not has[encoded] then message.marks[#message.marks + 1] = encoded end
+      end
+    else
+      stored_ids[#stored_ids + 1] = ids[n]
+      stored_payloads[#stored_payloads + 1] = payloads[n]
+    end
+  end
+  ids, payloads = stored_ids, stored_payloads
   local seqs = scores_of(IDS, ids)
   -- The marks are read only when a message is stored: a new one has none.
   local blobs = {}
@@ -45,9 +67,7 @@ local function upsert_messages(ids, payloads, encoded_marks)
       break
     end
   end
-  local fresh_ids, fresh_payloads, fresh_stored = {}, {}, {}
   local index_additions, blob_updates = {}, {}
-  local replaced = 0
   for n = 1, #ids do
     local seq, id, payload = seqs[n], ids[n], payloads[n]
     if seq then
@@ -77,21 +97,30 @@ local function upsert_messages(ids, payloads, encoded_marks)
         blob_updates[#blob_updates + 1] = table.concat(carried)
       end
     else
-      fresh_ids[#fresh_ids + 1] = id
-      fresh_payloads[#fresh_payloads + 1] = payload
+      append(id, payload, encoded_marks)
     end
   end
   -- The old entries are all removed above, before any new one is added.
   if #index_additions > 0 then call_in_slices('ZADD', MARK_INDEX, index_additions) end
   if #blob_updates > 0 then call_in_slices('HSET', MARKS, blob_updates) end
-  if #fresh_ids > 0 then add_messages(fresh_ids, fresh_payloads, encoded_marks, fresh_stored) end
   return replaced
 end
 
 -- Remove the messages `ids` (no repeats) with their marks; return how many
--- were stored. The seqs and marks come in one ZMSCORE and one HMGET per
--- slice: a command per id costs more.
+-- were stored or held. The seqs and marks come in one ZMSCORE and one HMGET
+-- per slice: a command per id costs more.
 local function delete_messages(ids)
+  local held, stored_ids = 0, {}
+  for n = 1, #ids do
+    local message = appended_by_id[ids[n]]
+    if message then
+      drop_appended(message)
+      held = held + 1
+    else
+      stored_ids[#stored_ids + 1] = ids[n]
+    end
+  end
+  ids = stored_ids
   local seqs = scores_of(IDS, ids)
   local blobs = marks_of(ids)
   local removed, unmarked = {}, {}
@@ -110,12 +139,14 @@ local function delete_messages(ids)
   end
   if #removed > 0 then call_in_slices('ZREM', IDS, removed) end
   if #unmarked > 0 then call_in_slices('HDEL', MARKS, unmarked) end
-  return #removed
+  return held + #removed
 end
 
 -- Remove the newest message with its marks; return its payload, or false
 -- when the session holds none.
 local function pop_newest()
+  local held = pop_appended()
+  if held then return held end
   local newest = redis.call('ZRANGE', IDS, -1, -1, 'WITHSCORES')
   if #newest == 0 then return false end
   local payload = redis.call('ZRANGEBYSCORE', ORDER, newest[2], newest[2])[1]
@@ -127,6 +158,7 @@ end
 -- UNLINK frees large values off the main thread, so clearing a huge
 -- session does not stall the server.
 local function clear_messages()
+  forget_appended()
   redis.call('UNLINK', ORDER, IDS, MARKS, MARK_INDEX)
 end
 
@@ -145,12 +177,15 @@ end
 -- entries read pass it. Returns how many were removed, and whether
 -- messages carrying a mark may remain (call again).
 local function delete_marked(marks, budget)
-  local removed, more = 0, false
+  local encoded_marks = {}
+  for j = 1, #marks do encoded_marks[j] = encode_mark(marks[j]) end
+  -- Held messages carry their marks in the run, not in the index.
+  local removed, more = drop_appended_carrying(encoded_marks), false
   local gone = {}
   local counting = counting_bytes(budget)
   local bytes, largest = 0, 0
   for j = 1, #marks do
-    local encoded = encode_mark(marks[j])
+    local encoded = encoded_marks[j]
     local left = budget - removed
     if left <= 0 or bytes >= RUN_BYTES then
       more = true
@@ -200,6 +235,67 @@ local function delete_marked(marks, budget)
   return removed, more
 end
 
+-- How update_messages_mark(new, old) changes a message carrying the encoded
+-- marks `carried` (new, old: encoded marks or nil, not both nil). Returns
+-- nil when it leaves the message as it is; else the marks the message keeps
+-- (new included), whether it lost old, and whether it gained new.
+local function remark_of(carried, new, old)
+  local keep, has_old, has_new = {}, false, false
+  for _, encoded in ipairs(carried) do
+    if encoded == old then
+      has_old = true
+    else
+      keep[#keep + 1] = encoded
+      if encoded == new then has_new = true end
+    end
+  end
+  -- The selection is narrowed to messages carrying old, when old is given.
+  if old and not has_old then return nil end
+  if not has_old and has_new then return nil end
+  local gains = new and not has_new
+  if gains then keep[#keep + 1] = new end
+  return keep, has_old, gains
+end
+
+-- Re-mark the held messages (see _appends.lua) as remark_messages does the
+-- stored ones: those of `ids`, or all of them when `ids` is nil. Returns
+-- how many changed, and the ids not held (nil when `ids` is nil). A second
+-- call changes none of them again.
+local function remark_appended(new, old, ids)
+  local selection, rest = {}, nil
+  if ids then
+    rest = {}
+    for _, id in ipairs(ids) do
+      local message = appended_by_id[id]
+      if message then
+        selection[#selection + 1] = message
+      else
+        rest[#rest + 1] = id
+      end
+    end
+  else
+    for _, message in ipairs(appended) do
+      if not message.gone then selection[#selection + 1] = message end
+    end
+  end
+  local changed = 0
+  for _, message in ipairs(selection) do
+    if not new and not old then
+      if #message.marks > 0 then
+        message.marks = {}
+        changed = changed + 1
+      end
+    else
+      local keep = remark_of(message.marks, new, old)
+      if keep then
+        message.marks = keep
+        changed = changed + 1
+      end
+    end
+  end
+  return changed, rest
+end
+
 -- Re-mark messages (see MemoryBase.update_messages_mark), touching at most
 -- `budget` of them; in a session heavier than RUN_BYTES, also stop once
 -- the payloads read or copied pass RUN_BYTES.
@@ -229,25 +325,14 @@ local function remark_messages(new, old, ids, cursor, budget)
       unmarked[#unmarked + 1] = id
       return 1
     end
-    local keep, has_old, has_new = {}, false, false
-    for _, encoded in ipairs(carried) do
-      if encoded == old then
-        has_old = true
-      else
-        keep[#keep + 1] = encoded
-        if encoded == new then has_new = true end
-      end
-    end
-    -- The selection is narrowed to messages carrying old, when old is given.
-    if old and not has_old then return 0 end
-    if not has_old and has_new then return 0 end
-    if has_old and not walked then remove_index_entry(old, seq16) end
-    if new and not has_new then
+    local keep, lost_old, gains = remark_of(carried, new, old)
+    if not keep then return 0 end
+    if lost_old and not walked then remove_index_entry(old, seq16) end
+    if gains then
       payload = payload or redis.call('ZRANGEBYSCORE', ORDER, seq16, seq16)[1]
       copied = copied + #payload
       index_additions[#index_additions + 1] = 0
       index_additions[#index_additions + 1] = new .. seq16 .. payload
-      keep[#keep + 1] = new
     end
     if #keep == 0 then
       unmarked[#unmarked + 1] = id
@@ -258,7 +343,12 @@ local function remark_messages(new, old, ids, cursor, budget)
     return 1
   end
 
-  local changed, next_cursor = 0, false
+  -- The held messages are not in the store; only the other ids are looked
+  -- up there. (A run that holds some is unbounded, so this is its only
+  -- call, and no cursor counts positions in a shortened list.)
+  local changed, stored_ids = remark_appended(new, old, ids)
+  local next_cursor = false
+  ids = stored_ids
   if ids then
     local seqs = scores_of(IDS, ids)
     local blobs = marks_of(ids)
@@ -320,7 +410,7 @@ local function remark_messages(new, old, ids, cursor, budget)
     end
   else
     -- Remove every mark of every message: drop the two mark structures.
-    changed = redis.call('HLEN', MARKS)
+    changed = changed + redis.call('HLEN', MARKS)
     redis.call('UNLINK', MARKS, MARK_INDEX)
   end
   if #index_additions > 0 then call_in_slices('ZADD', MARK_INDEX, index_additions) end

@@ -35,6 +35,7 @@ end
 local encoded_marks = {}
 for i = 1, mark_count do encoded_marks[i] = encode_mark(ARGV[3 + i]) end
 add_messages(ids, argv_list(first + count, #ARGV), encoded_marks, stored)
+write_appended()
 local version = bump_version()
 slide_expiry()
 return {version, {}}

@@ -29,57 +29,64 @@ local batch_id, expected = ARGV[2], ARGV[3]
 -- Each call of the shared operations gets the budget UNBOUNDED: it does
 -- all its work, so a batch is one run whatever it holds.
 
-local at = 4
+-- The operations are read from ARGV twice: a first walk checks the batch
+-- before anything is written, then each is read again as it runs. Parsing
+-- them into tables once would cost the server more: every table a run
+-- makes is an allocation, and adds to the Lua garbage collector's work.
+local at
 local function next_argument()
   local value = ARGV[at]
   at = at + 1
   return value
 end
+-- A count, then that many arguments: return the first one's position and
+-- the count, and move past them.
+local function counted_span()
+  local count = tonumber(next_argument())
+  local first = at
+  at = at + count
+  return first, count
+end
 -- A count, then that many arguments, as a list.
 local function counted_list()
-  local count = tonumber(next_argument())
-  local list = argv_list(at, at + count - 1)
-  at = at + count
-  return list
+  local first, count = counted_span()
+  return argv_list(first, first + count - 1)
 end
 local function encoded_list()
   local list = counted_list()
   for i = 1, #list do list[i] = encode_mark(list[i]) end
   return list
 end
-local function messages(op)
-  op.ids = counted_list()
-  op.payloads = argv_list(at, at + #op.ids - 1)
-  at = at + #op.ids
-  return op
-end
 
-local ops = {}
+-- The first walk: every code known, and where each refusing add's ids are.
+local refusing = {} -- the first id's position, then the count, per refusing add
+local first_refuses = ARGV[4] == 'a' and ARGV[5] == '1'
+at = 4
 while at <= #ARGV do
   local code = next_argument()
-  local op = {code = code}
   if code == 'a' then
-    op.refuse = next_argument() == '1'
-    op.marks = encoded_list()
-    messages(op)
+    local refuse = next_argument() == '1'
+    counted_span() -- the marks
+    local first, count = counted_span()
+    at = at + count -- the payloads
+    if refuse then
+      refusing[#refusing + 1] = first
+      refusing[#refusing + 1] = count
+    end
   elseif code == 'u' then
-    op.marks = encoded_list()
-    messages(op)
+    counted_span()
+    local _, count = counted_span()
+    at = at + count
   elseif code == 'd' or code == 'm' then
-    op.items = counted_list()
+    counted_span()
   elseif code == 'r' then
-    local new, old = next_argument(), next_argument()
-    op.new = new ~= '' and encode_mark(new) or nil
-    op.old = old ~= '' and encode_mark(old) or nil
-    local by_ids = next_argument() == '1'
-    local ids = counted_list()
-    if by_ids then op.items = ids end
+    at = at + 3 -- new, old, by_ids
+    counted_span()
   elseif code == 's' or code == 'j' then
-    op.text = next_argument()
+    at = at + 1
   elseif code ~= 'c' and code ~= 'p' then
     return redis.error_reply('apply: unknown operation ' .. tostring(code))
   end
-  ops[#ops + 1] = op
 end
 
 if batch_id ~= '' and redis.call('SISMEMBER', BATCHES, batch_id) == 1 then
@@ -91,58 +98,76 @@ if expected ~= '' and (redis.call('GET', VERSION) or '0') ~= expected then
   slide_expiry()
   return {2, current_version() or 0, {}, {}}
 end
-for _, op in ipairs(ops) do
-  if op.code == 'a' and op.refuse then
-    op.stored = scores_of(IDS, op.ids)
-    local taken = {}
-    for n = 1, #op.ids do
-      if op.stored[n] then taken[#taken + 1] = op.ids[n] end
-    end
-    if #taken > 0 then
-      slide_expiry()
-      return {3, current_version() or 0, {}, taken}
-    end
+-- The scores of the first operation's ids, when it is a refusing add: they
+-- still hold when it runs, as nothing is written before it.
+local first_stored
+for r = 1, #refusing, 2 do
+  local ids = argv_list(refusing[r], refusing[r] + refusing[r + 1] - 1)
+  local stored = scores_of(IDS, ids)
+  local taken = {}
+  for n = 1, #ids do
+    if stored[n] then taken[#taken + 1] = ids[n] end
   end
+  if #taken > 0 then
+    slide_expiry()
+    return {3, current_version() or 0, {}, taken}
+  end
+  if r == 1 and first_refuses then first_stored = stored end
 end
 
+-- The second walk runs each operation as it reads it.
 local results = {}
-for i, op in ipairs(ops) do
-  local code, result = op.code, 0
+at = 4
+while at <= #ARGV do
+  local code, result = next_argument(), 0
   if code == 'a' then
-    -- The scores read above (a refusing add's) hold for a first write only:
-    -- later ones look again.
-    add_messages(op.ids, op.payloads, op.marks, i == 1 and op.stored or nil)
+    at = at + 1 -- refuse: checked above
+    local marks = encoded_list()
+    local ids = counted_list()
+    local payloads = argv_list(at, at + #ids - 1)
+    at = at + #ids
+    add_messages(ids, payloads, marks, #results == 0 and first_stored or nil)
   elseif code == 'u' then
-    result = upsert_messages(op.ids, op.payloads, op.marks)
+    local marks = encoded_list()
+    local ids = counted_list()
+    local payloads = argv_list(at, at + #ids - 1)
+    at = at + #ids
+    result = upsert_messages(ids, payloads, marks)
   elseif code == 'd' then
-    result = delete_messages(op.items)
+    result = delete_messages(counted_list())
   elseif code == 'm' then
-    local more = true
+    local marks, more = counted_list(), true
     while more do
       local removed
-      removed, more = delete_marked(op.items, UNBOUNDED)
+      removed, more = delete_marked(marks, UNBOUNDED)
       result = result + removed
     end
   elseif code == 'r' then
-    if not (op.new and op.new == op.old) then
+    local new, old = next_argument(), next_argument()
+    new = new ~= '' and encode_mark(new) or nil
+    old = old ~= '' and encode_mark(old) or nil
+    local by_ids = next_argument() == '1'
+    local ids = counted_list()
+    if not (new and new == old) then
       local cursor = ''
       while cursor do
         local changed
-        changed, cursor = remark_messages(op.new, op.old, op.items, cursor, UNBOUNDED)
+        changed, cursor = remark_messages(new, old, by_ids and ids or nil, cursor, UNBOUNDED)
         result = result + changed
       end
     end
   elseif code == 'c' then
     clear_messages()
   elseif code == 's' then
-    store_summary(op.text)
+    store_summary(next_argument())
   elseif code == 'j' then
-    store_state(op.text)
+    store_state(next_argument())
   else
     result = pop_newest()
   end
-  results[i] = result
+  results[#results + 1] = result
 end
+write_appended()
 if batch_id ~= '' then redis.call('SADD', BATCHES, batch_id) end
 local version = bump_version()
 slide_expiry()

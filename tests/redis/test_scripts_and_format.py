@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from memmark.core import Msg
 from memmark.redis import RedisMemory, _protocol
 from memmark.redis._protocol import Scripts, SessionScripts, load_scripts
-from memmark.redis._scripts import PRELUDE, SHARED_PREFIX, lua_dir, scripts, trimmed
+from memmark.redis._scripts import PRELUDE, SHARED_PREFIX, lua_dir, scripts, shared_code, trimmed
 from tests.backends import BY_ID, drop_keys, key_prefix
 
 LUA = Path(__file__).resolve().parents[2] / "lua"
@@ -65,7 +65,9 @@ def test_each_script_has_one_method_and_a_header_naming_it(name: str) -> None:
 
 def test_every_script_carries_the_shared_code_it_calls_then_its_own() -> None:
     prelude = (LUA / PRELUDE).read_bytes()
-    shared = prelude + (LUA / "_ops.lua").read_bytes()
+    shared = shared_code(LUA)
+    assert shared.startswith(prelude)
+    assert b"local function write_appended(" in shared
     for name, script in scripts().items():
         body = (LUA / f"{name}.lua").read_bytes()
         assert script.name == name
@@ -76,7 +78,7 @@ def test_every_script_carries_the_shared_code_it_calls_then_its_own() -> None:
 
 
 def test_trimming_keeps_what_a_script_reaches_and_drops_the_rest() -> None:
-    shared = (LUA / PRELUDE).read_bytes() + (LUA / "_ops.lua").read_bytes()
+    shared = shared_code(LUA)
     defined = set(re.findall(r"^local function (\w+)", shared.decode(), re.MULTILINE))
     sources = {name: script.source.decode() for name, script in scripts().items()}
 

@@ -142,6 +142,13 @@ def lua_dir() -> Path:
     raise FileNotFoundError(f"memmark-redis: Lua scripts not found in {packaged} or {repository}")
 
 
+def shared_code(folder: Path) -> bytes:
+    """Return the shared files of ``folder`` joined: the prelude, then the others by name."""
+    shared = sorted(path for path in folder.glob("*.lua") if path.name.startswith(SHARED_PREFIX))
+    shared.sort(key=lambda path: path.name != PRELUDE)  # the prelude first
+    return b"".join(path.read_bytes() for path in shared)
+
+
 @cache
 def scripts() -> dict[str, Script]:
     """Return every script of the folder by name, each with the shared files in front.
@@ -152,13 +159,10 @@ def scripts() -> dict[str, Script]:
     (see :func:`trimmed`).
     """
     folder = lua_dir()
-    paths = sorted(folder.glob("*.lua"))
-    shared = [path for path in paths if path.name.startswith(SHARED_PREFIX)]
-    shared.sort(key=lambda path: path.name != PRELUDE)  # the prelude first
-    prelude = b"".join(path.read_bytes() for path in shared)
+    shared = shared_code(folder)
     found: dict[str, Script] = {}
-    for path in paths:
+    for path in sorted(folder.glob("*.lua")):
         if not path.name.startswith(SHARED_PREFIX):
             body = path.read_bytes()
-            found[path.stem] = Script(path.stem, trimmed(prelude, body) + body)
+            found[path.stem] = Script(path.stem, trimmed(shared, body) + body)
     return found

@@ -74,6 +74,48 @@ class BatchesSpec(Spec):
         assert contents(await memory.get_memory()) == ["d"]
 
     @pytest.mark.asyncio
+    async def test_later_writes_see_the_messages_the_batch_added(
+        self, memory: MemoryBase
+    ) -> None:
+        # An agent's turn: its user message, a hint dropped again, the reply
+        # written twice, the user message re-marked; the stored messages too.
+        await self._fill(memory)
+        result = await (
+            memory.batch()
+            .add(msg("u3", "6"))
+            .add(msg("h2", "7"), marks="hint")
+            .add([msg("x", "8"), msg("y", "9")], marks=["tool", "x"])
+            .delete_by_mark("hint")
+            .upsert(msg("r1", "10"), marks="reply")
+            .upsert(msg("r2", "10"), marks="final")
+            .update_messages_mark("answered", msg_ids=["6", "1", "7"])
+            .update_messages_mark("seen", old_mark="tool")
+            .update_messages_mark(None, old_mark="x")
+            .delete(["9", "nope"])
+            .add(msg("a dup", "6"))
+            .commit()
+        )
+        assert result.results == [None, None, None, 3, 0, 1, 2, 3, 2, 1, None]
+        stored = await memory.get_memory(prepend_summary=False)
+        assert (ids_of(stored), contents(stored)) == (
+            ["1", "4", "5", "6", "8", "10"],
+            ["u1", "u2", "t2", "u3", "x", "r2"],
+        )
+        assert await marks_by_id(memory) == {
+            "1": {"answered"},
+            "4": set(),
+            "5": {"seen"},
+            "6": {"answered"},
+            "8": {"seen"},
+            "10": {"reply", "final"},
+        }
+        assert ids_of(await memory.get_memory(mark="seen")) == ["5", "8"]
+        assert ids_of(await memory.get_memory(mark="final")) == ["10"]
+        popped = await memory.batch().upsert(msg("r3", "10")).pop().commit()
+        assert [getattr(r, "content", r) for r in popped.results] == [1, "r3"]
+        assert ids_of(await memory.get_memory(exclude_mark="answered")) == ["4", "5", "8"]
+
+    @pytest.mark.asyncio
     async def test_a_refused_add_at_the_end_undoes_the_whole_batch(
         self, memory: MemoryBase
     ) -> None:
