@@ -185,11 +185,12 @@ local function heavy()
   return heavy_session
 end
 
--- The width of the next page of a heavy session's run that has read
+-- The width of the next page of a run that counts bytes (a heavy session's
+-- read, a bounded delete by mark or re-mark by mark) and has read
 -- `count` messages and `bytes` payload bytes so far, the largest `largest`:
 -- pages start at one message and at most double, and never ask for more
 -- than the bytes left would hold at the largest size seen. `cap` bounds it.
-local function heavy_width(count, bytes, largest, cap)
+local function page_width(count, bytes, largest, cap)
   local width = math.max(1, count)
   if largest > 0 then width = math.min(width, math.floor((RUN_BYTES - bytes) / largest)) end
   return math.max(1, math.min(width, cap))
@@ -222,7 +223,7 @@ local function store_summary(summary)
 end
 
 -- page_after for a heavy session: pages of payloads (with their seqs) by
--- heavy_width until RUN_BYTES or `budget` messages; ids come out of the
+-- page_width until RUN_BYTES or `budget` messages; ids come out of the
 -- payloads.
 local function heavy_page_after(cursor, budget)
   local ids, seqs, payloads = {}, {}, {}
@@ -232,7 +233,7 @@ local function heavy_page_after(cursor, budget)
       stopped = true
       break
     end
-    local width = heavy_width(#ids, bytes, largest, budget - #ids)
+    local width = page_width(#ids, bytes, largest, budget - #ids)
     local page = redis.call('ZRANGEBYSCORE', ORDER, position == '' and '-inf' or '(' .. position,
       '+inf', 'WITHSCORES', 'LIMIT', 0, width)
     for i = 1, #page, 2 do

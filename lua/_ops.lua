@@ -3,12 +3,6 @@
 -- batch of writes in one run). None of them moves the version or slides
 -- the expiry: the calling script does that, once per run.
 
--- Whether a call with `budget` must count the bytes it reads or copies:
--- only in a session heavier than RUN_BYTES, and never when unbounded.
-local function counting_bytes(budget)
-  return budget < UNBOUNDED and heavy()
-end
-
 -- Append the messages `ids` (with `payloads`, same order) not stored yet
 -- (nor held, nor earlier in `ids`), each carrying every mark of
 -- `encoded_marks`; they are held until write_appended (see _appends.lua).
@@ -173,36 +167,37 @@ local function store_state(text)
 end
 
 -- Remove up to `budget` messages carrying any of `marks` (not encoded, no
--- repeats); in a session heavier than RUN_BYTES, also stop once the
--- entries read pass it. Returns how many were removed, and whether
--- messages carrying a mark may remain (call again).
+-- repeats); a bounded call also stops once the index entries it read pass
+-- RUN_BYTES. Returns how many were removed, and whether messages carrying
+-- a mark may remain (call again).
 local function delete_marked(marks, budget)
   local encoded_marks = {}
   for j = 1, #marks do encoded_marks[j] = encode_mark(marks[j]) end
   -- Held messages carry their marks in the run, not in the index.
   local removed, more = drop_appended_carrying(encoded_marks), false
   local gone = {}
-  local counting = counting_bytes(budget)
+  local bounded = budget < UNBOUNDED
   local bytes, largest = 0, 0
   for j = 1, #marks do
     local encoded = encoded_marks[j]
-    local left = budget - removed
-    if left <= 0 or bytes >= RUN_BYTES then
-      more = true
-      break
-    end
     local low, high = mark_range(encoded)
-    local entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0,
-      counting and heavy_width(removed, bytes, largest, left) or left)
-    while #entries > 0 do
-      local width = #entries
+    local left = budget - removed
+    while true do
+      if left <= 0 or bytes >= RUN_BYTES then
+        more = true
+        break
+      end
+      -- A bounded call reads in pages of page_width: no entry's size is
+      -- known before it is read, and a few more pages cost less than
+      -- weighing the session first. The entries removed are gone from the
+      -- range, so each page starts from its low end again.
+      local width = bounded and page_width(removed, bytes, largest, left) or left
+      local entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0, width)
       for _, entry in ipairs(entries) do
         local seq16 = string.sub(entry, #encoded + 1, #encoded + 16)
         local id = payload_id(entry, #encoded + 17)
-        if counting then
-          bytes = bytes + #entry
-          if #entry > largest then largest = #entry end
-        end
+        bytes = bytes + #entry
+        if #entry > largest then largest = #entry end
         if not gone[id] then
           gone[id] = true
           removed = removed + 1
@@ -215,20 +210,8 @@ local function delete_marked(marks, budget)
           end
         end
       end
-      -- Only a heavy session reads its entries in pages (see heavy_width);
-      -- the entries removed above are gone from the range, so each page
-      -- starts from its low end again.
-      if not counting then
-        if width == left then more = true end
-        break
-      end
+      if #entries < width then break end -- the range is exhausted
       left = budget - removed
-      if left <= 0 or bytes >= RUN_BYTES then
-        more = true
-        break
-      end
-      entries = redis.call('ZRANGEBYLEX', MARK_INDEX, low, high, 'LIMIT', 0,
-        heavy_width(removed, bytes, largest, left))
     end
     if more then break end
   end
@@ -297,8 +280,9 @@ local function remark_appended(new, old, ids)
 end
 
 -- Re-mark messages (see MemoryBase.update_messages_mark), touching at most
--- `budget` of them; in a session heavier than RUN_BYTES, also stop once
--- the payloads read or copied pass RUN_BYTES.
+-- `budget` of them; a bounded call also stops once the payloads read or
+-- copied pass RUN_BYTES (walking old's index in pages, as delete_marked
+-- does; adding new to every message pages only in a heavy session).
 --   new / old: encoded marks, or nil.  ids: a list (no repeats), or nil
 --   for every message.  cursor: "" to start, else what the call before
 --   returned.
@@ -353,12 +337,12 @@ local function remark_messages(new, old, ids, cursor, budget)
     local seqs = scores_of(IDS, ids)
     local blobs = marks_of(ids)
     local start = tonumber(cursor) or 1
-    -- A light session (or an unbounded call) never stops.
-    local stop_at = counting_bytes(budget) and RUN_BYTES or math.huge
+    -- An unbounded call never stops.
+    local stop_at = budget < UNBOUNDED and RUN_BYTES or math.huge
     for n = start, #ids do
       if seqs[n] then changed = changed + remark(ids[n], padded_seq(seqs[n]), blobs[n]) end
-      -- Adding a mark copies payloads into the index: in a heavy session a
-      -- call stops past RUN_BYTES, with the position of the next id as cursor.
+      -- Adding a mark copies payloads into the index: a bounded call stops
+      -- past RUN_BYTES, with the position of the next id as cursor.
       if n < #ids and copied >= stop_at then
         next_cursor = tostring(n + 1)
         break
@@ -368,12 +352,12 @@ local function remark_messages(new, old, ids, cursor, budget)
     -- Every selected message loses old, so the range shrinks call by call.
     local low, high = mark_range(old)
     local entries
-    if counting_bytes(budget) then
-      -- Pages by heavy_width until RUN_BYTES (see delete_marked).
+    if budget < UNBOUNDED then
+      -- Pages of page_width until RUN_BYTES (see delete_marked).
       entries = {}
       local bytes, largest, position = 0, 0, low
       while #entries < budget and bytes < RUN_BYTES do
-        local width = heavy_width(#entries, bytes, largest, budget - #entries)
+        local width = page_width(#entries, bytes, largest, budget - #entries)
         local page = redis.call('ZRANGEBYLEX', MARK_INDEX, position, high, 'LIMIT', 0, width)
         for _, entry in ipairs(page) do
           entries[#entries + 1] = entry

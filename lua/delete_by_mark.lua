@@ -1,7 +1,7 @@
 -- delete_by_mark: remove every message carrying any of the marks.
 -- ARGV: ttl, budget, then the marks
--- Removes at most `budget` messages (and, in a session heavier than
--- RUN_BYTES, reads entries up to RUN_BYTES), so the script stays short.
+-- Removes at most `budget` messages and reads index entries up to about
+-- RUN_BYTES (in pages, see delete_marked), so the script stays short.
 -- Returns {version, removed, more}: the session's new version; more is 1 when messages carrying a mark remain
 -- (the caller runs the script again; each run is atomic and idempotent).
 -- Python side: delete_by_mark() in memmark/redis/_protocol.py.

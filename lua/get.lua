@@ -79,14 +79,14 @@ local kept, examined = {}, 0
 local position = cursor ~= '' and cursor or nil
 local done = false
 local step = wanted and 1 or 2
--- Only a heavy session counts bytes (see heavy_width): a run stops once
+-- Only a heavy session counts bytes (see page_width): a run stops once
 -- the payloads it read pass RUN_BYTES, with a cursor to run on from.
 local counting = heavy()
 local bytes, largest = 0, 0
 while not done and examined < budget and bytes < RUN_BYTES do
   local width = budget - examined
   if backward then width = math.min(width, math.max(2 * (limit - #kept), 64)) end
-  if counting then width = heavy_width(examined, bytes, largest, width) end
+  if counting then width = page_width(examined, bytes, largest, width) end
   local items = page(position, width)
   local count = #items / step
   examined = examined + count

@@ -4,8 +4,9 @@
 --   the ids that follow, "0" otherwise.  cursor: "" to start, else the seq
 --   where an earlier run stopped (for "add new to every message"; with ids,
 --   the position of the first id to do, which the run after a stop gets).
--- Touches at most `budget` messages; in a session heavier than RUN_BYTES a
--- run also stops once the payloads it read or copied pass RUN_BYTES.
+-- Touches at most `budget` messages; a run also stops once the payloads it
+-- read or copied pass RUN_BYTES (only a heavy session weighs first, when it
+-- adds a mark to every message).
 -- Returns {version, changed, next cursor or false}: the session's version
 -- after the run (moved on unless the run had nothing to do); a cursor ("" when walking old's
 -- index, which shrinks run by run) means: run again. Each run is atomic and
