@@ -16,7 +16,10 @@ own filled with the same corpus:
   argument checks, no operation parsing, no version or duplicate checks,
   nothing read but the newest seq. No implementation of the turn on this
   layout sends less or makes the server do less, so it bounds from below
-  what the batch can reach.
+  what the batch can reach;
+- **recording only**: the batch built as in the first call (every
+  argument checked, every message and the state copied) and never
+  committed: what the door costs, which no floor pays.
 
 Rows carry no peer: AgentScope's memories have no batch. Run alone with
 ``uv run python -m benchmarks.compare.batched_turn [--messages N] [--rounds N]``.
@@ -36,6 +39,7 @@ from benchmarks.compare.floors import EMPTY_SCRIPT, pack, run_script
 from benchmarks.compare.timing import Config, Row, Table, interleaved, progress
 from benchmarks.corpus import Corpus, fill, fresh_indices
 from memmark.core import Msg
+from memmark.core.batch import Batch
 from memmark.redis import RedisMemory
 from tests.backends import BY_ID, drop_keys
 
@@ -81,9 +85,9 @@ class Turn:
         }
 
 
-async def batch_turn(memory: RedisMemory, turn: Turn) -> None:
-    """The turn's writes as one batch."""
-    await (
+def record_turn(memory: RedisMemory, turn: Turn) -> Batch:
+    """The turn's writes recorded in a batch, not committed."""
+    return (
         memory.batch()
         .add(turn.user)
         .add(turn.hint, marks="hint")
@@ -92,8 +96,12 @@ async def batch_turn(memory: RedisMemory, turn: Turn) -> None:
         .update_messages_mark("answered", msg_ids=[turn.user.id])
         .update_compressed_summary(turn.summary)
         .set_session_state(turn.state)
-        .commit()
     )
+
+
+async def batch_turn(memory: RedisMemory, turn: Turn) -> None:
+    """The turn's writes as one batch."""
+    await record_turn(memory, turn).commit()
 
 
 async def separate_turn(memory: RedisMemory, turn: Turn) -> None:
@@ -160,16 +168,20 @@ async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -
         args = writes_only_arguments(pending["writes"])
         return await run_script(client, WRITES_ONLY, writes_sha, writes_memory.keys, args)
 
+    async def recording_only() -> Any:
+        return record_turn(batched, pending["recording"])
+
     try:
         progress(f"{backend}: filling four sessions of {cfg.messages} {corpus.shape} messages")
         for memory in memories:
             await fill(memory, corpus.session(Msg, cfg.messages))
-        batch_us, separate_us, floor_us, writes_us = await interleaved(
+        batch_us, separate_us, floor_us, writes_us, recording_us = await interleaved(
             [
                 (lambda: batch_turn(batched, pending["batch"]), setup("batch")),
                 (lambda: separate_turn(separate, pending["separate"]), setup("separate")),
                 (floor, setup("floor")),
                 (writes_only, setup("writes")),
+                (recording_only, setup("recording")),
             ],
             rounds=cfg.rounds,
         )
@@ -199,6 +211,17 @@ async def rows(table: Table, cfg: Config, client: Any, backend: str = "redis") -
             None,
             writes_us,
             note + "; the turn's writes by hand, no checks: the least the batch can cost",
+            floor_us,
+        )
+    )
+    table.add(
+        Row(
+            "batched turn: recording only",
+            backend,
+            shape,
+            None,
+            recording_us,
+            "the batch's door checks and copies, nothing sent (no floor pays them)",
             floor_us,
         )
     )
