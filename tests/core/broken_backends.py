@@ -8,7 +8,7 @@ from memmark.core import InMemoryMemory, Msg
 from memmark.core import batch as ops
 from memmark.core.batch import BatchResult
 from memmark.core.errors import DuplicateMessageError
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 
 
 class IgnoresLimit(InMemoryMemory):
@@ -97,16 +97,9 @@ class BatchStopsHalfway(InMemoryMemory):
 class HasMoreOffByOne(InMemoryMemory):
     """Says a page has more when it exactly fills what was left."""
 
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
-        page = await super()._get_page(limit, before, after, mark, exclude_mark)
-        return MessagePage(page.messages, len(page.messages) >= limit, page.version)
+    async def _get_page(self, query: PageQuery) -> MessagePage:
+        page = await super()._get_page(query)
+        return MessagePage(page.messages, len(page.messages) >= query.limit, page.version)
 
 
 class PopsTheOldest(InMemoryMemory):

@@ -22,7 +22,7 @@ from memmark.core.errors import (
 )
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.core.sessions import SessionInfo, SessionPage
 from memmark.core.stored import StoreBackedMemory
 from memmark.core.urls import connect
@@ -44,6 +44,7 @@ __all__ = [
     "MessageTooLargeError",
     "MissingDependencyError",
     "Msg",
+    "PageQuery",
     "SessionInfo",
     "SessionPage",
     "StateContent",

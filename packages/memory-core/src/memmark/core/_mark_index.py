@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import count, dropwhile, islice
 
-from memmark.core.errors import MessageNotFoundError
 from memmark.core.msg import Msg
+from memmark.core.pages import PageQuery
 
 
 class MarkIndex:
@@ -89,23 +89,15 @@ class MarkIndex:
             ids = (i for i in ids if i not in excluded)
         return ids
 
-    def _page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> tuple[list[Msg], bool]:
+    def _page(self, query: PageQuery) -> tuple[list[Msg], bool]:
         """Return the messages of a page (see ``get_page``) and whether more are left."""
-        backwards = after is None
-        ids = self._selection(mark, exclude_mark, backwards)
-        cursor, arg = (before, "before") if backwards else (after, "after")
+        backwards, cursor, limit = query.backwards, query.cursor, query.limit
+        ids = self._selection(query.mark, query.exclude_mark, backwards)
         if cursor is not None:
             seq = self._seq
             at = seq.get(cursor)
             if at is None:
-                raise MessageNotFoundError(arg, cursor)
+                raise query.cursor_not_found()
             if backwards:
                 ids = dropwhile(lambda i: seq[i] >= at, ids)
             else:

@@ -11,7 +11,7 @@ from memmark.core.batch import Batch, BatchResult, Operation
 from memmark.core.errors import VersionConflictError
 from memmark.core.hooks import StateContent
 from memmark.core.msg import Msg
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.core.session_methods import SessionMethods, build_state
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -370,7 +370,7 @@ class MemoryBase(SessionMethods):
         exclude_mark = checks.check_optional_mark(exclude_mark, "exclude_mark")
         # checks.NO_LIMIT_FROM or more is every message, and no driver sees more.
         limit = min(limit, checks.NO_LIMIT_FROM - 1)
-        return await self._get_page(limit, before, after, mark, exclude_mark)
+        return await self._get_page(PageQuery(limit, before, after, mark, exclude_mark))
 
     async def get_messages(self, msg_ids: str | Iterable[str]) -> list[Msg]:
         """Return the stored messages among ``msg_ids``, in the session's order.

@@ -12,7 +12,7 @@ from typing import Any
 
 from memmark.core.batch import BatchResult, Operation
 from memmark.core.msg import Msg
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.core.sessions import SessionInfo, SessionKey
 
 StateContent = list[tuple[dict[str, Any], list[str]]]
@@ -184,27 +184,15 @@ class MemoryHooks(ABC):
         """
 
     @abstractmethod
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
+    async def _get_page(self, query: PageQuery) -> MessagePage:
         """Read one page, as :meth:`~memmark.core.MemoryBase.get_page` says, in one snapshot.
 
         Args:
-            limit: The most messages on the page (at least 1).
-            before: Only messages older than this stored message; newest
-                ``limit`` of them. Never set with ``after``.
-            after: Only messages newer than this stored message; oldest
-                ``limit`` of them.
-            mark: Only messages carrying it, when not ``None``.
-            exclude_mark: Only messages not carrying it, when not ``None``.
+            query: The page asked for, checked.
 
         Raises:
-            MessageNotFoundError: ``before`` or ``after`` is not stored.
+            MessageNotFoundError: The cursor is not stored
+                (``query.cursor_not_found()``).
         """
 
     @abstractmethod

@@ -15,7 +15,7 @@ from memmark.core.base import MemoryBase, StateContent, build_state
 from memmark.core.batch import BatchResult
 from memmark.core.errors import DuplicateMessageError, VersionConflictError
 from memmark.core.msg import Msg
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.core.sessions import SessionInfo, SessionKey, follows
 
 
@@ -472,15 +472,8 @@ class InMemoryMemory(MarkIndex, MemoryBase):
             self._unmark_ids([newest])
         return msg
 
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
-        msgs, has_more = self._page(limit, before, after, mark, exclude_mark)
+    async def _get_page(self, query: PageQuery) -> MessagePage:
+        msgs, has_more = self._page(query)
         return MessagePage(msgs, has_more, self._version_now)
 
     async def _get_messages(self, ids: list[str]) -> list[Msg]:

@@ -19,7 +19,7 @@ from memmark.core.checks import session_ids
 from memmark.core.errors import MissingDependencyError
 from memmark.core.in_memory import InMemoryMemory
 from memmark.core.msg import Msg
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.core.sessions import SessionInfo, SessionKey, select
 
 ENTRY_POINT_GROUP = "memmark.backends"
@@ -409,15 +409,8 @@ class InProcessHandle(MemoryBase):
     ) -> BatchResult:
         return await self._store._apply(ops, expect_version, batch_id)
 
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
-        return await self._read_store._get_page(limit, before, after, mark, exclude_mark)
+    async def _get_page(self, query: PageQuery) -> MessagePage:
+        return await self._read_store._get_page(query)
 
     async def _get_messages(self, ids: list[str]) -> list[Msg]:
         return await self._read_store._get_messages(ids)

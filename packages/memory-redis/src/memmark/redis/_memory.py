@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 from memmark.core import (
     BatchResult,
     DuplicateMessageError,
-    MessageNotFoundError,
     MessagePage,
     Msg,
+    PageQuery,
     SessionInfo,
     StateContent,
     StoreBackedMemory,
@@ -384,25 +384,17 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
             self._advance(held, reply.version, Snapshot.at)  # nothing was written
         return batch_result(ops, reply, expect_version)
 
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
+    async def _get_page(self, query: PageQuery) -> MessagePage:
+        before, after, mark, exclude = query.before, query.after, query.mark, query.exclude_mark
         reply = await self._scripts.get_page(
-            limit,
+            query.limit,
             None if before is None else encode_text(before),
             None if after is None else encode_text(after),
             None if mark is None else encode_text(mark),
-            None if exclude_mark is None else encode_text(exclude_mark),
+            None if exclude is None else encode_text(exclude),
         )
         if not reply.found:
-            if before is not None:
-                raise MessageNotFoundError("before", before)
-            raise MessageNotFoundError("after", after or "")
+            raise query.cursor_not_found()
         messages = unpack_messages(reply.payloads) if reply.payloads else []
         return MessagePage(messages, reply.has_more, reply.version)
 

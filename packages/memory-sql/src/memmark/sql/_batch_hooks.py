@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from memmark.core import Msg
 from memmark.core.batch import BatchResult, Operation, PopOp
 from memmark.core.cache import Draft, MessageCache, Snapshot
-from memmark.core.errors import MessageNotFoundError
-from memmark.core.pages import MessagePage
+from memmark.core.pages import MessagePage, PageQuery
 from memmark.sql._batch import (
     Plan,
     Replayed,
@@ -78,24 +77,18 @@ class BatchHooks:
             self._cache.put(self._cache_key, draft.freeze(version))
         return BatchResult(results, version)
 
-    async def _get_page(
-        self,
-        limit: int,
-        before: str | None,
-        after: str | None,
-        mark: str | None,
-        exclude_mark: str | None,
-    ) -> MessagePage:
+    async def _get_page(self, query: PageQuery) -> MessagePage:
         """Read one page, the cursor's place and the version in one statement."""
-        cursor, arg = (before, "before") if after is None else (after, "after")
+        cursor, limit, backwards = query.cursor, query.limit, query.backwards
         params: dict[str, Any] = {"sid": self._sid, "lim": limit + 1}
         if cursor is not None:
             params["cur"] = id_digest(cursor)
-        if mark is not None:
-            params["mk"] = id_digest(mark)
-        if exclude_mark is not None:
-            params["xmk"] = id_digest(exclude_mark)
-        key = PageKey(mark is not None, exclude_mark is not None, cursor and arg)
+        if query.mark is not None:
+            params["mk"] = id_digest(query.mark)
+        if query.exclude_mark is not None:
+            params["xmk"] = id_digest(query.exclude_mark)
+        direction = "before" if backwards else "after"
+        key = PageKey(query.mark is not None, query.exclude_mark is not None, cursor and direction)
         work = partial(read_page, key=key, params=params)
         rows = await self._link.run(work, write=False, single=True)
         version, found = 0, False
@@ -108,8 +101,7 @@ class BatchHooks:
             else:
                 page.append((int(seq), body))
         if cursor is not None and not found:
-            raise MessageNotFoundError(arg, cursor)
-        backwards = after is None
+            raise query.cursor_not_found()
         page.sort(reverse=backwards)  # the walk's order: the extra row is the last
         has_more = len(page) > limit
         del page[limit:]

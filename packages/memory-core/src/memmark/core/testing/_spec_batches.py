@@ -74,9 +74,7 @@ class BatchesSpec(Spec):
         assert contents(await memory.get_memory()) == ["d"]
 
     @pytest.mark.asyncio
-    async def test_later_writes_see_the_messages_the_batch_added(
-        self, memory: MemoryBase
-    ) -> None:
+    async def test_later_writes_see_the_messages_the_batch_added(self, memory: MemoryBase) -> None:
         # An agent's turn: its user message, a hint dropped again, the reply
         # written twice, the user message re-marked; the stored messages too.
         await self._fill(memory)
