@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from agentscope.memory import MemoryBase as AgentScopeMemoryBase
 from agentscope.message import Msg as AgentScopeMsg
@@ -22,6 +22,30 @@ from memmark.core import StoreBackedMemory
 
 _Backend = TypeVar("_Backend", bound=CoreMemoryBase)
 _Self = TypeVar("_Self", bound="MemmarkMemory[Any]")
+_Params = ParamSpec("_Params")
+_Adapter = TypeVar("_Adapter", bound="MemmarkMemory[Any]")
+
+
+def takes_arguments_of(
+    backend: Callable[_Params, object],
+) -> Callable[
+    [Callable[Concatenate[_Adapter, ...], None]], Callable[Concatenate[_Adapter, _Params], None]
+]:
+    """Give an adapter's ``__init__(self, *args, **kwargs)`` the backend class's parameters.
+
+    The adapter passes its arguments on to the backend unchanged, so they
+    are the backend's, written once: type checkers check calls against the
+    backend's constructor, and ``inspect.signature`` (``help()``, IDEs)
+    shows its parameters.
+    """
+
+    def apply(
+        init: Callable[Concatenate[_Adapter, ...], None],
+    ) -> Callable[Concatenate[_Adapter, _Params], None]:
+        init.__wrapped__ = backend.__init__  # type: ignore[attr-defined]
+        return init
+
+    return apply
 
 
 class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from memmark.agentscope._adapter import StoredMemory
+from memmark.agentscope._adapter import StoredMemory, takes_arguments_of
 from memmark.redis import RedisMemory as CoreRedisMemory
 
 
@@ -35,43 +33,18 @@ class RedisMemory(StoredMemory[CoreRedisMemory]):
         key_ttl: Seconds after the last call at which the keys expire.
         client: An existing ``redis.asyncio.Redis`` or ``RedisCluster``.
         url: A ``redis://`` URL.
+        message_cache: The backend's cache of decoded sessions (see
+            ``memmark.redis.RedisMemory``); ``False`` to switch it off.
         **client_kwargs: Passed to the client this memory makes.
     """
 
-    def __init__(
-        self,
-        session_id: str = "default_session",
-        user_id: str = "default_user",
-        host: str = "localhost",
-        port: int = 6379,
-        db: int = 0,
-        password: str | None = None,
-        connection_pool: aioredis.ConnectionPool | None = None,
-        key_prefix: str = "",
-        key_ttl: float | None = None,
-        *,
-        client: aioredis.Redis | aioredis.RedisCluster | None = None,
-        url: str | None = None,
-        **client_kwargs: Any,
-    ) -> None:
+    @takes_arguments_of(CoreRedisMemory)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
-            CoreRedisMemory(
-                session_id,
-                user_id,
-                host,
-                port,
-                db,
-                password,
-                connection_pool,
-                key_prefix,
-                key_ttl,
-                client=client,
-                url=url,
-                **client_kwargs,
-            ),
+            CoreRedisMemory(*args, **kwargs),
             # The backend serves reads from its cache of decoded sessions
             # (the same objects read after read) unless told not to.
-            shared_reads=client_kwargs.get("message_cache", True) is not False,
+            shared_reads=kwargs.get("message_cache", True) is not False,
         )
 
     @property

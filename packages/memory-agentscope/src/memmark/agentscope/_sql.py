@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from typing import Any
 
-from memmark.agentscope._adapter import StoredMemory
-from memmark.core.cache import MessageCache
-from memmark.sql import DEFAULT_PREFIX
+from memmark.agentscope._adapter import StoredMemory, takes_arguments_of
 from memmark.sql import AsyncSQLAlchemyMemory as CoreSQLMemory
 
 
@@ -29,26 +27,13 @@ class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
             ``memmark.sql.AsyncSQLAlchemyMemory``); ``False`` to switch it off.
     """
 
-    def __init__(
-        self,
-        engine_or_session: AsyncEngine | AsyncSession,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        *,
-        table_prefix: str = DEFAULT_PREFIX,
-        message_cache: MessageCache | bool = True,
-    ) -> None:
+    @takes_arguments_of(CoreSQLMemory)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
-            CoreSQLMemory(
-                engine_or_session,
-                session_id=session_id,
-                user_id=user_id,
-                table_prefix=table_prefix,
-                message_cache=message_cache,
-            ),
+            CoreSQLMemory(*args, **kwargs),
             # The backend serves reads from its cache of decoded sessions (the
             # same objects read after read) unless told not to; inside a
             # caller's transaction it decodes afresh, which converting with
             # copies only makes a little slower.
-            shared_reads=message_cache is not False,
+            shared_reads=kwargs.get("message_cache", True) is not False,
         )

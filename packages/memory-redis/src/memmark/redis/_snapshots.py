@@ -11,50 +11,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from memmark.core.batch import (
-    AddOp,
-    ClearOp,
-    DeleteByMarkOp,
-    DeleteOp,
-    Operation,
-    PopOp,
-    SessionStateOp,
-    SummaryOp,
-    UpdateMarksOp,
-    UpsertOp,
-)
+from memmark.core import batch as ops
 from memmark.core.cache import Draft, Snapshot
 from memmark.redis._codec import unpack_messages
 
 
 def next_snapshot(
-    held: Snapshot, version: int, ops: Sequence[Operation], payloads: Sequence[list[bytes]]
+    held: Snapshot,
+    version: int,
+    operations: Sequence[ops.Operation],
+    payloads: Sequence[list[bytes]],
 ) -> Snapshot:
-    """Return ``held`` after ``ops``, at ``version``, applied to one draft.
+    """Return ``held`` after ``operations``, at ``version``, applied to one draft.
 
     Args:
         held: The snapshot of the session as the batch began.
         version: The session's version after the batch.
-        ops: The batch's operations, in order.
+        operations: The batch's operations, in order.
         payloads: Per operation, the payloads it sent (see
             :func:`memmark.redis._batch.operation_arguments`).
     """
     draft = Draft(held)
-    for op, sent in zip(ops, payloads, strict=True):
-        if isinstance(op, AddOp):
+    for op, sent in zip(operations, payloads, strict=True):
+        if isinstance(op, ops.AddOp):
             draft.add(unpack_messages(sent), op.marks, sum(map(len, sent)))
-        elif isinstance(op, UpsertOp):
+        elif isinstance(op, ops.UpsertOp):
             draft.upsert(unpack_messages(sent), op.marks, sum(map(len, sent)))
-        elif isinstance(op, DeleteOp):
+        elif isinstance(op, ops.DeleteOp):
             draft.drop(op.ids)
-        elif isinstance(op, DeleteByMarkOp):
+        elif isinstance(op, ops.DeleteByMarkOp):
             draft.drop_marked(op.marks)
-        elif isinstance(op, ClearOp):
+        elif isinstance(op, ops.ClearOp):
             draft.clear()
-        elif isinstance(op, UpdateMarksOp):
+        elif isinstance(op, ops.UpdateMarksOp):
             draft.remark(op.new_mark, op.old_mark, op.ids)
-        elif isinstance(op, PopOp):
+        elif isinstance(op, ops.PopOp):
             draft.pop_newest()
-        elif not isinstance(op, (SummaryOp, SessionStateOp)):  # pragma: no cover
+        elif not isinstance(op, (ops.SummaryOp, ops.SessionStateOp)):  # pragma: no cover
             raise TypeError(f"unknown operation: {op!r}")
     return draft.freeze(version)
