@@ -38,16 +38,7 @@ from memmark.core.values import copy_value
 _new = object.__new__
 
 
-def _to_core(msg: AgentScopeMsg) -> CoreMsg:
-    core = _new(CoreMsg)
-    core.id = msg.id
-    core.name = msg.name
-    core.role = msg.role
-    core.content = msg.content
-    core.metadata = msg.metadata
-    core.timestamp = msg.timestamp
-    core.invocation_id = msg.invocation_id
-    return core
+_to_core = CoreMsg.sharing_fields_of
 
 
 def to_core(memories: object) -> list[CoreMsg]:

@@ -24,20 +24,9 @@ def _as_given(msg: Msg) -> Msg:
     return msg
 
 
-_new = object.__new__
-
-
 def _moved(msg: Msg, cls: type[Msg]) -> Msg:
     # The fields of a copy the memory owns, in a new object of ``cls``.
-    moved = _new(cls)
-    moved.id = msg.id
-    moved.name = msg.name
-    moved.content = msg.content
-    moved.role = msg.role
-    moved.metadata = msg.metadata
-    moved.timestamp = msg.timestamp
-    moved.invocation_id = msg.invocation_id
-    return moved
+    return cls.sharing_fields_of(msg)
 
 
 # One counter for every in-process session: a session deleted and written

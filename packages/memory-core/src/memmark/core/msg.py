@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from memmark.core._ids import new_id
 from memmark.core.values import copy_value
@@ -57,6 +57,9 @@ def _check_fields(
     for value, field in ((timestamp, "timestamp"), (invocation_id, "invocation_id")):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{field}: expected a str or None, got {type(value).__name__}")
+
+
+_M = TypeVar("_M", bound="Msg")
 
 
 class _WeakReferable:
@@ -150,6 +153,24 @@ class Msg(_WeakReferable):
         if self.invocation_id is not None:
             d["invocation_id"] = self.invocation_id
         return d
+
+    @classmethod
+    def sharing_fields_of(cls: type[_M], msg: Any) -> _M:
+        """Return a new message holding ``msg``'s seven fields, shared, not copied.
+
+        ``msg`` is any object with the attributes a message has (a message
+        of another framework, or of a subclass); nothing is checked and
+        ``__init__`` does not run, so no id is made only to be replaced.
+        """
+        shared = object.__new__(cls)
+        shared.id = msg.id
+        shared.name = msg.name
+        shared.content = msg.content
+        shared.role = msg.role
+        shared.metadata = msg.metadata
+        shared.timestamp = msg.timestamp
+        shared.invocation_id = msg.invocation_id
+        return shared
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Msg:
