@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from agentscope.memory import MemoryBase as AgentScopeMemoryBase
@@ -16,12 +15,11 @@ from memmark.agentscope._convert import (
     to_agentscope,
     to_core,
 )
+from memmark.core import AsyncClosing, StoreBackedMemory
 from memmark.core import MemoryBase as CoreMemoryBase
 from memmark.core import Msg as CoreMsg
-from memmark.core import StoreBackedMemory
 
 _Backend = TypeVar("_Backend", bound=CoreMemoryBase)
-_Self = TypeVar("_Self", bound="MemmarkMemory[Any]")
 _Params = ParamSpec("_Params")
 _Adapter = TypeVar("_Adapter", bound="MemmarkMemory[Any]")
 
@@ -48,7 +46,7 @@ def takes_arguments_of(
     return apply
 
 
-class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
+class MemmarkMemory(AgentScopeMemoryBase, AsyncClosing, Generic[_Backend]):
     """An AgentScope memory whose messages and marks live in a memmark backend.
 
     Every call is the backend's call of the same name, with AgentScope
@@ -244,17 +242,6 @@ class MemmarkMemory(AgentScopeMemoryBase, Generic[_Backend]):
         """Release what the memory owns; never an engine, session, pool or client passed in."""
         await self._backend.close()
 
-    async def __aenter__(self: _Self) -> _Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._backend!r})"
 
@@ -263,7 +250,18 @@ _Stored = TypeVar("_Stored", bound=StoreBackedMemory)
 
 
 class StoredMemory(MemmarkMemory[_Stored]):
-    """What the SQL and Redis memories add to :class:`MemmarkMemory`: ids, AgentScope's ``add``."""
+    """What the SQL and Redis memories add to :class:`MemmarkMemory`: ids, AgentScope's ``add``.
+
+    Args:
+        backend: The memmark SQL or Redis memory that stores everything.
+    """
+
+    def __init__(self, backend: _Stored) -> None:
+        # A backend reading through its cache of decoded sessions hands out
+        # the same objects read after read. (Inside a caller's transaction
+        # the SQL one decodes afresh, which converting with copies only
+        # makes a little slower.)
+        super().__init__(backend, shared_reads=backend.message_cache is not None)
 
     @property
     def session_id(self) -> str:

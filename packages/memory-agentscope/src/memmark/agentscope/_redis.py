@@ -40,12 +40,7 @@ class RedisMemory(StoredMemory[CoreRedisMemory]):
 
     @takes_arguments_of(CoreRedisMemory)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(
-            CoreRedisMemory(*args, **kwargs),
-            # The backend serves reads from its cache of decoded sessions
-            # (the same objects read after read) unless told not to.
-            shared_reads=kwargs.get("message_cache", True) is not False,
-        )
+        super().__init__(CoreRedisMemory(*args, **kwargs))
 
     @property
     def key_ttl(self) -> float | None:

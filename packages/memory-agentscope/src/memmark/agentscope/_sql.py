@@ -29,11 +29,4 @@ class AsyncSQLAlchemyMemory(StoredMemory[CoreSQLMemory]):
 
     @takes_arguments_of(CoreSQLMemory)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(
-            CoreSQLMemory(*args, **kwargs),
-            # The backend serves reads from its cache of decoded sessions (the
-            # same objects read after read) unless told not to; inside a
-            # caller's transaction it decodes afresh, which converting with
-            # copies only makes a little slower.
-            shared_reads=kwargs.get("message_cache", True) is not False,
-        )
+        super().__init__(CoreSQLMemory(*args, **kwargs))

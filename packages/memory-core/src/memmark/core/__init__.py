@@ -10,6 +10,7 @@ names exported here and the public modules ``memmark.core.checks``,
 from memmark.core import checks, telemetry
 from memmark.core.base import DEFAULT_MAX_MESSAGE_BYTES, MemoryBase, StateContent, build_state
 from memmark.core.batch import Batch, BatchResult
+from memmark.core.closing import AsyncClosing
 from memmark.core.errors import (
     DuplicateMessageError,
     InvalidStateError,
@@ -31,6 +32,7 @@ telemetry.enable_from_environment()
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "AsyncClosing",
     "Batch",
     "BatchResult",
     "DuplicateMessageError",

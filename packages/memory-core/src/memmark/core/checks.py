@@ -348,14 +348,7 @@ def _check_message(msg: Msg, where: str, limit: int | None, copy: bool) -> Msg |
                     f"{_label(where, msg_id)} content[{i}]: "
                     "a block must be a dict with a 'type' key"
                 )
-        if copy:
-            content, size = values.checked_copy(content) or _explain(
-                content, f"{_label(where, msg_id)} content"
-            )
-        else:
-            size = values.json_bound(content)  # type: ignore[assignment]
-            if size is None:
-                size = values.check_value(content, f"{_label(where, msg_id)} content")
+        content, size = _checked_json(content, copy, where, msg_id, "content")
         bound += size
     else:
         raise TypeError(
@@ -369,14 +362,7 @@ def _check_message(msg: Msg, where: str, limit: int | None, copy: bool) -> Msg |
                 f"{_label(where, msg_id)} metadata: expected a dict or None, "
                 f"got {type(metadata).__name__}"
             )
-        if copy:
-            metadata, size = values.checked_copy(metadata) or _explain(
-                metadata, f"{_label(where, msg_id)} metadata"
-            )
-        else:
-            size = values.json_bound(metadata)  # type: ignore[assignment]
-            if size is None:
-                size = values.check_value(metadata, f"{_label(where, msg_id)} metadata")
+        metadata, size = _checked_json(metadata, copy, where, msg_id, "metadata")
         bound += size
     if not copy:
         if limit is not None and bound > limit:
@@ -397,6 +383,20 @@ def _explain(value: object, field: str) -> tuple[object, int]:
     # the two walks ever to disagree, the definition's answer would stand.
     bound = values.check_value(value, field)
     return values.copy_value(value), bound
+
+
+def _checked_json(value: Any, copy: bool, where: str, msg_id: str, field: str) -> tuple[Any, int]:
+    """Return ``value`` (its copy, with ``copy``) and a bound on its JSON size.
+
+    Raises, naming the message's ``field``, when the value is not JSON that
+    reads back equal; the label is made only then.
+    """
+    if copy:
+        return values.checked_copy(value) or _explain(value, f"{_label(where, msg_id)} {field}")
+    size = values.json_bound(value)
+    if size is None:
+        size = values.check_value(value, f"{_label(where, msg_id)} {field}")
+    return value, size
 
 
 def _label(where: str, msg_id: str) -> str:

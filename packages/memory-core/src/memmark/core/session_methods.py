@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from memmark.core import batch as ops
 from memmark.core import checks
+from memmark.core.closing import AsyncClosing
 from memmark.core.errors import MemoryClosedError
 from memmark.core.hooks import MemoryHooks
 from memmark.core.sessions import SessionPage, decode_cursor, encode_cursor
-
-_Self = TypeVar("_Self", bound="SessionMethods")
 
 
 def build_state(
@@ -46,7 +44,7 @@ def build_state(
     return state
 
 
-class SessionMethods(MemoryHooks):
+class SessionMethods(MemoryHooks, AsyncClosing):
     """The methods of :class:`~memmark.core.MemoryBase` on the whole session and its lifetime."""
 
     max_message_bytes: int | None
@@ -199,14 +197,3 @@ class SessionMethods(MemoryHooks):
 
     async def _close(self) -> None:  # a no-op is right for owners of nothing
         """Hook: release what the memory owns (called once, by :meth:`close`)."""
-
-    async def __aenter__(self: _Self) -> _Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memmark.core import checks
 from memmark.core.base import MemoryBase
+
+if TYPE_CHECKING:  # cache.py imports the package this module is part of
+    from memmark.core.cache import MessageCache
 
 
 class StoreBackedMemory(MemoryBase):
@@ -31,9 +34,20 @@ class StoreBackedMemory(MemoryBase):
         ValueError: An id holds a lone surrogate.
     """
 
+    _cache: MessageCache | None = None  # set by a backend that caches decoded sessions
+
     def __init__(self, session_id: str | None, user_id: str | None) -> None:
         self.user_id, self.session_id = checks.session_ids(user_id, session_id)
         self._compressed_summary = ""
+
+    @property
+    def message_cache(self) -> MessageCache | None:
+        """The cache of decoded sessions this memory reads through, ``None`` without one.
+
+        Messages read through a cache are shared with it, read after read:
+        treat them as read-only (see the backend's ``message_cache``).
+        """
+        return self._cache
 
     def state_dict(self) -> dict[str, Any]:
         """Return ``{"_compressed_summary": <the last summary this handle saw>}``."""

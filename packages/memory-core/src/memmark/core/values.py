@@ -181,20 +181,28 @@ def _bound(node: object, depth: int) -> int:
         return _SCALAR_BOUND
     if kind is float:
         return _SCALAR_BOUND if math.isfinite(node) else _REFUSED  # type: ignore[arg-type]
-    # Subclasses (a str enum, an OrderedDict) are stored as their base type
-    # and read back equal to the original.
+    base = _as_base_type(node)
+    return _REFUSED if base is None else _bound(base, depth)
+
+
+def _as_base_type(node: object) -> object | None:
+    """Return a subclass of a JSON type as its base type; ``None`` for any other value.
+
+    Subclasses (a str enum, an OrderedDict) are stored as their base type and
+    read back equal to the original.
+    """
     if isinstance(node, str):
         # str.__str__, not str(): a (str, Enum) member's str() is its name.
-        return _bound(str.__str__(node), depth)
+        return str.__str__(node)
     if isinstance(node, dict):
-        return _bound(dict(node), depth)
+        return dict(node)
     if isinstance(node, list):
-        return _bound(list(node), depth)
+        return list(node)
     if isinstance(node, float):
-        return _bound(float(node), depth)
+        return float(node)
     if isinstance(node, int) and not isinstance(node, bool):
-        return _bound(int(node), depth)
-    return _REFUSED
+        return int(node)
+    return None
 
 
 def why_refused(value: object, field: str) -> str | None:
@@ -432,15 +440,12 @@ def _checked_other(node: object, depth: int) -> tuple[object, int]:
         if size < 0:
             raise _Refused
         return node, size
-    # Subclasses are copied as their base type; see _bound.
-    if isinstance(node, str):
-        return _checked_other(str.__str__(node), depth)
-    if isinstance(node, dict):
-        return _checked_dict(dict(node), depth)
-    if isinstance(node, list):
-        return _checked_list(list(node), depth)
-    if isinstance(node, float):
-        return _checked_other(float(node), depth)
-    if isinstance(node, int) and not isinstance(node, bool):
-        return _checked_other(int(node), depth)
-    raise _Refused
+    # Subclasses are copied as their base type.
+    base = _as_base_type(node)
+    if base is None:
+        raise _Refused
+    if type(base) is dict:
+        return _checked_dict(base, depth)
+    if type(base) is list:
+        return _checked_list(base, depth)
+    return _checked_other(base, depth)

@@ -54,15 +54,6 @@ _SPLIT_SEPARATOR = "~compressed~"
 MemoryOpener = Callable[[str | None, str], MemoryBase | Awaitable[MemoryBase]]
 """``opener(user_id, session_id)`` returning (or awaiting to) the session's memory."""
 
-__all__ = [
-    "COMPRESSED",
-    "MemmarkMiddleware",
-    "MemoryOpener",
-    "StaleSessionError",
-    "original_id",
-    "read_compressed",
-]
-
 
 class StaleSessionError(VersionConflictError):
     """Another writer wrote the session while this agent replied; nothing of the reply was stored.

@@ -33,6 +33,7 @@ from memmark.core.testing._model import (
 Factory = Callable[[str, str], Awaitable[MemoryBase]]
 FactoryContext = Callable[[], AbstractAsyncContextManager[Factory]]
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=Exception)
 
 # Few ids and marks, so that duplicates, overlaps and re-marks happen often.
 IDS = ("m0", "m1", "m2", "m3", "m4", "m5", "a:b", "{x}")
@@ -262,14 +263,19 @@ class MemoryMachine(RuleBasedStateMachine):
         wrong = version + wrong_by
         return wrong if wrong_by != 0 and wrong >= 0 else version + 1
 
-    def _conflict(self, h: int, call: Awaitable[Any], expected: int) -> None:
-        """Run ``call``, which carries a stale version: it must raise and write nothing."""
+    def _raised(self, call: Awaitable[Any], error: type[_E], wrong: str) -> _E:
+        """Run ``call``, which must raise ``error``; return it. ``wrong``: what it means if not."""
         try:
             self._run(call)
-        except VersionConflictError as conflict:
-            raised = conflict
-        else:
-            raise AssertionError(f"a write at stale version {expected} was applied")
+        except error as raised:
+            return raised
+        raise AssertionError(wrong)
+
+    def _conflict(self, h: int, call: Awaitable[Any], expected: int) -> None:
+        """Run ``call``, which carries a stale version: it must raise and write nothing."""
+        raised = self._raised(
+            call, VersionConflictError, f"a write at stale version {expected} was applied"
+        )
         assert (raised.expected, raised.actual) == (expected, self.models[h].version)
         self._wrote(h, reached=False)
 
@@ -337,13 +343,8 @@ class MemoryMachine(RuleBasedStateMachine):
             limit=limit, before=before, after=after, mark=mark, exclude_mark=exclude
         )
         if cursor is not None and cursor not in model.msgs:
-            try:
-                self._run(call)
-            except MessageNotFoundError as missing:
-                raised = missing
-            else:
-                raise AssertionError(f"a page read from unknown cursor {cursor!r}")
-            assert raised.msg_id == cursor
+            wrong = f"a page read from unknown cursor {cursor!r}"
+            assert self._raised(call, MessageNotFoundError, wrong).msg_id == cursor
             return
         page = self._run(call)
         ids, has_more = model.page(limit, before, after, mark, exclude)
