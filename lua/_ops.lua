@@ -12,7 +12,7 @@ local function add_messages(ids, payloads, encoded_marks, stored)
     -- Only the ids the run does not hold are looked up in the store.
     local asked, position = {}, {}
     for n = 1, #ids do
-      if not appended_by_id[ids[n]] then
+      if not held_at[ids[n]] then
         asked[#asked + 1] = ids[n]
         position[#asked] = n
       end
@@ -23,7 +23,7 @@ local function add_messages(ids, payloads, encoded_marks, stored)
   end
   for n = 1, #ids do
     local id = ids[n]
-    if not stored[n] and not appended_by_id[id] then append(id, payloads[n], encoded_marks) end
+    if not stored[n] and not held_at[id] then append(id, payloads[n], encoded_marks) end
   end
 end
 
@@ -37,15 +37,11 @@ local function upsert_messages(ids, payloads, encoded_marks)
   local replaced = 0
   local stored_ids, stored_payloads = {}, {}
   for n = 1, #ids do
-    local message = appended_by_id[ids[n]]
-    if message then
+    local at = held_at[ids[n]]
+    if at then
       replaced = replaced + 1
-      message.payload = payloads[n]
-      local has = {}
-      for _, encoded in ipairs(message.marks) do has[encoded] = true end
-      for _, encoded in ipairs(encoded_marks) do
-        if not has[encoded] then message.marks[#message.marks + 1] = encoded end
-      end
+      held_payloads[at] = payloads[n]
+      held_marks[at] = with_marks(held_marks[at], encoded_marks)
     else
       stored_ids[#stored_ids + 1] = ids[n]
       stored_payloads[#stored_payloads + 1] = payloads[n]
@@ -106,9 +102,9 @@ end
 local function delete_messages(ids)
   local held, stored_ids = 0, {}
   for n = 1, #ids do
-    local message = appended_by_id[ids[n]]
-    if message then
-      drop_appended(message)
+    local at = held_at[ids[n]]
+    if at then
+      drop_appended(at)
       held = held + 1
     else
       stored_ids[#stored_ids + 1] = ids[n]
@@ -249,29 +245,30 @@ local function remark_appended(new, old, ids)
   if ids then
     rest = {}
     for _, id in ipairs(ids) do
-      local message = appended_by_id[id]
-      if message then
-        selection[#selection + 1] = message
+      local at = held_at[id]
+      if at then
+        selection[#selection + 1] = at
       else
         rest[#rest + 1] = id
       end
     end
   else
-    for _, message in ipairs(appended) do
-      if not message.gone then selection[#selection + 1] = message end
+    for at = 1, #held_ids do
+      if held_payloads[at] then selection[#selection + 1] = at end
     end
   end
   local changed = 0
-  for _, message in ipairs(selection) do
+  for _, at in ipairs(selection) do
     if not new and not old then
-      if #message.marks > 0 then
-        message.marks = {}
+      if #held_marks[at] > 0 then
+        held_marks[at] = {}
         changed = changed + 1
       end
     else
-      local keep = remark_of(message.marks, new, old)
+      -- remark_of makes a new list: a held one may be shared.
+      local keep = remark_of(held_marks[at], new, old)
       if keep then
-        message.marks = keep
+        held_marks[at] = keep
         changed = changed + 1
       end
     end
