@@ -8,19 +8,8 @@
 -- `encoded_marks`; they are held until write_appended (see _appends.lua).
 -- `stored`: the ids' scores in the ids zset, when the caller has them.
 local function add_messages(ids, payloads, encoded_marks, stored)
-  if not stored then
-    -- Only the ids the run does not hold are looked up in the store.
-    local asked, position = {}, {}
-    for n = 1, #ids do
-      if not held_at[ids[n]] then
-        asked[#asked + 1] = ids[n]
-        position[#asked] = n
-      end
-    end
-    local scores = scores_of(IDS, asked)
-    stored = {}
-    for k = 1, #asked do stored[position[k]] = scores[k] end
-  end
+  -- A held id is not in the store yet: the lookup finds it absent there.
+  stored = stored or scores_of(IDS, ids)
   for n = 1, #ids do
     local id = ids[n]
     if not stored[n] and not held_at[id] then append(id, payloads[n], encoded_marks) end
