@@ -7,7 +7,7 @@ import random
 import pytest
 
 from memmark.core import Msg
-from memmark.core.cache import Draft, Snapshot
+from memmark.core.cache import MAX_PENDING_EDITS, Draft, Snapshot
 
 MARKS = ["a", "b", "c"]
 
@@ -79,13 +79,13 @@ def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(see
         if kind == "add":
             msgs = [_msg(int(i[2:])) for i in ids]
             by_methods = by_methods.added(2, msgs, marks, 5)
-            draft.add(msgs, marks, 5)
+            draft.add(msgs, marks)
             model.add(msgs, marks)
         elif kind == "upsert":
             msgs = [_msg(int(i[2:]) + 100 * step) for i in dict.fromkeys(ids)]
             for msg, msg_id in zip(msgs, dict.fromkeys(ids), strict=True):
                 msg.id = msg_id
-            draft.upsert(msgs, marks, 5)
+            draft.upsert(msgs, marks)
             model.upsert(msgs, marks)
             by_methods = Snapshot.of(2, model.msgs, dict(model.marks), 0)
         elif kind == "drop":
@@ -114,9 +114,9 @@ def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(see
             draft.clear()
             model = _Model([], {})
         assert _state(by_methods) == ([(m.id, m.content) for m in model.msgs], model.marks)
-    frozen = draft.freeze(2)
+    frozen = Snapshot(2, *draft.contents(), 0)
     assert _state(frozen) == _state(by_methods)
-    assert frozen.version == 2
+    assert by_methods.version == 2
     assert _state(held) == (
         [(f"id{i}", f"m{i}") for i in range(8)],
         {f"id{i}": frozenset("a") for i in range(8)},
@@ -125,7 +125,28 @@ def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(see
 
 def test_a_draft_that_changed_no_message_shares_the_held_messages() -> None:
     held = Snapshot.of(3, [_msg(1)], {"id1": frozenset("a")}, 7)
-    frozen = Draft(held).freeze(4)
-    assert frozen.by_id is held.by_id
-    assert frozen.marks is held.marks
-    assert (frozen.version, frozen.weight) == (4, 7)
+    by_id, marks = Draft(held).contents()
+    assert by_id is held.by_id
+    assert marks is held.marks
+    at = held.at(4)
+    assert (at.by_id, at.marks, at.version, at.weight) == (held.by_id, held.marks, 4, 7)
+
+
+def test_writes_stack_up_unapplied_until_a_read_and_leave_earlier_snapshots_as_they_were() -> None:
+    first = Snapshot.of(1, [_msg(i) for i in range(3)], {}, 30)
+    snapshots = [first]
+    for n in range(3 * MAX_PENDING_EDITS):  # past the bound: some apply on the way
+        snapshots.append(snapshots[-1].added(n + 2, [_msg(100 + n)], ["m"] if n % 2 else [], 10))
+    snapshots.append(snapshots[-1].without(1000, ["id0", "id101"]))
+    last = snapshots[-1]
+    assert (last.version, last.weight) == (1000, 30 + 10 * 3 * MAX_PENDING_EDITS)
+    expected = ["id1", "id2", "id100"] + [f"id{100 + n}" for n in range(2, 3 * MAX_PENDING_EDITS)]
+    assert [m.id for m in last.select(None, None, None)] == expected
+    newest_marked = [f"id{100 + n}" for n in (3 * MAX_PENDING_EDITS - 3, 3 * MAX_PENDING_EDITS - 1)]
+    assert [m.id for m in last.select("m", None, 2)] == newest_marked
+    assert sorted(last.marks) == sorted(f"id{100 + n}" for n in range(3, 3 * MAX_PENDING_EDITS, 2))
+    # Every snapshot still reads as it was made, read before or after the last.
+    for n, snapshot in enumerate(snapshots[1:-1]):
+        assert [m.id for m in snapshot.select(None, None, None)][-1] == f"id{100 + n}"
+        assert len(snapshot.by_id) == 3 + n + 1
+    assert [m.id for m in first.select(None, None, None)] == ["id0", "id1", "id2"]

@@ -4,12 +4,14 @@ A batch that the store reports at the held snapshot's version + 1 was the
 only write in between, so the snapshot after it is the held one with the
 batch's operations applied in order, as the store applied them: the next
 read of the session then moves no payloads. The messages come decoded from
-the payloads the batch sent, never the caller's objects.
+the payloads the batch sent, never the caller's objects, when the snapshot
+is first read (a message added and removed before then is never decoded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from memmark.core import batch as ops
 from memmark.core.cache import Draft, Snapshot
@@ -22,7 +24,7 @@ def next_snapshot(
     operations: Sequence[ops.Operation],
     payloads: Sequence[list[bytes]],
 ) -> Snapshot:
-    """Return ``held`` after ``operations``, at ``version``, applied to one draft.
+    """Return ``held`` after ``operations``, at ``version``, applied at its first read.
 
     Args:
         held: The snapshot of the session as the batch began.
@@ -31,12 +33,29 @@ def next_snapshot(
         payloads: Per operation, the payloads it sent (see
             :func:`memmark.redis._batch.operation_arguments`).
     """
-    draft = Draft(held)
+    added = sum(len(payload) for sent in payloads for payload in sent)
+    return held.edited(version, partial(_apply, operations, payloads), held.weight + added)
+
+
+def after_add(
+    held: Snapshot, version: int, payloads: list[bytes], marks: list[str], weight: int
+) -> Snapshot:
+    """Return ``held`` after an add of ``payloads`` (``weight`` bytes) with ``marks``."""
+    return held.edited(version, partial(_add, payloads, marks), held.weight + weight)
+
+
+def _add(payloads: list[bytes], marks: list[str], draft: Draft) -> None:
+    draft.add(unpack_messages(payloads), marks)
+
+
+def _apply(
+    operations: Sequence[ops.Operation], payloads: Sequence[list[bytes]], draft: Draft
+) -> None:
     for op, sent in zip(operations, payloads, strict=True):
         if isinstance(op, ops.AddOp):
-            draft.add(unpack_messages(sent), op.marks, sum(map(len, sent)))
+            draft.add(unpack_messages(sent), op.marks)
         elif isinstance(op, ops.UpsertOp):
-            draft.upsert(unpack_messages(sent), op.marks, sum(map(len, sent)))
+            draft.upsert(unpack_messages(sent), op.marks)
         elif isinstance(op, ops.DeleteOp):
             draft.drop(op.ids)
         elif isinstance(op, ops.DeleteByMarkOp):
@@ -49,4 +68,3 @@ def next_snapshot(
             draft.pop_newest()
         elif not isinstance(op, (ops.SummaryOp, ops.SessionStateOp)):  # pragma: no cover
             raise TypeError(f"unknown operation: {op!r}")
-    return draft.freeze(version)

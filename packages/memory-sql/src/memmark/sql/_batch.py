@@ -62,6 +62,8 @@ class Plan:
         checked: Each non-skipping add's (id digests, ids), in order.
         steps: Each operation's work, in order.
         effects: Each operation's change to a cached snapshot, in order.
+        added_bytes: The bodies the batch adds or upserts, in bytes (what the
+            cached snapshot after it may weigh more).
     """
 
     sid: bytes
@@ -71,6 +73,7 @@ class Plan:
     checked: list[tuple[list[bytes], list[str]]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    added_bytes: int = 0
 
 
 # -- encoding ---------------------------------------------------------------------------
@@ -132,19 +135,19 @@ def plan_batch(
             check_text(ids, "memories")
             check_text(op.marks, "marks")
             sizes = [] if max_packet is None else row_sizes(max_packet, ids, bodies, "memories")
-            weight = sum(map(len, bodies))
+            plan.added_bytes += sum(map(len, bodies))
             if isinstance(op, core.AddOp):
                 if not op.skip_duplicated:
                     plan.checked.append((mids, ids))
                 # Duplicates were refused up front: the add itself skips.
                 encoded = ops.Batch(sid, mids, ids, bodies, op.marks, True, sizes)
                 plan.steps.append(partial(ops.add, batch=encoded))
-                plan.effects.append(partial(_added, bodies, op.marks, weight))
+                plan.effects.append(partial(_added, bodies, op.marks))
             else:
                 plan.steps.append(
                     partial(upsert, sid=sid, batch=(mids, ids, bodies, sizes), marks=op.marks)
                 )
-                plan.effects.append(partial(_upserted, bodies, op.marks, weight))
+                plan.effects.append(partial(_upserted, bodies, op.marks))
         elif isinstance(op, core.DeleteOp):
             keys = [id_digest(i) for i in op.ids]
             plan.steps.append(partial(ops.delete_ids, sid=sid, keys=keys))
@@ -332,12 +335,18 @@ async def read_state(conn: AsyncConnection, statements: Statements, sid: bytes) 
 # -- the cache's side of each operation ------------------------------------------------
 
 
-def _added(bodies: list[str], marks: list[str], weight: int, draft: Draft, _: Any) -> None:
-    draft.add(_fresh(bodies), marks, weight)
+def _added(bodies: list[str], marks: list[str], draft: Draft, _: Any) -> None:
+    draft.add(_fresh(bodies), marks)
 
 
-def _upserted(bodies: list[str], marks: list[str], weight: int, draft: Draft, _: Any) -> None:
-    draft.upsert(_fresh(bodies), marks, weight)
+def _upserted(bodies: list[str], marks: list[str], draft: Draft, _: Any) -> None:
+    draft.upsert(_fresh(bodies), marks)
+
+
+def apply_effects(effects: list[Effect], results: list[Any], draft: Draft) -> None:
+    """Apply a batch's effects, with the results of its operations, to ``draft``, in order."""
+    for effect, result in zip(effects, results, strict=True):
+        effect(draft, result)
 
 
 def _without(ids: list[str], draft: Draft, _: Any) -> None:

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from memmark.core import Msg
 from memmark.core.batch import BatchResult, Operation, PopOp
-from memmark.core.cache import Draft, MessageCache, Snapshot
+from memmark.core.cache import MessageCache, Snapshot
 from memmark.core.pages import MessagePage, PageQuery
 from memmark.sql._batch import (
     Plan,
     Replayed,
     accept_any,
+    apply_effects,
     check_no_nul,
     plan_batch,
     read_by_ids,
@@ -71,10 +72,10 @@ class BatchHooks:
         except Replayed as replay:
             return BatchResult([], replay.version, replayed=True)
         if held is not None and self._cache is not None and version == held.version + 1:
-            draft = Draft(held)
-            for effect, result in zip(plan.effects, results, strict=True):
-                effect(draft, result)
-            self._cache.put(self._cache_key, draft.freeze(version))
+            # The messages are decoded and the snapshot's dicts copied at its first read.
+            edit = partial(apply_effects, plan.effects, results)
+            after = held.edited(version, edit, held.weight + plan.added_bytes)
+            self._cache.put(self._cache_key, after)
         return BatchResult(results, version)
 
     async def _get_page(self, query: PageQuery) -> MessagePage:

@@ -140,9 +140,12 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
         self._advance(
             held,
             version,
-            # The cache's own copies, from the text stored: the caller may change theirs.
-            lambda h, v: h.added(
-                v, to_msgs(loads_many(batch.bodies)), marks, sum(map(len, batch.bodies))
+            # The cache's own copies, from the text stored (the caller may
+            # change theirs), decoded at the snapshot's first read.
+            lambda h, v: h.edited(
+                v,
+                lambda draft: draft.add(to_msgs(loads_many(batch.bodies)), marks),
+                h.weight + sum(map(len, batch.bodies)),
             ),
         )
 
