@@ -19,6 +19,11 @@ task's event loop included: that is what an agent waits), and on Redis the
 server calls per second (turns/s times the calls a turn makes, counted
 beforehand on one turn of each kind) as a share of the ceiling.
 
+A turn's messages are copies, with new ids, of a pool of corpus turns each
+process makes before the timed part (:data:`TURN_POOL`): in an agent
+server the model writes them elsewhere, and made from the corpus's random
+text every turn they took more of a worker's CPU than either memory did.
+
 Servers come from the backend table (``tests/backends.py``); the peer's SQL
 tables have fixed names, so on SQL it gets a database of its own, dropped at
 the end, as memmark's tables and both sides' Redis keys are. Usage::
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import multiprocessing
 import sys
 import time
@@ -53,6 +59,9 @@ from tests.backends import BY_ID, drop_keys, drop_tables
 
 BACKENDS = ("redis", "postgres", "mariadb")
 """The backends a throughput run can use (SQLite serialises writers: not a server)."""
+
+TURN_POOL = 32
+"""How many corpus turns each process makes before the timed part; turns reuse them."""
 
 SIDES = ("memmark", "peer", "ceiling")
 """What runs: memmark's memory, AgentScope's, and (Redis only) empty ``EVALSHA`` s."""
@@ -163,6 +172,19 @@ class _Session:
     state: agent_turn.Side
 
 
+def _renewed(msg: Any) -> Any:
+    """A copy of ``msg`` with a new id (its values shared: both memories copy what they store)."""
+    fresh = copy.copy(msg)
+    fresh.id = uuid.uuid4().hex
+    return fresh
+
+
+def next_turn(session: _Session, pool: list[list[Any]]) -> None:
+    """Give the session's next turn its messages, renewed from the pool (untimed)."""
+    state = session.state
+    state.pending = [_renewed(msg) for msg in pool[state.turns % len(pool)]]
+
+
 async def _fill(make: Callable[[str, str], Any], plan: Plan, worker: int) -> list[list[_Session]]:
     """Make and fill every task's sessions (untimed); return them per task."""
     corpus = Corpus()
@@ -195,6 +217,11 @@ async def one_turn(make: Callable[[str, str], Any], session: _Session) -> None:
 async def _turns(plan: Plan, worker: int, barrier: Any, done: Synchronized[int]) -> Result:
     async with memory_factory(plan) as make:
         per_task = await _fill(make, plan, worker)
+        corpus = Corpus()
+        pool = [
+            [*agent_turn.turn_messages(corpus, n), agent_turn.hint_message()]
+            for n in range(TURN_POOL)
+        ]
         latencies: list[float] = []
         errors = [0]
         await asyncio.to_thread(barrier.wait)
@@ -205,7 +232,7 @@ async def _turns(plan: Plan, worker: int, barrier: Any, done: Synchronized[int])
             while True:
                 session = sessions[i % len(sessions)]
                 i += 1
-                agent_turn.next_turn(session.state)  # the agent makes its messages: untimed
+                next_turn(session, pool)  # the agent's messages: untimed
                 start = time.perf_counter()
                 if start >= end:
                     return
