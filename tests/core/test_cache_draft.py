@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sys
+import threading
 
 import pytest
 
@@ -150,3 +152,32 @@ def test_writes_stack_up_unapplied_until_a_read_and_leave_earlier_snapshots_as_t
         assert [m.id for m in snapshot.select(None, None, None)][-1] == f"id{100 + n}"
         assert len(snapshot.by_id) == 3 + n + 1
     assert [m.id for m in first.select(None, None, None)] == ["id0", "id1", "id2"]
+
+
+def test_threads_reading_one_pending_snapshot_at_once_all_see_its_writes() -> None:
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for round_ in range(100):
+            base = Snapshot.of(1, [_msg(i) for i in range(200)], {}, 0)
+            pending = base.added(2, [_msg(1000 + round_)], ["new"], 1).without(3, ["id0"])
+            expected = [f"id{i}" for i in range(1, 200)] + [f"id{1000 + round_}"]
+            start = threading.Barrier(8)
+            seen: list[tuple[list[str], dict[str, frozenset[str]]]] = []
+
+            def read(
+                pending: Snapshot = pending,
+                start: threading.Barrier = start,
+                seen: list[tuple[list[str], dict[str, frozenset[str]]]] = seen,
+            ) -> None:
+                start.wait()
+                seen.append(([m.id for m in pending.select(None, None, None)], pending.marks))
+
+            threads = [threading.Thread(target=read) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert seen == [(expected, {f"id{1000 + round_}": frozenset({"new"})})] * 8
+    finally:
+        sys.setswitchinterval(old_interval)

@@ -68,6 +68,9 @@ Edit = Callable[["Draft"], None]
 MAX_PENDING_EDITS = 64
 """How many writes a snapshot may stack up unapplied before one applies them."""
 
+_APPLYING = threading.Lock()
+"""Held while a snapshot applies its pending edits."""
+
 
 class Snapshot:
     """A session's messages and marks at one version; never changed once made.
@@ -135,17 +138,21 @@ class Snapshot:
         return self._messages
 
     def _apply_pending(self) -> dict[str, Msg]:
-        base = self._base
-        assert base is not None  # a snapshot without dicts has a base
-        draft = Draft(base)
-        for edit in self._edits:
-            edit(draft)
-        by_id, self._marks = draft.contents()
-        # Set last: a snapshot with its dicts is complete (another thread
-        # that applies the same edits meanwhile makes equal dicts).
-        self._by_id = by_id
-        self._base, self._edits = None, ()
-        return by_id
+        # Memories on event loops of different threads may share a snapshot:
+        # one applies its edits, the others find them applied.
+        with _APPLYING:
+            by_id = self._by_id
+            if by_id is not None:
+                return by_id
+            base = self._base
+            assert base is not None  # a snapshot without dicts has a base
+            draft = Draft(base)
+            for edit in self._edits:
+                edit(draft)
+            by_id, self._marks = draft.contents()
+            self._by_id = by_id  # set after the marks: a reader tests it first
+            self._base, self._edits = None, ()  # the chain may be freed
+            return by_id
 
     def edited(self, version: int, edit: Edit, weight: int) -> Snapshot:
         """Return the snapshot at ``version`` after ``edit``, applied at its first read.
