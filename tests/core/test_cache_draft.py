@@ -173,7 +173,17 @@ def test_threads_reading_one_pending_snapshot_at_once_all_see_its_writes() -> No
                 start.wait()
                 seen.append(([m.id for m in pending.select(None, None, None)], pending.marks))
 
-            threads = [threading.Thread(target=read) for _ in range(8)]
+            def write_on(
+                pending: Snapshot = pending,
+                start: threading.Barrier = start,
+                seen: list[tuple[list[str], dict[str, frozenset[str]]]] = seen,
+            ) -> None:
+                start.wait()
+                after = pending.without(4, ["id1"])  # chains onto the pending edits
+                ids = [m.id for m in after.select(None, None, None)]
+                seen.append((["id1", *ids], {m: after.marks[m] for m in after.marks}))
+
+            threads = [threading.Thread(target=read if n % 2 else write_on) for n in range(8)]
             for thread in threads:
                 thread.start()
             for thread in threads:

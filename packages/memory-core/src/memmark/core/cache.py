@@ -166,11 +166,14 @@ class Snapshot:
         after = Snapshot.__new__(Snapshot)
         after.version, after.weight, after._by_id, after._messages = version, weight, None, None
         after._marks = {}
-        if self._by_id is None and len(self._edits) < MAX_PENDING_EDITS:
-            after._base, after._edits = self._base, (*self._edits, edit)
-        else:
+        # Under the lock: another thread may be applying this snapshot's edits.
+        with _APPLYING:
+            chained = self._by_id is None and len(self._edits) < MAX_PENDING_EDITS
+            if chained:
+                after._base, after._edits = self._base, (*self._edits, edit)
+        if not chained:
             if self._by_id is None:
-                self._apply_pending()
+                self._apply_pending()  # the new one starts from this one, applied
             after._base, after._edits = self, (edit,)
         return after
 
