@@ -168,7 +168,7 @@ local function delete_marked(marks, budget)
     local low, high = mark_range(encoded)
     local left = budget - removed
     while true do
-      if left <= 0 or bytes >= RUN_BYTES then
+      if left <= 0 or (bounded and bytes >= RUN_BYTES) then
         more = true
         break
       end

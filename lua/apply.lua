@@ -57,6 +57,22 @@ local function encoded_list()
   for i = 1, #list do list[i] = encode_mark(list[i]) end
   return list
 end
+-- An add's or upsert's messages: marks, a count, the ids, the payloads.
+-- Return the position of the first id and the count, and move past them.
+local function message_span()
+  counted_span() -- the marks
+  local first, count = counted_span()
+  at = at + count -- the payloads
+  return first, count
+end
+-- The same, read: the encoded marks, the ids and the payloads.
+local function messages()
+  local marks = encoded_list()
+  local ids = counted_list()
+  local payloads = argv_list(at, at + #ids - 1)
+  at = at + #ids
+  return marks, ids, payloads
+end
 
 -- The first walk: every code known, and where each refusing add's ids are.
 local refusing = {} -- the first id's position, then the count, per refusing add
@@ -66,17 +82,13 @@ while at <= #ARGV do
   local code = next_argument()
   if code == 'a' then
     local refuse = next_argument() == '1'
-    counted_span() -- the marks
-    local first, count = counted_span()
-    at = at + count -- the payloads
+    local first, count = message_span()
     if refuse then
       refusing[#refusing + 1] = first
       refusing[#refusing + 1] = count
     end
   elseif code == 'u' then
-    counted_span()
-    local _, count = counted_span()
-    at = at + count
+    message_span()
   elseif code == 'd' or code == 'm' then
     counted_span()
   elseif code == 'r' then
@@ -122,16 +134,10 @@ while at <= #ARGV do
   local code, result = next_argument(), 0
   if code == 'a' then
     at = at + 1 -- refuse: checked above
-    local marks = encoded_list()
-    local ids = counted_list()
-    local payloads = argv_list(at, at + #ids - 1)
-    at = at + #ids
+    local marks, ids, payloads = messages()
     add_messages(ids, payloads, marks, #results == 0 and first_stored or nil)
   elseif code == 'u' then
-    local marks = encoded_list()
-    local ids = counted_list()
-    local payloads = argv_list(at, at + #ids - 1)
-    at = at + #ids
+    local marks, ids, payloads = messages()
     result = upsert_messages(ids, payloads, marks)
   elseif code == 'd' then
     result = delete_messages(counted_list())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -12,6 +13,11 @@ from memmark.core import Msg
 from memmark.core.cache import MAX_PENDING_EDITS, Draft, Snapshot
 
 MARKS = ["a", "b", "c"]
+
+
+def _given(msgs: list[Msg]) -> Callable[[], list[Msg]]:
+    """What a snapshot calls for messages already made (a backend decodes them then)."""
+    return lambda: msgs
 
 
 def _msg(i: int) -> Msg:
@@ -71,7 +77,7 @@ def _state(snapshot: Snapshot) -> tuple[list[tuple[str, object]], dict[str, froz
 def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(seed: int) -> None:
     rng = random.Random(seed)
     first = [_msg(i) for i in range(8)]
-    held = Snapshot(1, {}, {}, 0).added(1, first, ["a"], 10)
+    held = Snapshot(1, {}, {}, 0).added(1, _given(first), ["a"], 10)
     model = _Model(first, {m.id: frozenset("a") for m in first})
     by_methods, draft = held, Draft(held)
     for step in range(12):
@@ -80,7 +86,7 @@ def test_a_draft_and_the_snapshot_methods_change_a_session_as_the_store_does(see
         marks = rng.sample(MARKS, rng.randrange(0, 3))
         if kind == "add":
             msgs = [_msg(int(i[2:])) for i in ids]
-            by_methods = by_methods.added(2, msgs, marks, 5)
+            by_methods = by_methods.added(2, _given(msgs), marks, 5)
             draft.add(msgs, marks)
             model.add(msgs, marks)
         elif kind == "upsert":
@@ -138,7 +144,9 @@ def test_writes_stack_up_unapplied_until_a_read_and_leave_earlier_snapshots_as_t
     first = Snapshot.of(1, [_msg(i) for i in range(3)], {}, 30)
     snapshots = [first]
     for n in range(3 * MAX_PENDING_EDITS):  # past the bound: some apply on the way
-        snapshots.append(snapshots[-1].added(n + 2, [_msg(100 + n)], ["m"] if n % 2 else [], 10))
+        snapshots.append(
+            snapshots[-1].added(n + 2, _given([_msg(100 + n)]), ["m"] if n % 2 else [], 10)
+        )
     snapshots.append(snapshots[-1].without(1000, ["id0", "id101"]))
     last = snapshots[-1]
     assert (last.version, last.weight) == (1000, 30 + 10 * 3 * MAX_PENDING_EDITS)
@@ -154,36 +162,34 @@ def test_writes_stack_up_unapplied_until_a_read_and_leave_earlier_snapshots_as_t
     assert [m.id for m in first.select(None, None, None)] == ["id0", "id1", "id2"]
 
 
+Seen = list[tuple[list[str], dict[str, frozenset[str]]]]
+
+
+def _visit(pending: Snapshot, start: threading.Barrier, seen: Seen, chain: bool) -> None:
+    """Read ``pending`` with the other threads at once, or first chain a write onto it."""
+    start.wait()
+    if chain:
+        after = pending.without(4, ["id1"])  # chains onto the pending edits
+        seen.append((["id1", *(m.id for m in after.select(None, None, None))], dict(after.marks)))
+    else:
+        seen.append(([m.id for m in pending.select(None, None, None)], pending.marks))
+
+
 def test_threads_reading_one_pending_snapshot_at_once_all_see_its_writes() -> None:
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
     try:
         for round_ in range(100):
             base = Snapshot.of(1, [_msg(i) for i in range(200)], {}, 0)
-            pending = base.added(2, [_msg(1000 + round_)], ["new"], 1).without(3, ["id0"])
+            pending = base.added(2, _given([_msg(1000 + round_)]), ["new"], 1).without(3, ["id0"])
             expected = [f"id{i}" for i in range(1, 200)] + [f"id{1000 + round_}"]
             start = threading.Barrier(8)
-            seen: list[tuple[list[str], dict[str, frozenset[str]]]] = []
+            seen: Seen = []
 
-            def read(
-                pending: Snapshot = pending,
-                start: threading.Barrier = start,
-                seen: list[tuple[list[str], dict[str, frozenset[str]]]] = seen,
-            ) -> None:
-                start.wait()
-                seen.append(([m.id for m in pending.select(None, None, None)], pending.marks))
-
-            def write_on(
-                pending: Snapshot = pending,
-                start: threading.Barrier = start,
-                seen: list[tuple[list[str], dict[str, frozenset[str]]]] = seen,
-            ) -> None:
-                start.wait()
-                after = pending.without(4, ["id1"])  # chains onto the pending edits
-                ids = [m.id for m in after.select(None, None, None)]
-                seen.append((["id1", *ids], {m: after.marks[m] for m in after.marks}))
-
-            threads = [threading.Thread(target=read if n % 2 else write_on) for n in range(8)]
+            threads = [
+                threading.Thread(target=_visit, args=(pending, start, seen, n % 2 == 0))
+                for n in range(8)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:

@@ -195,19 +195,26 @@ class Snapshot:
 
     def at(self, version: int) -> Snapshot:
         """Return these messages and marks at ``version`` (after a write that changed neither)."""
-        if self._by_id is None:
-            self._apply_pending()
-        return Snapshot(version, self.by_id, self._marks, self.weight)
+        return Snapshot(version, self.by_id, self.marks, self.weight)
 
-    def added(self, version: int, msgs: list[Msg], marks: list[str], weight: int) -> Snapshot:
-        """Return the next snapshot after ``msgs`` (``weight`` bytes) were added with ``marks``.
+    def added(
+        self, version: int, msgs: Callable[[], list[Msg]], marks: list[str], weight: int
+    ) -> Snapshot:
+        """Return the next snapshot after messages (``weight`` bytes) were added with ``marks``.
 
-        An id already stored, or earlier in ``msgs``, is skipped, as the
-        store skips it. ``msgs`` must be the cache's own objects.
+        An id already stored, or earlier among them, is skipped, as the store
+        skips it.
+
+        Args:
+            version: The session's version after the add.
+            msgs: Returns the cache's own copies of the messages (decoded from
+                what was sent: the caller may change theirs); called at the
+                snapshot's first read, so a message added and removed before
+                it is never decoded.
+            marks: The marks every added message carries.
+            weight: The payload bytes added.
         """
-        return self.edited(
-            version, partial(Draft.add, msgs=msgs, marks=marks), self.weight + weight
-        )
+        return self.edited(version, partial(_add_made, msgs, marks), self.weight + weight)
 
     def without(self, version: int, gone: Iterable[str]) -> Snapshot:
         """Return the next snapshot after the messages ``gone`` (ids) were removed."""
@@ -223,6 +230,10 @@ class Snapshot:
         """Return the next snapshot after ``update_messages_mark(new, old, ids)``."""
         edit = partial(Draft.remark, new=new, old=old, ids=ids)
         return self.edited(version, edit, self.weight)
+
+
+def _add_made(msgs: Callable[[], list[Msg]], marks: list[str], draft: Draft) -> None:
+    draft.add(msgs(), marks)
 
 
 class Draft:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -44,7 +45,7 @@ from memmark.redis._listing import store_sessions
 from memmark.redis._open import open_memory
 from memmark.redis._protocol import SessionScripts, ttl_argument
 from memmark.redis._runs import RUN_BYTES, bytes_written, cut_runs, in_chunks
-from memmark.redis._snapshots import after_add, next_snapshot
+from memmark.redis._snapshots import next_snapshot
 
 # How much one script run may do. Each run is atomic; a call that needs more
 # is cut into several runs (see docs/redis.md on what that means). These
@@ -196,7 +197,8 @@ class RedisMemory(StoreBackedMemory, OpenedByUrl, opener=open_memory):
                 b"skip" if skip_duplicated else b"refuse", encoded_marks, ids, payloads
             )
             # The cache gets its own decoded copies: the caller may change theirs.
-            self._advance(held, version, lambda h, v: after_add(h, v, payloads, marks, size))
+            decode = partial(unpack_messages, payloads)
+            self._advance(held, version, lambda h, v: h.added(v, decode, marks, size))
             if taken:
                 raise DuplicateMessageError([decode_text(msg_id) for msg_id in taken])
             return

@@ -37,17 +37,6 @@ def next_snapshot(
     return held.edited(version, partial(_apply, operations, payloads), held.weight + added)
 
 
-def after_add(
-    held: Snapshot, version: int, payloads: list[bytes], marks: list[str], weight: int
-) -> Snapshot:
-    """Return ``held`` after an add of ``payloads`` (``weight`` bytes) with ``marks``."""
-    return held.edited(version, partial(_add, payloads, marks), held.weight + weight)
-
-
-def _add(payloads: list[bytes], marks: list[str], draft: Draft) -> None:
-    draft.add(unpack_messages(payloads), marks)
-
-
 def _apply(
     operations: Sequence[ops.Operation], payloads: Sequence[list[bytes]], draft: Draft
 ) -> None:

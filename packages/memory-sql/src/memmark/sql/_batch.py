@@ -27,7 +27,7 @@ from memmark.core.cache import Draft
 from memmark.core.errors import VersionConflictError
 from memmark.sql import _operations as ops
 from memmark.sql._batch_statements import PageKey
-from memmark.sql._codec import dumps, loads, loads_many, to_msgs
+from memmark.sql._codec import decode_messages, dumps, loads, to_msgs
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._schema import id_digest
 from memmark.sql._statements import MARK_PARAMS, MAX_IN, MAX_PARAMS, MESSAGE_PARAMS, Statements
@@ -105,11 +105,6 @@ def _encoded(msgs: Sequence[Msg]) -> tuple[list[bytes], list[str], list[str]]:
             ids.append(msg.id)
             bodies.append(dumps(msg.to_dict()))
     return mids, ids, bodies
-
-
-def _fresh(bodies: list[str]) -> list[Msg]:
-    """The cache's own copies of messages, from the text stored."""
-    return to_msgs(loads_many(bodies))
 
 
 def plan_batch(
@@ -336,11 +331,11 @@ async def read_state(conn: AsyncConnection, statements: Statements, sid: bytes) 
 
 
 def _added(bodies: list[str], marks: list[str], draft: Draft, _: Any) -> None:
-    draft.add(_fresh(bodies), marks)
+    draft.add(decode_messages(bodies), marks)
 
 
 def _upserted(bodies: list[str], marks: list[str], draft: Draft, _: Any) -> None:
-    draft.upsert(_fresh(bodies), marks)
+    draft.upsert(decode_messages(bodies), marks)
 
 
 def apply_effects(effects: list[Effect], results: list[Any], draft: Draft) -> None:

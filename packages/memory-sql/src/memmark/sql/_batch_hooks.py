@@ -29,7 +29,7 @@ from memmark.sql._batch import (
 )
 from memmark.sql._batch import apply as apply_batch
 from memmark.sql._batch_statements import PageKey
-from memmark.sql._codec import loads_many, to_msgs
+from memmark.sql._codec import decode_messages
 from memmark.sql._connection import Connector
 from memmark.sql._schema import id_digest
 from memmark.sql._statements import MAX_IN
@@ -108,13 +108,13 @@ class BatchHooks:
         del page[limit:]
         if backwards:
             page.reverse()
-        return MessagePage(to_msgs(loads_many([body for _, body in page])), has_more, version)
+        return MessagePage(decode_messages([body for _, body in page]), has_more, version)
 
     async def _get_messages(self, ids: list[str]) -> list[Msg]:
         """Read the stored messages among ``ids`` (one statement up to 5,000 ids)."""
         work = partial(read_by_ids, sid=self._sid, mids=[id_digest(i) for i in ids])
         rows = sorted(await self._link.run(work, write=False, single=len(ids) <= MAX_IN))
-        return to_msgs(loads_many([body for _, body in rows]))
+        return decode_messages([body for _, body in rows])
 
     async def _get_session_state(self) -> str | None:
         """Read the state slot's text from the session row."""

@@ -53,6 +53,11 @@ def decode(body: Any, decoded: bool) -> Any:
     return body if decoded else loads(body)
 
 
+def decode_messages(bodies: list[str]) -> list[Msg]:
+    """Return the messages of their stored JSON texts, decoded in one call."""
+    return to_msgs(loads_many(bodies))
+
+
 def to_msgs(dicts: Iterable[dict[str, Any]]) -> list[Msg]:
     """Return the messages of ``Msg.to_dict()`` forms read back from the store."""
     # The rows are Msg.to_dict() of valid messages, written by this package,
@@ -81,7 +86,7 @@ def decode_read(rows: list[Any], with_summary: bool) -> tuple[list[Msg], str | N
         if rows and rows[0][1] == 0:
             summary = loads(rows[0][0])
             rows = rows[1:]
-    return to_msgs(loads_many([body for body, _ in rows])), summary
+    return decode_messages([body for body, _ in rows]), summary
 
 
 def decode_export(

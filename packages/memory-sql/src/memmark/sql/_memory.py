@@ -22,7 +22,13 @@ from memmark.core.urls import OpenedByUrl
 from memmark.sql import _operations as ops
 from memmark.sql._batch import check_no_nul
 from memmark.sql._batch_hooks import BatchHooks
-from memmark.sql._codec import decode_export, decode_read, dumps, loads, loads_many, to_msgs
+from memmark.sql._codec import (
+    decode_export,
+    decode_messages,
+    decode_read,
+    dumps,
+    loads,
+)
 from memmark.sql._connection import Connector
 from memmark.sql._mysql import check_text_fits, row_sizes
 from memmark.sql._open import open_memory
@@ -142,10 +148,8 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
             version,
             # The cache's own copies, from the text stored (the caller may
             # change theirs), decoded at the snapshot's first read.
-            lambda h, v: h.edited(
-                v,
-                lambda draft: draft.add(to_msgs(loads_many(batch.bodies)), marks),
-                h.weight + sum(map(len, batch.bodies)),
+            lambda h, v: h.added(
+                v, partial(decode_messages, batch.bodies), marks, sum(map(len, batch.bodies))
             ),
         )
 
@@ -348,7 +352,7 @@ class AsyncSQLAlchemyMemory(BatchHooks, StoreBackedMemory, OpenedByUrl, opener=o
                 marks_of.append([])
             if mark is not None:
                 marks_of[-1].append(mark)
-        msgs = to_msgs(loads_many(bodies))
+        msgs = decode_messages(bodies)
         marks = {m.id: frozenset(k) for m, k in zip(msgs, marks_of, strict=True) if k}
         snapshot = Snapshot.of(version, msgs, marks, sum(map(len, bodies)))
         # A session without a row (written by release 0.1) has no version to check.
