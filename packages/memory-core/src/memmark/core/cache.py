@@ -222,13 +222,13 @@ class Snapshot:
 
     def without_marks(self, version: int, marks: list[str]) -> Snapshot:
         """Return the next snapshot after every message carrying one of ``marks`` was removed."""
-        return self.edited(version, partial(Draft.drop_marked, marks=marks), self.weight)
+        return self.edited(version, partial(Draft.drop_marked, marks=list(marks)), self.weight)
 
     def remarked(
         self, version: int, new: str | None, old: str | None, ids: list[str] | None
     ) -> Snapshot:
         """Return the next snapshot after ``update_messages_mark(new, old, ids)``."""
-        edit = partial(Draft.remark, new=new, old=old, ids=ids)
+        edit = partial(Draft.remark, new=new, old=old, ids=None if ids is None else list(ids))
         return self.edited(version, edit, self.weight)
 
 

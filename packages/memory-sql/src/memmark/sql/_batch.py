@@ -338,10 +338,19 @@ def _upserted(bodies: list[str], marks: list[str], draft: Draft, _: Any) -> None
     draft.upsert(decode_messages(bodies), marks)
 
 
-def apply_effects(effects: list[Effect], results: list[Any], draft: Draft) -> None:
-    """Apply a batch's effects, with the results of its operations, to ``draft``, in order."""
-    for effect, result in zip(effects, results, strict=True):
-        effect(draft, result)
+def cache_edit(effects: list[Effect], results: list[Any]) -> Callable[[Draft], None]:
+    """Return the batch's change to a cached snapshot, to apply at its first read.
+
+    A popped message is the caller's from now on (the batch returns it), so
+    only its id, taken now, goes with the change.
+    """
+    kept = [result.id if isinstance(result, Msg) else result for result in results]
+
+    def edit(draft: Draft) -> None:
+        for effect, result in zip(effects, kept, strict=True):
+            effect(draft, result)
+
+    return edit
 
 
 def _without(ids: list[str], draft: Draft, _: Any) -> None:
@@ -366,6 +375,6 @@ def _unchanged(draft: Draft, _: Any) -> None:
     """The summary or the state slot: nothing of the messages changes."""
 
 
-def _popped(draft: Draft, popped: Msg | None) -> None:
-    if popped is not None:
-        draft.drop([popped.id])
+def _popped(draft: Draft, popped_id: str | None) -> None:
+    if popped_id is not None:
+        draft.drop([popped_id])

@@ -20,7 +20,7 @@ from memmark.sql._batch import (
     Plan,
     Replayed,
     accept_any,
-    apply_effects,
+    cache_edit,
     check_no_nul,
     plan_batch,
     read_by_ids,
@@ -73,7 +73,7 @@ class BatchHooks:
             return BatchResult([], replay.version, replayed=True)
         if held is not None and self._cache is not None and version == held.version + 1:
             # The messages are decoded and the snapshot's dicts copied at its first read.
-            edit = partial(apply_effects, plan.effects, results)
+            edit = cache_edit(plan.effects, results)
             after = held.edited(version, edit, held.weight + plan.added_bytes)
             self._cache.put(self._cache_key, after)
         return BatchResult(results, version)

@@ -101,6 +101,19 @@ class InputAndLifetimeSpec(Spec):
     # -- lifetime -------------------------------------------------------------
 
     @pytest.mark.asyncio
+    async def test_what_a_pop_returns_is_the_callers_to_change(self, memory: MemoryBase) -> None:
+        await memory.add([msg("a", "1"), msg("b", "2"), msg("c", "3"), msg("d", "4")])
+        await memory.get_memory()  # a store with a cache now holds the session
+        popped = (await memory.batch().pop().commit()).results[0]
+        again = await memory.pop()
+        assert (popped.id, again.id if again else None) == ("4", "3")
+        for changed in (popped, again):
+            assert changed is not None
+            changed.id, changed.content = "1", "changed"
+        assert contents(await memory.get_memory()) == ["a", "b"]
+        assert contents(await memory.get_memory(limit=1)) == ["b"]
+
+    @pytest.mark.asyncio
     async def test_async_with_and_close(self, make: MemoryFactory) -> None:
         async with await make("user-1", "session-1") as memory:
             await memory.add(msg("kept", "1"))
