@@ -1,4 +1,5 @@
--- size: the number of messages in the session.
+-- size: the number of messages in the session, when the keys have a TTL to slide
+-- (without one, size() sends a bare ZCARD instead).
 -- ARGV: ttl
 -- Returns the count.
 -- Python side: size() in memmark/redis/_protocol.py.

@@ -10,7 +10,7 @@ come out as encoded bytes (:mod:`memmark.redis._codec`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
@@ -161,21 +161,25 @@ class SessionScripts:
         *,
         idempotent: bool = True,
     ) -> Any:
+        keys = self.keys if keys is None else keys
+        return await self._send(lambda: script.run(self.client, keys, args), idempotent)
+
+    async def _send(self, call: Callable[[], Awaitable[Any]], idempotent: bool = True) -> Any:
+        """Make ``call``, one command to the server, naming the server in a connection error."""
         try:
-            return await self._run_once_more_on_a_lost_connection(script, args, keys, idempotent)
+            return await self._send_once_more_on_a_lost_connection(call, idempotent)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             # redis-py names host and port at most; the error names the server.
             raise type(exc)(f"{server_label(self.client)}: {exc}") from exc
 
-    async def _run_once_more_on_a_lost_connection(
-        self, script: Script, args: Sequence[Any], keys: Sequence[bytes] | None, idempotent: bool
+    async def _send_once_more_on_a_lost_connection(
+        self, call: Callable[[], Awaitable[Any]], idempotent: bool
     ) -> Any:
         if self._cluster_pending:
             await self.client.initialize()
             self._cluster_pending = False
-        keys = self.keys if keys is None else keys
         try:
-            return await script.run(self.client, keys, args)
+            return await call()
         except RedisConnectionError:
             pool = getattr(self.client, "connection_pool", None)
             if pool is None or not idempotent:
@@ -186,7 +190,7 @@ class SessionScripts:
             # a fail-over). The run is idempotent, so after dropping the
             # pool's idle connections the call runs once more on a new one.
             await pool.disconnect(inuse_connections=False)
-            return await script.run(self.client, keys, args)
+            return await call()
 
     # -- one method per script, in the order of the files ---------------------
 
@@ -410,8 +414,18 @@ class SessionScripts:
         return state
 
     async def size(self) -> int:
-        """Return the number of messages in the session."""
-        count: int = await self._run(self._scripts.size, (self.ttl,))
+        """Return the number of messages in the session.
+
+        Without a TTL this is a bare ``ZCARD``, not the script: there is no
+        expiry to slide, and a script run costs a count about a third more
+        (see docs/redis.md). It leaves an expiry another handle set as it is;
+        the next other call of this handle drops it.
+        """
+        count: int
+        if self.ttl == NO_EXPIRY:
+            count = await self._send(lambda: self.client.execute_command("ZCARD", self.keys.ids))
+        else:
+            count = await self._run(self._scripts.size, (self.ttl,))
         return count
 
     async def summary(self, summary: bytes) -> int:
