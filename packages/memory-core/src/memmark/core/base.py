@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from memmark.core import batch as ops
 from memmark.core import checks
@@ -18,6 +18,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Messages larger than this (as UTF-8 JSON) are refused unless a memory says otherwise."""
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "MemoryBase", "StateContent", "build_state"]
+
+_Op = TypeVar("_Op", bound=Operation)
 
 
 class MemoryBase(SessionMethods):
@@ -125,10 +127,7 @@ class MemoryBase(SessionMethods):
         """
         self._ensure_open()
         op = ops.delete_op(msg_ids)
-        if expect_version is not None:
-            result: int = await self._write_one(op, expect_version, 0)
-            return result
-        return 0 if op is None else await self._delete(op.ids)
+        return await self._counted_write(op, expect_version, lambda op: self._delete(op.ids))
 
     async def delete_by_mark(
         self, mark: str | list[str], *, expect_version: int | None = None
@@ -144,10 +143,9 @@ class MemoryBase(SessionMethods):
         """
         self._ensure_open()
         op = ops.delete_by_mark_op(mark)
-        if expect_version is not None:
-            result: int = await self._write_one(op, expect_version, 0)
-            return result
-        return 0 if op is None else await self._delete_by_mark(op.marks)
+        return await self._counted_write(
+            op, expect_version, lambda op: self._delete_by_mark(op.marks)
+        )
 
     async def clear(self, *, expect_version: int | None = None) -> None:
         """Remove every message and mark of the session; the summary and state slot stay."""
@@ -180,12 +178,11 @@ class MemoryBase(SessionMethods):
         """
         self._ensure_open()
         op = ops.update_marks_op(new_mark, old_mark, msg_ids)
-        if expect_version is not None:
-            result: int = await self._write_one(op, expect_version, 0)
-            return result
-        if op is None:
-            return 0
-        return await self._update_messages_mark(op.new_mark, op.old_mark, op.ids)
+        return await self._counted_write(
+            op,
+            expect_version,
+            lambda op: self._update_messages_mark(op.new_mark, op.old_mark, op.ids),
+        )
 
     async def update_compressed_summary(
         self, summary: str, *, expect_version: int | None = None
@@ -277,6 +274,21 @@ class MemoryBase(SessionMethods):
                     self._compressed_summary = op.summary
                     break
         return result
+
+    async def _counted_write(
+        self,
+        op: _Op | None,
+        expect_version: int | None,
+        direct: Callable[[_Op], Awaitable[int]],
+    ) -> int:
+        """A write answering a count: a batch of one with ``expect_version``, else its hook.
+
+        ``op`` is ``None`` when there is nothing to do: the count is 0.
+        """
+        if expect_version is not None:
+            result: int = await self._write_one(op, expect_version, 0)
+            return result
+        return 0 if op is None else await direct(op)
 
     async def _write_one(
         self, op: Operation | None, expect_version: object, answer: Any = None
