@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from memmark.core import Msg
 from memmark.sql import AsyncSQLAlchemyMemory, id_digest, make_metadata
+from memmark.sql._batch_statements import PageKey
 from memmark.sql._postgres import PostgresStatements
 from memmark.sql._statements import ReadKey
 from tests.backends import drop_tables, server_url, table_prefix
@@ -259,11 +260,43 @@ async def test_a_limit_read_makes_text_only_of_the_rows_it_may_return(
     args: list[Any] = [memory._sid]
     args += [id_digest("all")] if mark else []
     args += [id_digest("even")] if exclude else []
-    async with counter.engine.connect() as conn:
+    made = await _text_made(counter.engine, sql, (*args, LIMIT))
+    carriers = N // 2 if exclude else 0  # every other batch of 100 carries "even"
+    assert max(made.values()) <= LIMIT + carriers, made
+
+
+@pytest.mark.parametrize(
+    ("mark", "exclude"), [(False, False), (True, False), (False, True), (True, True)]
+)
+async def test_a_page_makes_text_only_of_its_rows(
+    stale: tuple[AsyncSQLAlchemyMemory, Callable[[], Awaitable[None]], Counter],
+    mark: bool,
+    exclude: bool,
+) -> None:
+    """As a limit read: ``get_page`` turns only the page's rows into text."""
+    memory, _, counter = stale
+    statements = memory._link.statements
+    assert statements is not None
+    compiled = statements.v2.page(PageKey(mark, exclude, None)).compile(
+        dialect=counter.engine.dialect
+    )
+    values = {
+        "sid": memory._sid,
+        "lim": LIMIT + 1,
+        "mk": id_digest("all"),
+        "xmk": id_digest("even"),
+    }
+    assert compiled.positiontup is not None
+    args = tuple(values[name] for name in compiled.positiontup)
+    made = await _text_made(counter.engine, compiled.string, args)
+    assert max(made.values()) <= LIMIT + 1, made
+
+
+async def _text_made(engine: AsyncEngine, sql: str, args: tuple[Any, ...]) -> dict[str, int]:
+    """Run ``sql`` under EXPLAIN ANALYZE; return the rows of each plan node that made text."""
+    async with engine.connect() as conn:
         shape = (
-            await conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) {sql}", (*args, LIMIT)
-            )
+            await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) {sql}", args)
         ).scalar_one()
     nodes = _nodes((json.loads(shape) if isinstance(shape, str) else shape)[0]["Plan"])
     made = {
@@ -272,8 +305,7 @@ async def test_a_limit_read_makes_text_only_of_the_rows_it_may_return(
         if any("msg)::text" in column for column in n.get("Output", []))
     }
     assert made, nodes  # the plan names where the text is made
-    carriers = N // 2 if exclude else 0  # every other batch of 100 carries "even"
-    assert max(made.values()) <= LIMIT + carriers, made
+    return made
 
 
 # -- plans a pooled connection made while the tables were small ---------------------------

@@ -209,27 +209,12 @@ class BatchStatements:
                 )
             )
             cursor_seq = cursor_row.scalar_subquery()
+        row: Any = marks if key.mark else msg
+        seq: Any = row.c.seq
+        # The mark's index (sid, mk, seq), or the session's (sid, seq), walked in order.
+        query = sa.select(row.c.sid, seq).where(row.c.sid == SID)
         if key.mark:
-            # The mark's index (sid, mk, seq) walked in order; each message
-            # fetched by its primary key.
-            body = (
-                sa.select(sa.cast(msg.c.msg, _TEXT))
-                .where(msg.c.seq == marks.c.seq, msg.c.sid == marks.c.sid)
-                .scalar_subquery()
-            )
-            seq: Any = marks.c.seq
-            query = sa.select(
-                kind("2", sa.Integer).label("kind"), seq.label("seq"), body.label("body")
-            ).where(marks.c.sid == SID, marks.c.mk == sa.bindparam("mk", type_=Digest))
-            row: Any = marks
-        else:
-            seq = msg.c.seq
-            query = sa.select(
-                kind("2", sa.Integer).label("kind"),
-                seq.label("seq"),
-                sa.cast(msg.c.msg, _TEXT).label("body"),
-            ).where(msg.c.sid == SID)
-            row = msg
+            query = query.where(marks.c.mk == sa.bindparam("mk", type_=Digest))
         if key.exclude:
             xmk = sa.bindparam("xmk", type_=Digest)
             query = query.where(statements._lacks_mark(row, xmk, marks.alias("x")))
@@ -239,6 +224,15 @@ class BatchStatements:
         order = seq.desc() if backwards else seq.asc()
         lim = sa.bindparam("lim", type_=sa.Integer)
         # A member of a UNION cannot carry its own LIMIT everywhere (SQLite).
-        sub = query.order_by(order).limit(lim).subquery()
-        members.append(sa.select(*sub.c))
+        page = query.order_by(order).limit(lim).subquery()
+        # Text only of the page's rows, each message by its primary key: made
+        # in the scan, it is made for every row the plan sorts (on PostgreSQL
+        # with statistics from before the session existed, the whole session).
+        m = msg.alias("m")
+        body = (
+            sa.select(sa.cast(m.c.msg, _TEXT))
+            .where(m.c.seq == page.c.seq, m.c.sid == page.c.sid)
+            .scalar_subquery()
+        )
+        members.append(sa.select(kind("2", sa.Integer), page.c.seq, body))
         return cast(sa.Executable, sa.union_all(*members))
