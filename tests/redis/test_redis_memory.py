@@ -7,12 +7,14 @@ import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import fakeredis
 import msgpack
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import LoadBalancingStrategy
 from redis.crc import key_slot
 
 from memmark.core import DuplicateMessageError, InMemoryMemory, MemoryClosedError, Msg
@@ -225,16 +227,26 @@ async def test_key_ttl_changed_after_construction(client: Any) -> None:
 
 
 async def test_size_without_a_ttl_counts_and_leaves_the_expiry_as_it_is(client: Any) -> None:
+    without = make(client)
+    assert await without.size() == 0  # its first call: a script, which settles the expiry
     with_ttl = make(client, key_ttl=60)
     await with_ttl.add([msg("a", "a"), msg("b", "b")], marks="m")
-    without = make(client)
     assert await without.size() == 2
-    # size is the one call of a handle without a TTL that does not drop one.
+    # Once settled, size is the one call of a handle without a TTL that
+    # leaves another handle's expiry as it is.
     kept = [t for t in await _pttls(client, without) if t != -2]  # -2: a key not written
     assert len(kept) >= 4
     assert all(59_000 < t <= 60_000 for t in kept)
     await without.get_memory()
     assert {t for t in await _pttls(client, without) if t != -2} == {-1}
+
+
+async def test_size_right_after_the_ttl_is_dropped_drops_the_expiry(client: Any) -> None:
+    memory = make(client, key_ttl=60)
+    await memory.add(msg("a", "a"), marks="m")
+    memory.key_ttl = None  # the next call applies it, size included
+    assert await memory.size() == 1
+    assert {t for t in await _pttls(client, memory) if t != -2} == {-1}
 
 
 @pytest.mark.parametrize(
@@ -328,6 +340,25 @@ async def _count_commands(server: RedisServer, call: Callable[[], Awaitable[Any]
 async def _refused(call: Awaitable[Any]) -> None:
     with pytest.raises(DuplicateMessageError):
         await call
+
+
+@pytest.mark.redis_cluster
+async def test_size_on_a_cluster_is_a_script_on_the_primary(redis_cluster: Cluster) -> None:
+    # A bare ZCARD may be read from a replica (a load balancing strategy
+    # that reads from replicas), with a count behind this handle's own
+    # writes; a script runs on the primary.
+    client = redis_cluster.client(load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN)
+    memory = RedisMemory(client=client, key_prefix=key_prefix())
+    try:
+        await memory.add(msg("a", "a"))
+        assert await memory.size() == 1
+        node = client.get_node_from_key(memory.keys.ids)
+        primary = cast(RedisServer, SimpleNamespace(url=f"redis://{node.host}:{node.port}"))
+        sent = await _count_commands(primary, memory.size)
+        assert [command.split()[0] for command in sent] == ["EVALSHA"], sent
+    finally:
+        await memory.delete_session()
+        await client.aclose()
 
 
 @pytest.mark.parametrize("key_ttl", [None, 30])

@@ -138,20 +138,46 @@ class SessionScripts:
     Attributes:
         client: The ``redis.asyncio`` client (``Redis`` or ``RedisCluster``).
         keys: The session's keys, given to every script as ``KEYS``.
-        ttl: The TTL argument every script gets (see :func:`ttl_argument`).
     """
 
-    __slots__ = ("_cluster_pending", "_scripts", "client", "keys", "ttl")
+    __slots__ = (
+        "_bare_count",
+        "_cluster_pending",
+        "_scripts",
+        "_settled",
+        "_ttl",
+        "_ttl_changes",
+        "client",
+        "keys",
+    )
 
     def __init__(self, client: Any, keys: SessionKeys, ttl: bytes) -> None:
         self.client = client
         self.keys = keys
-        self.ttl = ttl
+        self._ttl = ttl
         self._scripts = load_scripts()
+        cluster = isinstance(client, aioredis.RedisCluster)
         # redis-py's asyncio RedisCluster can fail when its very first commands
         # run concurrently (a node connection is used before it is open);
         # initialising once, before the first script, avoids it.
-        self._cluster_pending = isinstance(client, aioredis.RedisCluster)
+        self._cluster_pending = cluster
+        # A cluster client may send a read-only command to a replica
+        # (read_from_replicas), where a count can lag this handle's own
+        # writes; a script always runs on the primary.
+        self._bare_count = not cluster
+        # The TTL's setting (counted) that the last script run applied; see size().
+        self._ttl_changes = 0
+        self._settled = -1
+
+    @property
+    def ttl(self) -> bytes:
+        """The TTL argument every script gets (see :func:`ttl_argument`)."""
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, ttl: bytes) -> None:
+        self._ttl = ttl
+        self._ttl_changes += 1
 
     async def _run(
         self,
@@ -162,7 +188,10 @@ class SessionScripts:
         idempotent: bool = True,
     ) -> Any:
         keys = self.keys if keys is None else keys
-        return await self._send(lambda: script.run(self.client, keys, args), idempotent)
+        applying = self._ttl_changes  # the setting args carry, made before this call
+        result = await self._send(lambda: script.run(self.client, keys, args), idempotent)
+        self._settled = applying
+        return result
 
     async def _send(self, call: Callable[[], Awaitable[Any]], idempotent: bool = True) -> Any:
         """Make ``call``, one command to the server, naming the server in a connection error."""
@@ -416,13 +445,15 @@ class SessionScripts:
     async def size(self) -> int:
         """Return the number of messages in the session.
 
-        Without a TTL this is a bare ``ZCARD``, not the script: there is no
-        expiry to slide, and a script run costs a count about a third more
-        (see docs/redis.md). It leaves an expiry another handle set as it is;
-        the next other call of this handle drops it.
+        Without a TTL, once a script of this handle has run since the TTL was
+        last set (so the keys' expiry is as this handle wants it), this is a
+        bare ``ZCARD``: there is no expiry to slide, and a script run costs
+        a count about a third more (see docs/redis.md). It leaves an expiry
+        another handle set since as it is; this handle's next other call
+        drops it. On a cluster it stays a script, which runs on the primary.
         """
         count: int
-        if self.ttl == NO_EXPIRY:
+        if self._ttl == NO_EXPIRY and self._settled == self._ttl_changes and self._bare_count:
             count = await self._send(lambda: self.client.execute_command("ZCARD", self.keys.ids))
         else:
             count = await self._run(self._scripts.size, (self.ttl,))
